@@ -1,0 +1,119 @@
+//! Which processes belong to a service: the marker every managed process inherits, and the
+//! membership rule `session ∪ descendants(keeper, leader) ∪ marker carriers`, closed over
+//! descendants.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::identity::{ProcessRef, protection};
+use crate::os;
+use crate::process::{Pid, Snapshot};
+
+/// Environment variable every managed process and its descendants carry.
+pub const MARKER_VAR: &str = "REAPER_MARKER";
+
+/// The marker value: which run of which service, under which state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    /// Random id of this run of the service.
+    pub run_id: String,
+    /// Service name.
+    pub name: String,
+    /// Absolute path of the `.run` directory holding the service's record.
+    pub run_dir: PathBuf,
+}
+
+impl Marker {
+    /// Encodes as `v1:RUN_ID:NAME:RUN_DIR` (names never contain `:`; the directory comes last
+    /// so it may).
+    pub fn encode(&self) -> String {
+        format!("v1:{}:{}:{}", self.run_id, self.name, self.run_dir.display())
+    }
+
+    /// Decodes a marker value; `None` if it is not one.
+    pub fn decode(value: &str) -> Option<Marker> {
+        let mut parts = value.splitn(4, ':');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        Some(Marker {
+            run_id: parts.next()?.to_string(),
+            name: parts.next()?.to_string(),
+            run_dir: PathBuf::from(parts.next()?),
+        })
+    }
+
+    /// True when the marker belongs to a service recorded under `run_dir`.
+    pub fn is_under(&self, run_dir: &Path) -> bool {
+        self.run_dir == run_dir
+    }
+}
+
+/// Reads markers from process environments, once per process.
+#[derive(Debug, Default)]
+pub struct MarkerCache {
+    seen: HashMap<(Pid, u64), Option<Marker>>,
+}
+
+impl MarkerCache {
+    /// The marker of the process `(pid, start_time)`, if it carries one.
+    pub fn marker(&mut self, pid: Pid, start_time: u64) -> Option<&Marker> {
+        self.seen
+            .entry((pid, start_time))
+            .or_insert_with(|| os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v)))
+            .as_ref()
+    }
+}
+
+/// What identifies one service's tree.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    /// The service's first process.
+    pub leader: ProcessRef,
+    /// The keeper that adopted and reaps the service's orphans, if any.
+    pub keeper: Option<ProcessRef>,
+    /// The run id in the marker every member inherits.
+    pub run_id: String,
+}
+
+/// Every live-or-zombie member of the tree anchored at `anchor`, excluding the keeper and any
+/// protected pid. Marker lookups are limited to processes started no earlier than the leader
+/// (an older process cannot have inherited the marker), which keeps a stop cheap on busy hosts.
+pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) -> BTreeSet<Pid> {
+    let mut set = BTreeSet::new();
+    let leader = &anchor.leader;
+    let leader_info = snapshot.get(leader.pid);
+    let leader_is_ours = leader_info.is_some_and(|info| leader.matches(info));
+    // A session id cannot be reused while any process is in that session, so when no process
+    // holds the leader's pid, the session's remaining members are still ours.
+    let session_is_ours = leader_is_ours || leader_info.is_none();
+    if leader_is_ours {
+        set.insert(leader.pid);
+    }
+    let keeper = anchor
+        .keeper
+        .as_ref()
+        .filter(|k| snapshot.get(k.pid).is_some_and(|info| k.matches(info)));
+    if let Some(keeper) = keeper {
+        set.extend(snapshot.children(keeper.pid));
+    }
+    for info in snapshot.iter() {
+        if info.kernel_thread || info.start_time < leader.start_time {
+            continue;
+        }
+        let in_session = session_is_ours && info.sid == leader.pid;
+        if in_session
+            || markers
+                .marker(info.pid, info.start_time)
+                .is_some_and(|m| m.run_id == anchor.run_id)
+        {
+            set.insert(info.pid);
+        }
+    }
+    snapshot.close_over_descendants(&mut set);
+    if let Some(keeper) = keeper {
+        set.remove(&keeper.pid);
+    }
+    set.retain(|pid| protection(*pid).is_none());
+    set
+}

@@ -1,0 +1,215 @@
+//! The keeper: one small process per managed service (`reaper __keeper`). It is a child
+//! subreaper, spawns the service in a new session, reaps the service and every descendant that
+//! gets orphaned, writes the leader's exit status, rotates the log, and exits once the whole
+//! tree is gone. Without it, an exited service on a host whose init does not reap stays a zombie.
+//!
+//! Protocol with `reaper start`: the spec arrives as one JSON document on stdin (so env values
+//! never touch the disk or the command line); events leave as JSON lines on stdout.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actionlog::now_rfc3339;
+use crate::containment::MARKER_VAR;
+use crate::os;
+use crate::process::Pid;
+use crate::state::{ExitRecord, StateDir};
+
+/// Everything the keeper needs to start the service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeeperSpec {
+    /// Service name.
+    pub name: String,
+    /// Run id (also in the marker).
+    pub run_id: String,
+    /// Project root holding `.run/` and `.logs/`.
+    pub state_root: PathBuf,
+    /// Command and arguments.
+    pub argv: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// The complete environment of the service (the marker is added by the keeper).
+    pub env: Vec<(String, String)>,
+    /// Marker value.
+    pub marker: String,
+    /// Log file for stdout and stderr.
+    pub log: PathBuf,
+    /// Rotate the log when it grows past this many bytes.
+    pub log_max_bytes: u64,
+    /// Rotated logs kept (`NAME.log.1` … `NAME.log.N`).
+    pub log_keep: u32,
+}
+
+/// What the keeper reports to `reaper start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeeperEvent {
+    /// The service is running.
+    Spawned {
+        /// Leader pid.
+        pid: Pid,
+        /// Leader start-time token.
+        start_time: u64,
+    },
+    /// The service could not be started.
+    SpawnFailed {
+        /// `not_found`, `not_executable` or `other`.
+        kind: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The leader exited.
+    Exited {
+        /// Exit code, if it exited.
+        code: Option<i32>,
+        /// Signal number, if killed by one.
+        signal: Option<i32>,
+    },
+}
+
+/// How often the keeper checks the log size.
+const ROTATE_CHECK: Duration = Duration::from_secs(2);
+
+/// Runs the keeper: reads the spec from stdin, reports on stdout. Returns the process exit code.
+pub fn run() -> i32 {
+    let mut input = String::new();
+    if io::stdin().read_to_string(&mut input).is_err() {
+        return 2;
+    }
+    let Ok(spec) = serde_json::from_str::<KeeperSpec>(&input) else {
+        return 2;
+    };
+    let mut out = io::stdout();
+    let mut emit = |event: &KeeperEvent| {
+        // `reaper start` stops listening once the service is up; later events are best effort.
+        let line = serde_json::to_string(event).expect("events serialise");
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    };
+    if let Err(e) = os::become_subreaper() {
+        note(&spec.log, &format!("cannot become a subreaper: {e}"));
+    }
+    rotate_if_needed(&spec.log, spec.log_max_bytes, spec.log_keep);
+    let leader = match spawn_service(&spec) {
+        Ok(pid) => pid,
+        Err(e) => {
+            let kind = match e.kind() {
+                io::ErrorKind::NotFound => "not_found",
+                io::ErrorKind::PermissionDenied => "not_executable",
+                _ => "other",
+            };
+            emit(&KeeperEvent::SpawnFailed {
+                kind: kind.into(),
+                message: e.to_string(),
+            });
+            return 1;
+        }
+    };
+    let start_time = os::process_info(leader).map_or(0, |info| info.start_time);
+    emit(&KeeperEvent::Spawned {
+        pid: leader,
+        start_time,
+    });
+    let log = spec.log.clone();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(ROTATE_CHECK);
+            rotate_if_needed(&log, spec.log_max_bytes, spec.log_keep);
+        }
+    });
+    let state = StateDir {
+        root: spec.state_root.clone(),
+    };
+    while let Some((pid, code, signal)) = os::reap_any_child() {
+        if pid == leader {
+            let exit = ExitRecord {
+                run_id: spec.run_id.clone(),
+                code,
+                signal,
+                at: now_rfc3339(),
+            };
+            // Only while the record is still this run's: a stop removes it first.
+            if state
+                .load(&spec.name)
+                .ok()
+                .flatten()
+                .is_some_and(|entry| matches!(entry, crate::state::Entry::Record(r) if r.run_id == spec.run_id))
+            {
+                let _ = state.save_exit(&spec.name, &exit);
+            }
+            emit(&KeeperEvent::Exited { code, signal });
+        }
+    }
+    0
+}
+
+fn spawn_service(spec: &KeeperSpec) -> io::Result<Pid> {
+    let (program, args) = spec
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(MARKER_VAR, &spec.marker)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    os::spawn_in_new_session(&mut command);
+    let child = command.spawn()?;
+    // The keeper reaps with wait(-1); the std handle is not needed.
+    Ok(child.id())
+}
+
+/// Appends a diagnostic line from the keeper itself to the service log.
+fn note(log: &Path, message: &str) {
+    if let Ok(mut file) = OpenOptions::new().append(true).create(true).open(log) {
+        let _ = writeln!(file, "[reaper keeper] {message}");
+    }
+}
+
+/// Copy-and-truncate rotation, safe for a service that writes with `O_APPEND` and keeps its
+/// file descriptor: `LOG.(N-1)` → `LOG.N`, …, copy `LOG` → `LOG.1`, truncate `LOG`. Lines written
+/// between the copy and the truncation can be lost, as with logrotate's `copytruncate`.
+pub fn rotate_if_needed(log: &Path, max_bytes: u64, keep: u32) {
+    let Ok(meta) = fs::metadata(log) else { return };
+    if max_bytes == 0 || meta.len() <= max_bytes {
+        return;
+    }
+    let numbered = |n: u32| PathBuf::from(format!("{}.{n}", log.display()));
+    if keep > 0 {
+        for n in (1..keep).rev() {
+            let _ = fs::rename(numbered(n), numbered(n + 1));
+        }
+        let _ = fs::copy(log, numbered(1));
+    }
+    if let Ok(file) = OpenOptions::new().write(true).open(log) {
+        let _ = file.set_len(0);
+    }
+}
+
+/// Reads keeper events from its stdout, one JSON line each.
+pub fn read_event(reader: &mut impl BufRead) -> Option<KeeperEvent> {
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => serde_json::from_str(&line).ok(),
+    }
+}
+
+/// Writes the spec for a keeper; used by `reaper start`.
+pub fn write_spec(stdin: &mut impl Write, spec: &KeeperSpec) -> io::Result<()> {
+    serde_json::to_writer(&mut *stdin, spec)?;
+    stdin.flush()
+}

@@ -1,0 +1,52 @@
+//! # reaper
+//!
+//! A process manager that makes orphaned and zombie processes impossible: it starts named
+//! services detached, and stops them so that nothing of them is left — no child, no grandchild,
+//! no daemon that called `setsid`, no zombie, no stale PID file.
+//!
+//! ## Theory of operation
+//!
+//! **Identity.** A process is `(pid, start time, boot id)` ([`identity::ProcessRef`]). Records
+//! store all three, and every signal goes through [`identity::ProcessRef::pin`]: on Linux it opens
+//! a pidfd first, then compares the start time (the pidfd pins the pid, so the check cannot be
+//! raced by pid reuse), then signals through the pidfd. A pid whose identity does not match is
+//! never signalled. PIDs ≤ 1, our own pid and our ancestors are never targets.
+//!
+//! **Keeper.** `reaper start` does not leave the service to whatever init happens to adopt it
+//! (many container inits, and some sandboxes, never reap, so every exited orphan stays a zombie).
+//! It starts a small *keeper* (`reaper __keeper`) in a session of its own; the keeper marks itself
+//! a child subreaper (Linux), spawns the service in a new session, reaps the service and every
+//! descendant that gets orphaned, records the service's exit status, rotates its log, and exits
+//! when the whole tree is gone.
+//!
+//! **Containment.** A service's tree is the union of: its session, every descendant of the
+//! keeper and of the leader by parent links, and every process carrying its marker environment
+//! variable ([`containment::MARKER_VAR`]), plus all their descendants. A daemon that double-forks
+//! and calls `setsid` is still a descendant of the keeper (subreaper) and still carries the
+//! marker.
+//!
+//! **Stopping** ([`terminate`]) is a plan: graceful signal to every member, wait until the *whole
+//! tree* is gone (pidfd events, re-scanning for processes forked meanwhile), SIGKILL whatever is
+//! left, verify, remove the record. Escalation is decided by the tree being empty, never by the
+//! leader having exited.
+//!
+//! **State** ([`state`]) is plain files: `.run/NAME.pid` (the bare pid, for every tool that reads
+//! pid files), `.run/NAME.json` (identity and metadata), written atomically; a lock file per name
+//! serialises concurrent commands. Every action is appended to `.logs/reaper.log`.
+//!
+//! ## Platform notes
+//! Linux is the reference platform: pidfds, `PR_SET_CHILD_SUBREAPER`, `/proc`. Other platforms
+//! implement the same function set in [`os`].
+#![deny(missing_docs)]
+
+pub mod actionlog;
+pub mod containment;
+pub mod identity;
+pub mod keeper;
+pub mod os;
+pub mod process;
+pub mod service;
+pub mod signal;
+pub mod state;
+pub mod terminate;
+pub mod units;

@@ -1,0 +1,88 @@
+//! `reaper restart NAME`: stop the tree (if any of it runs) and start the recorded command again,
+//! holding the name's lock throughout so no other command slips in between.
+
+use std::time::Duration;
+
+use crate::state::{Entry, StateDir};
+use crate::terminate::StopReport;
+
+use super::{
+    StartError, StartRequest, Started, StopError, StopOptions, saved_env_values, start_locked,
+    stop_records_locked,
+};
+
+/// Settings for the new run that the record does not hold.
+#[derive(Debug, Clone, Copy)]
+pub struct RestartOptions {
+    /// How to stop the old run.
+    pub stop: StopOptions,
+    /// See [`StartRequest::min_uptime`].
+    pub min_uptime: Duration,
+    /// See [`StartRequest::ready_timeout`].
+    pub ready_timeout: Duration,
+    /// See [`StartRequest::log_max_bytes`].
+    pub log_max_bytes: u64,
+    /// See [`StartRequest::log_keep`].
+    pub log_keep: u32,
+}
+
+/// Why a restart failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    /// Stopping the old run failed (or there is nothing to restart).
+    #[error(transparent)]
+    Stop(#[from] StopError),
+    /// Starting the new run failed.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The old run did not die completely; the new one was not started.
+    #[error("{0}: some processes of the old run survived SIGKILL; not starting a second copy")]
+    Survivors(String),
+}
+
+/// Restarts `name` from its record.
+pub fn restart(
+    state: &StateDir,
+    name: &str,
+    options: RestartOptions,
+) -> Result<(Option<StopReport>, Started), RestartError> {
+    crate::state::validate_name(name).map_err(StopError::from)?;
+    if !state.run_dir().is_dir() {
+        return Err(StopError::NotFound(name.to_string()).into());
+    }
+    let lock = state.lock(name).map_err(StopError::from)?;
+    let record = match state.load(name).map_err(StopError::from)? {
+        Some(Entry::Record(record)) => *record,
+        None => return Err(StopError::NotFound(name.to_string()).into()),
+        Some(Entry::PidOnly { pid, .. }) => {
+            return Err(StopError::Unverified {
+                name: name.to_string(),
+                pid: pid.map_or_else(|e| e.to_string(), |p| p.to_string()),
+            }
+            .into());
+        }
+        Some(Entry::Broken { error, .. }) => return Err(StopError::from(error).into()),
+    };
+    let env = saved_env_values(state, name)?;
+    let locks = [lock];
+    let mut reports = stop_records_locked(state, std::slice::from_ref(&record), options.stop, &locks)?;
+    let report = reports.pop();
+    if report.as_ref().is_some_and(|r| !r.complete()) {
+        return Err(RestartError::Survivors(name.to_string()));
+    }
+    let request = StartRequest {
+        name: name.to_string(),
+        argv: record.argv,
+        cwd: record.cwd,
+        env,
+        env_files: record.env_files,
+        port: record.port,
+        log: Some(record.log),
+        min_uptime: options.min_uptime,
+        ready_timeout: options.ready_timeout,
+        log_max_bytes: options.log_max_bytes,
+        log_keep: options.log_keep,
+    };
+    let started = start_locked(state, &request, &locks[0])?;
+    Ok((report.filter(|r| !r.processes.is_empty()), started))
+}

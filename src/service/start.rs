@@ -1,0 +1,548 @@
+//! `reaper start`: the keeper spawns the service; we record it, then wait until it is up.
+
+use std::io::BufReader;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::actionlog::{self, now_rfc3339};
+use crate::containment::{Marker, MarkerCache};
+use crate::identity::ProcessRef;
+use crate::keeper::{self, KeeperEvent, KeeperSpec};
+use crate::os;
+use crate::state::{Entry, NameLock, Record, RECORD_SCHEMA, StateDir, StateError, write_atomic};
+use crate::terminate::{self, StopTarget};
+use crate::units::format_duration;
+
+use super::{live_members, random_id, tail_lines};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// Service name.
+    pub name: String,
+    /// Command and arguments.
+    pub argv: Vec<String>,
+    /// Working directory (absolute).
+    pub cwd: PathBuf,
+    /// `--env K=V` pairs, applied after env files.
+    pub env: Vec<(String, String)>,
+    /// Env files, read in order.
+    pub env_files: Vec<PathBuf>,
+    /// Port: exported as `PORT`, and start waits until it accepts connections.
+    pub port: Option<u16>,
+    /// Log file (default `.logs/NAME.log`).
+    pub log: Option<PathBuf>,
+    /// How long the service must stay up before start reports success (without `port`).
+    pub min_uptime: Duration,
+    /// How long to wait for `port` to accept connections.
+    pub ready_timeout: Duration,
+    /// Log rotation threshold in bytes (0: never).
+    pub log_max_bytes: u64,
+    /// Rotated log files kept.
+    pub log_keep: u32,
+}
+
+/// A service that is up.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// Its record.
+    pub record: Record,
+    /// Time from the start command to the service being up (port open or minimum uptime).
+    pub ready_after: Duration,
+    /// Set when the leader exited successfully but left its tree running (a daemonizing program).
+    pub leader_exited: bool,
+}
+
+/// Why a start did not happen or did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// State directory or record problem.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The name is taken by a live service.
+    #[error("{name} is already running (pid {pid}, up {uptime}); stop it first or use `reaper restart {name}`")]
+    AlreadyRunning {
+        /// Service name.
+        name: String,
+        /// Its leader pid.
+        pid: u32,
+        /// How long it has been up.
+        uptime: String,
+    },
+    /// A pid file from another tool names a live process reaper cannot verify.
+    #[error("{name}: .run/{name}.pid names live pid {pid} but has no reaper record, so its identity cannot be checked; stop that process yourself or remove the pid file")]
+    UnverifiedPidFile {
+        /// Service name.
+        name: String,
+        /// The pid in the file.
+        pid: u32,
+    },
+    /// Bad input: the working directory.
+    #[error("working directory {0} does not exist or is not a directory")]
+    BadCwd(PathBuf),
+    /// Bad input: an env file.
+    #[error("env file {path}: {why}")]
+    EnvFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// Bad input: empty command.
+    #[error("no command given: put it after `--`, e.g. reaper start api -- python3 -m http.server")]
+    EmptyCommand,
+    /// Bad input: the command cannot be found.
+    #[error("command not found: {0} (check the spelling and PATH, or give a full path)")]
+    CommandNotFound(String),
+    /// Bad input: the command cannot be executed.
+    #[error("cannot execute {0}: permission denied (is it executable?)")]
+    NotExecutable(String),
+    /// The keeper failed.
+    #[error("could not start {name}: {why}")]
+    Spawn {
+        /// Service name.
+        name: String,
+        /// What failed.
+        why: String,
+    },
+    /// The service died during start-up.
+    #[error("{name} exited during start-up ({status}){}", tail_block(.log, .tail))]
+    ExitedEarly {
+        /// Service name.
+        name: String,
+        /// Exit code or signal.
+        status: String,
+        /// Log file.
+        log: PathBuf,
+        /// Its last lines.
+        tail: Vec<String>,
+    },
+    /// The port did not open in time; the service was stopped again.
+    #[error("{name} did not accept connections on port {port} within {timeout}; it was stopped{}", tail_block(.log, .tail))]
+    NotReady {
+        /// Service name.
+        name: String,
+        /// The port.
+        port: u16,
+        /// The timeout.
+        timeout: String,
+        /// Log file.
+        log: PathBuf,
+        /// Its last lines.
+        tail: Vec<String>,
+    },
+}
+
+fn tail_block(log: &Path, tail: &[String]) -> String {
+    if tail.is_empty() {
+        format!("; its log {} is empty", log.display())
+    } else {
+        let mut out = format!("; last lines of {}:", log.display());
+        for line in tail {
+            out.push_str("\n  | ");
+            out.push_str(line);
+        }
+        out
+    }
+}
+
+/// Exit status as people read it.
+pub fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "unknown status".to_string(),
+    }
+}
+
+/// Starts a service, taking the name's lock.
+pub fn start(state: &StateDir, request: &StartRequest) -> Result<Started, StartError> {
+    crate::state::validate_name(&request.name)?;
+    state.ensure()?;
+    let lock = state.lock(&request.name)?;
+    start_locked(state, request, &lock)
+}
+
+/// Starts a service while the caller holds its lock.
+pub(crate) fn start_locked(
+    state: &StateDir,
+    request: &StartRequest,
+    _lock: &NameLock,
+) -> Result<Started, StartError> {
+    let began = Instant::now();
+    let name = &request.name;
+    refuse_if_running(state, name)?;
+    if request.argv.is_empty() || request.argv[0].is_empty() {
+        return Err(StartError::EmptyCommand);
+    }
+    if !request.cwd.is_dir() {
+        return Err(StartError::BadCwd(request.cwd.clone()));
+    }
+    let env = build_env(request)?;
+    let log = request
+        .log
+        .clone()
+        .unwrap_or_else(|| state.default_log_path(name));
+    let log = if log.is_absolute() {
+        log
+    } else {
+        request.cwd.join(log)
+    };
+    let run_id = random_id();
+    let marker = Marker {
+        run_id: run_id.clone(),
+        name: name.clone(),
+        run_dir: state.run_dir(),
+    };
+    let spec = KeeperSpec {
+        name: name.clone(),
+        run_id: run_id.clone(),
+        state_root: state.root.clone(),
+        argv: request.argv.clone(),
+        cwd: request.cwd.clone(),
+        env,
+        marker: marker.encode(),
+        log: log.clone(),
+        log_max_bytes: request.log_max_bytes,
+        log_keep: request.log_keep,
+    };
+    let spawn_error = |why: String| StartError::Spawn {
+        name: name.clone(),
+        why,
+    };
+    let exe = std::env::current_exe().map_err(|e| spawn_error(e.to_string()))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("__keeper")
+        .current_dir(&state.root)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    os::spawn_in_new_session(&mut command);
+    let mut keeper = command
+        .spawn()
+        .map_err(|e| spawn_error(format!("cannot run the keeper: {e}")))?;
+    let keeper_pid = keeper.id();
+    let mut stdin = keeper.stdin.take().expect("piped");
+    keeper::write_spec(&mut stdin, &spec).map_err(|e| spawn_error(e.to_string()))?;
+    drop(stdin);
+    let events = event_channel(keeper.stdout.take().expect("piped"));
+    let (pid, start_time) = match events.recv_timeout(Duration::from_secs(10)) {
+        Ok(KeeperEvent::Spawned { pid, start_time }) => (pid, start_time),
+        Ok(KeeperEvent::SpawnFailed { kind, message }) => {
+            let _ = keeper.wait();
+            let program = request.argv[0].clone();
+            return Err(match kind.as_str() {
+                "not_found" => StartError::CommandNotFound(program),
+                "not_executable" => StartError::NotExecutable(program),
+                _ => spawn_error(message),
+            });
+        }
+        _ => {
+            let _ = keeper.kill();
+            let _ = keeper.wait();
+            return Err(spawn_error("the keeper did not report".into()));
+        }
+    };
+    let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
+    let keeper_ref = os::process_info(keeper_pid).map(|info| ProcessRef {
+        pid: keeper_pid,
+        start_time: info.start_time,
+        boot_id: boot_id.clone(),
+    });
+    let record = Record {
+        schema: RECORD_SCHEMA,
+        name: name.clone(),
+        run_id,
+        leader: ProcessRef {
+            pid,
+            start_time,
+            boot_id,
+        },
+        keeper: keeper_ref,
+        argv: request.argv.clone(),
+        cwd: request.cwd.clone(),
+        env_names: request.env.iter().map(|(k, _)| k.clone()).collect(),
+        env_files: request.env_files.clone(),
+        port: request.port,
+        log: log.clone(),
+        started_at: now_rfc3339(),
+        marker: marker.encode(),
+    };
+    state.save(&record)?;
+    save_env_values(state, request)?;
+    // The keeper outlives us; dropping the handle neither kills nor waits for it.
+    drop(keeper);
+    let outcome = wait_until_up(state, request, &record, &events, began);
+    match &outcome {
+        Ok(started) => actionlog::record(
+            state,
+            &format!(
+                "start {name} pid={pid} keeper={keeper_pid} argv={:?} ready_after_ms={}",
+                record.argv,
+                started.ready_after.as_millis()
+            ),
+        ),
+        Err(e) => actionlog::record(state, &format!("start {name} failed: {}", first_line(e))),
+    }
+    outcome
+}
+
+fn first_line(error: &StartError) -> String {
+    error.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+fn refuse_if_running(state: &StateDir, name: &str) -> Result<(), StartError> {
+    match state.load(name)? {
+        None => Ok(()),
+        Some(Entry::Broken { error, .. }) => Err(error.into()),
+        Some(Entry::PidOnly { pid: Ok(pid), .. })
+            if os::process_info(pid).is_some_and(|p| p.state.is_alive()) =>
+        {
+            Err(StartError::UnverifiedPidFile {
+                name: name.to_string(),
+                pid,
+            })
+        }
+        Some(Entry::PidOnly { .. }) => {
+            state.remove(name)?;
+            actionlog::record(state, &format!("start {name}: replaced a pid file whose process is gone"));
+            Ok(())
+        }
+        Some(Entry::Record(record)) => {
+            let snapshot = os::snapshot().map_err(|e| StartError::Spawn {
+                name: name.to_string(),
+                why: e.to_string(),
+            })?;
+            let live = live_members(&snapshot, &record, &mut MarkerCache::default());
+            if let Some(first) = live.iter().next() {
+                let pid = if live.contains(&record.leader.pid) {
+                    record.leader.pid
+                } else {
+                    *first
+                };
+                let uptime = snapshot
+                    .get(pid)
+                    .and_then(|p| SystemTime::now().duration_since(p.started_at).ok())
+                    .map(format_duration)
+                    .unwrap_or_default();
+                return Err(StartError::AlreadyRunning {
+                    name: name.to_string(),
+                    pid,
+                    uptime,
+                });
+            }
+            state.remove(name)?;
+            actionlog::record(
+                state,
+                &format!("start {name}: replaced the record of an ended run (pid {})", record.leader.pid),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError> {
+    let mut env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k != crate::containment::MARKER_VAR)
+        .collect();
+    let mut set = |key: String, value: String| {
+        env.retain(|(k, _)| *k != key);
+        env.push((key, value));
+    };
+    for path in &request.env_files {
+        let path = if path.is_absolute() {
+            path.clone()
+        } else {
+            request.cwd.join(path)
+        };
+        let env_error = |why: String| StartError::EnvFile {
+            path: path.clone(),
+            why,
+        };
+        let iter = dotenvy::from_path_iter(&path).map_err(|e| env_error(describe_dotenv(&e)))?;
+        for item in iter {
+            let (key, value) = item.map_err(|e| env_error(describe_dotenv(&e)))?;
+            set(key, value);
+        }
+    }
+    for (key, value) in &request.env {
+        set(key.clone(), value.clone());
+    }
+    if let Some(port) = request.port {
+        set("PORT".into(), port.to_string());
+    }
+    Ok(env)
+}
+
+fn describe_dotenv(error: &dotenvy::Error) -> String {
+    match error {
+        dotenvy::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "no such file (create it, or drop --env-file)".into()
+        }
+        dotenvy::Error::LineParse(line, index) => {
+            format!("cannot parse at character {index} of `{line}` (expected KEY=VALUE)")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn save_env_values(state: &StateDir, request: &StartRequest) -> Result<(), StateError> {
+    if request.env.is_empty() {
+        return crate::state::remove_if_present(&state.env_path(&request.name));
+    }
+    let mut text = String::new();
+    for (key, value) in &request.env {
+        text.push_str(&format!("{key}={}\n", quote_env_value(value)));
+    }
+    write_atomic(&state.env_path(&request.name), text.as_bytes(), true)
+}
+
+/// Quotes a value so dotenvy reads it back unchanged.
+fn quote_env_value(value: &str) -> String {
+    if !value.contains('\'') {
+        format!("'{value}'")
+    } else {
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$")
+            .replace('\n', "\\n");
+        format!("\"{escaped}\"")
+    }
+}
+
+/// Reads back the `--env` values saved for `restart`.
+pub fn saved_env_values(state: &StateDir, name: &str) -> Result<Vec<(String, String)>, StartError> {
+    let path = state.env_path(name);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let iter = dotenvy::from_path_iter(&path).map_err(|e| StartError::EnvFile {
+        path: path.clone(),
+        why: describe_dotenv(&e),
+    })?;
+    iter.map(|item| {
+        item.map_err(|e| StartError::EnvFile {
+            path: path.clone(),
+            why: describe_dotenv(&e),
+        })
+    })
+    .collect()
+}
+
+fn event_channel(stdout: std::process::ChildStdout) -> mpsc::Receiver<KeeperEvent> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        while let Some(event) = keeper::read_event(&mut reader) {
+            if sender.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn port_accepts(port: u16) -> bool {
+    let timeout = Duration::from_millis(100);
+    [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ]
+    .iter()
+    .any(|addr| TcpStream::connect_timeout(addr, timeout).is_ok())
+}
+
+/// How often the port is probed while waiting for readiness.
+const PORT_PROBE: Duration = Duration::from_millis(20);
+
+fn wait_until_up(
+    state: &StateDir,
+    request: &StartRequest,
+    record: &Record,
+    events: &mpsc::Receiver<KeeperEvent>,
+    began: Instant,
+) -> Result<Started, StartError> {
+    let deadline = began
+        + match request.port {
+            Some(_) => request.ready_timeout,
+            None => request.min_uptime,
+        };
+    let mut leader_exited = false;
+    loop {
+        if let Some(port) = request.port
+            && port_accepts(port)
+        {
+            return Ok(Started {
+                record: record.clone(),
+                ready_after: began.elapsed(),
+                leader_exited,
+            });
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let wait = match request.port {
+            Some(_) => PORT_PROBE.min(deadline - now),
+            None => deadline - now,
+        };
+        match events.recv_timeout(wait) {
+            Ok(KeeperEvent::Exited { code, signal }) => {
+                leader_exited = true;
+                let tree_alive = os::snapshot().is_ok_and(|snapshot| {
+                    !live_members(&snapshot, record, &mut MarkerCache::default()).is_empty()
+                });
+                if code != Some(0) || !tree_alive {
+                    abandon(state, record)?;
+                    return Err(StartError::ExitedEarly {
+                        name: record.name.clone(),
+                        status: describe_exit(code, signal),
+                        log: record.log.clone(),
+                        tail: tail_lines(&record.log, 10).unwrap_or_default(),
+                    });
+                }
+            }
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The keeper is gone: nothing more will be reported; wait out the deadline.
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    match request.port {
+        None => Ok(Started {
+            record: record.clone(),
+            ready_after: began.elapsed(),
+            leader_exited,
+        }),
+        Some(port) => {
+            abandon(state, record)?;
+            Err(StartError::NotReady {
+                name: record.name.clone(),
+                port,
+                timeout: format_duration(request.ready_timeout),
+                log: record.log.clone(),
+                tail: tail_lines(&record.log, 10).unwrap_or_default(),
+            })
+        }
+    }
+}
+
+/// Stops whatever is left of a failed start and removes its record.
+fn abandon(state: &StateDir, record: &Record) -> Result<(), StateError> {
+    let target = StopTarget {
+        name: record.name.clone(),
+        anchor: record.anchor(),
+        signal: crate::signal::Signal::Term,
+        timeout: Duration::from_secs(5),
+    };
+    let _ = terminate::stop_trees(&[target]);
+    state.remove(&record.name)
+}

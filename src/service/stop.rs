@@ -1,0 +1,168 @@
+//! `reaper stop NAME…` and `reaper stop --all`.
+
+use std::time::Duration;
+
+use crate::actionlog;
+use crate::os;
+use crate::signal::Signal;
+use crate::state::{Entry, NameLock, StateDir, StateError};
+use crate::terminate::{self, Outcome, StopReport, StopTarget};
+
+/// How long to wait for a keeper to exit once its tree is gone.
+const KEEPER_EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a stop could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    /// State directory or record problem.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// No such service.
+    #[error("no managed service named '{0}' (see `reaper status`)")]
+    NotFound(String),
+    /// Only a foreign pid file: no identity to verify, so nothing is signalled.
+    #[error("{name}: .run/{name}.pid has no reaper record, so the identity of pid {pid} cannot be checked; reaper did not signal it")]
+    Unverified {
+        /// Service name.
+        name: String,
+        /// What the pid file holds.
+        pid: String,
+    },
+    /// The process table could not be read.
+    #[error("cannot read the process table: {0}")]
+    Scan(#[from] std::io::Error),
+}
+
+/// Options shared by every tree in one stop.
+#[derive(Debug, Clone, Copy)]
+pub struct StopOptions {
+    /// Graceful signal.
+    pub signal: Signal,
+    /// Time before SIGKILL.
+    pub timeout: Duration,
+}
+
+/// What to stop.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// These names; each must exist.
+    Names(Vec<String>),
+    /// Every record in the state directory.
+    All,
+}
+
+/// Result of a stop: one report per record stopped, and entries skipped with the reason.
+#[derive(Debug, Default)]
+pub struct StopSummary {
+    /// One per stopped service.
+    pub reports: Vec<StopReport>,
+    /// Entries that were not stopped (with `--all`: broken or foreign records).
+    pub skipped: Vec<(String, String)>,
+}
+
+impl StopSummary {
+    /// True when every tree is completely gone.
+    pub fn complete(&self) -> bool {
+        self.reports.iter().all(StopReport::complete)
+    }
+}
+
+/// Stops the selected services in parallel.
+pub fn stop(
+    state: &StateDir,
+    selection: &Selection,
+    options: StopOptions,
+) -> Result<StopSummary, StopError> {
+    let names: Vec<String> = match selection {
+        Selection::Names(names) => names.clone(),
+        Selection::All => state.list()?.iter().map(|e| e.name().to_string()).collect(),
+    };
+    let mut locks = Vec::new();
+    let mut records = Vec::new();
+    let mut summary = StopSummary::default();
+    for name in &names {
+        crate::state::validate_name(name)?;
+        if !state.run_dir().is_dir() {
+            return Err(StopError::NotFound(name.clone()));
+        }
+        let lock = state.lock(name)?;
+        let problem = match state.load(name)? {
+            Some(Entry::Record(record)) => {
+                locks.push(lock);
+                records.push(*record);
+                continue;
+            }
+            None => StopError::NotFound(name.clone()),
+            Some(Entry::PidOnly { pid, .. }) => StopError::Unverified {
+                name: name.clone(),
+                pid: match pid {
+                    Ok(pid) => pid.to_string(),
+                    Err(e) => format!("(unusable: {e})"),
+                },
+            },
+            Some(Entry::Broken { error, .. }) => StopError::State(error),
+        };
+        match selection {
+            Selection::Names(_) => return Err(problem),
+            Selection::All => summary.skipped.push((name.clone(), problem.to_string())),
+        }
+    }
+    summary.reports = stop_records_locked(state, &records, options, &locks)?;
+    Ok(summary)
+}
+
+/// Stops the trees of `records` (whose locks the caller holds), waits for their keepers, and
+/// removes each record whose tree is completely gone.
+pub(crate) fn stop_records_locked(
+    state: &StateDir,
+    records: &[crate::state::Record],
+    options: StopOptions,
+    _locks: &[NameLock],
+) -> Result<Vec<StopReport>, StopError> {
+    let targets: Vec<StopTarget> = records
+        .iter()
+        .map(|record| StopTarget {
+            name: record.name.clone(),
+            anchor: record.anchor(),
+            signal: options.signal,
+            timeout: options.timeout,
+        })
+        .collect();
+    let reports = terminate::stop_trees(&targets)?;
+    for (record, report) in records.iter().zip(&reports) {
+        if let Some(keeper) = record.keeper.as_ref().and_then(|k| k.pin().ok()) {
+            os::wait_for_exit(&[&keeper], KEEPER_EXIT_GRACE);
+            if !keeper.has_exited() {
+                let _ = keeper.signal(Signal::Term);
+            }
+        }
+        let forced = report
+            .processes
+            .iter()
+            .filter(|p| p.outcome == Outcome::Forced)
+            .count();
+        if report.complete() {
+            state.remove(&record.name)?;
+            actionlog::record(
+                state,
+                &format!(
+                    "stop {} signal={} processes={} forced={} elapsed_ms={}",
+                    record.name,
+                    options.signal,
+                    report.processes.len(),
+                    forced,
+                    report.elapsed.as_millis()
+                ),
+            );
+        } else {
+            actionlog::record(
+                state,
+                &format!(
+                    "stop {}: some processes survived SIGKILL; record kept",
+                    record.name
+                ),
+            );
+        }
+    }
+    Ok(reports)
+}

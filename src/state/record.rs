@@ -1,0 +1,307 @@
+//! Records (`NAME.json` + `NAME.pid`), exit records, and strict pid-file parsing.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{StateDir, StateError, remove_if_present, validate_name, write_atomic};
+use crate::identity::ProcessRef;
+use crate::process::Pid;
+
+/// Newest record schema this build reads and the one it writes.
+pub const RECORD_SCHEMA: u32 = 1;
+
+/// Everything reaper knows about one managed service run (`NAME.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Always [`RECORD_SCHEMA`] when written by this build.
+    pub schema: u32,
+    /// Service name.
+    pub name: String,
+    /// Random id of this run; also in the marker.
+    pub run_id: String,
+    /// The service's first process.
+    pub leader: ProcessRef,
+    /// The keeper that reaps the service's tree.
+    pub keeper: Option<ProcessRef>,
+    /// Command and arguments.
+    pub argv: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Names (never values) of variables set with `--env`.
+    pub env_names: Vec<String>,
+    /// Env files read at start, in order.
+    pub env_files: Vec<PathBuf>,
+    /// Port the service was started on, if any.
+    pub port: Option<u16>,
+    /// Log file receiving stdout and stderr.
+    pub log: PathBuf,
+    /// RFC 3339 time of the start.
+    pub started_at: String,
+    /// Marker value every member of the tree carries.
+    pub marker: String,
+}
+
+/// How the leader ended, written by the keeper (`NAME.exit.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Run this exit belongs to.
+    pub run_id: String,
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Signal number, if a signal ended it.
+    pub signal: Option<i32>,
+    /// RFC 3339 time of the exit.
+    pub at: String,
+}
+
+/// What a name in the state directory holds.
+#[derive(Debug)]
+pub enum Entry {
+    /// A readable record.
+    Record(Box<Record>),
+    /// Only a `NAME.pid` written by another tool: no identity, so it is never signalled.
+    PidOnly {
+        /// Service name.
+        name: String,
+        /// The pid, or why the file is not a valid pid file.
+        pid: Result<Pid, PidFileError>,
+    },
+    /// A record that cannot be read.
+    Broken {
+        /// Service name.
+        name: String,
+        /// What is wrong.
+        error: StateError,
+    },
+}
+
+impl Entry {
+    /// The service name of this entry.
+    pub fn name(&self) -> &str {
+        match self {
+            Entry::Record(record) => &record.name,
+            Entry::PidOnly { name, .. } | Entry::Broken { name, .. } => name,
+        }
+    }
+}
+
+/// Why a pid file is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PidFileError {
+    /// Could not be read.
+    #[error("cannot read it: {0}")]
+    Unreadable(String),
+    /// A symbolic link, which reaper never follows for pid files.
+    #[error("it is a symbolic link; reaper does not follow links for pid files")]
+    Symlink,
+    /// Empty.
+    #[error("it is empty")]
+    Empty,
+    /// Not a plain decimal number.
+    #[error("'{0}' is not a pid (expected digits and a newline)")]
+    NotANumber(String),
+    /// 0, 1, or larger than any pid.
+    #[error("{0} is not a usable pid (must be 2 to 4194304)")]
+    OutOfRange(String),
+}
+
+/// Largest pid Linux can hand out (`PID_MAX_LIMIT`); other platforms are lower.
+const PID_MAX: u64 = 4_194_304;
+
+/// Reads a pid file strictly: a regular file holding only decimal digits and an optional
+/// newline, with a pid from 2 to [`PID_MAX`].
+pub fn read_pid_file(path: &Path) -> Result<Pid, PidFileError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
+    if meta.file_type().is_symlink() {
+        return Err(PidFileError::Symlink);
+    }
+    if meta.len() > 64 {
+        return Err(PidFileError::NotANumber("(more than 64 bytes)".into()));
+    }
+    let text = fs::read_to_string(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
+    let digits = text.strip_suffix('\n').unwrap_or(&text);
+    if digits.is_empty() {
+        return Err(PidFileError::Empty);
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PidFileError::NotANumber(digits.escape_debug().to_string()));
+    }
+    match digits.parse::<u64>() {
+        Ok(pid) if (2..=PID_MAX).contains(&pid) => Ok(pid as Pid),
+        _ => Err(PidFileError::OutOfRange(digits.to_string())),
+    }
+}
+
+fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record, StateError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?;
+    let schema = value.get("schema").and_then(serde_json::Value::as_u64);
+    match schema {
+        Some(found) if found > u64::from(RECORD_SCHEMA) => Err(StateError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: RECORD_SCHEMA,
+        }),
+        _ => serde_json::from_value(value).map_err(|e| StateError::Corrupt {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        }),
+    }
+}
+
+impl StateDir {
+    /// Loads the record for `name`: `Ok(None)` when there is neither a record nor a pid file.
+    pub fn load(&self, name: &str) -> Result<Option<Entry>, StateError> {
+        validate_name(name)?;
+        let path = self.record_path(name);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(match parse_record(&path, &bytes) {
+                Ok(record) if record.name == name => Entry::Record(Box::new(record)),
+                Ok(record) => Entry::Broken {
+                    name: name.to_string(),
+                    error: StateError::Corrupt {
+                        path,
+                        why: format!("it names service '{}'", record.name),
+                    },
+                },
+                Err(error) => Entry::Broken {
+                    name: name.to_string(),
+                    error,
+                },
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let pid_path = self.pid_path(name);
+                if fs::symlink_metadata(&pid_path).is_ok() {
+                    Ok(Some(Entry::PidOnly {
+                        name: name.to_string(),
+                        pid: read_pid_file(&pid_path),
+                    }))
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(source) => Err(StateError::Io { path, source }),
+        }
+    }
+
+    /// Every entry in `.run/`, sorted by name. Files whose names are not valid service names
+    /// are ignored.
+    pub fn list(&self) -> Result<Vec<Entry>, StateError> {
+        let dir = self.run_dir();
+        let read = match fs::read_dir(&dir) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StateError::Io { path: dir, source }),
+        };
+        let mut names: Vec<String> = read
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter_map(|file| {
+                let stem = file
+                    .strip_suffix(".json")
+                    .or_else(|| file.strip_suffix(".pid"))?;
+                (!stem.ends_with(".exit") && validate_name(stem).is_ok()).then(|| stem.to_string())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut out = Vec::new();
+        for name in names {
+            if let Some(entry) = self.load(&name)? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `NAME.json` then `NAME.pid`, each atomically.
+    pub fn save(&self, record: &Record) -> Result<(), StateError> {
+        let json = serde_json::to_vec_pretty(record).expect("records serialise");
+        write_atomic(&self.record_path(&record.name), &json, false)?;
+        let pid_line = format!("{}\n", record.leader.pid);
+        write_atomic(&self.pid_path(&record.name), pid_line.as_bytes(), false)
+    }
+
+    /// Removes every state file of `name` (record, pid file, exit record, env values).
+    pub fn remove(&self, name: &str) -> Result<(), StateError> {
+        validate_name(name)?;
+        for path in [
+            self.pid_path(name),
+            self.record_path(name),
+            self.exit_path(name),
+            self.env_path(name),
+        ] {
+            remove_if_present(&path)?;
+        }
+        Ok(())
+    }
+
+    /// The keeper's exit record for `name`, if it belongs to run `run_id`.
+    pub fn load_exit(&self, name: &str, run_id: &str) -> Option<ExitRecord> {
+        let bytes = fs::read(self.exit_path(name)).ok()?;
+        serde_json::from_slice::<ExitRecord>(&bytes)
+            .ok()
+            .filter(|exit| exit.run_id == run_id)
+    }
+
+    /// Writes the keeper's exit record.
+    pub fn save_exit(&self, name: &str, exit: &ExitRecord) -> Result<(), StateError> {
+        let json = serde_json::to_vec(exit).expect("exit records serialise");
+        write_atomic(&self.exit_path(name), &json, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid_file(contents: &str) -> Result<Pid, PidFileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pid");
+        fs::write(&path, contents).unwrap();
+        read_pid_file(&path)
+    }
+
+    #[test]
+    fn pid_files_are_parsed_strictly() {
+        assert_eq!(pid_file("1234\n"), Ok(1234));
+        assert_eq!(pid_file("1234"), Ok(1234));
+        assert_eq!(pid_file(""), Err(PidFileError::Empty));
+        assert!(matches!(pid_file("0\n"), Err(PidFileError::OutOfRange(_))));
+        assert!(matches!(pid_file("1\n"), Err(PidFileError::OutOfRange(_))));
+        assert!(matches!(pid_file("-1\n"), Err(PidFileError::NotANumber(_))));
+        assert!(matches!(pid_file("abc"), Err(PidFileError::NotANumber(_))));
+        assert!(matches!(pid_file("12 34"), Err(PidFileError::NotANumber(_))));
+        assert!(matches!(pid_file("1234\nxyz"), Err(PidFileError::NotANumber(_))));
+        assert!(matches!(pid_file(" 1234"), Err(PidFileError::NotANumber(_))));
+        assert!(matches!(
+            pid_file("1234567890123456789012345678901234567890"),
+            Err(PidFileError::OutOfRange(_))
+        ));
+    }
+
+    #[test]
+    fn symlinked_pid_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("real"), "1234\n").unwrap();
+        let link = dir.path().join("x.pid");
+        std::os::unix::fs::symlink(dir.path().join("real"), &link).unwrap();
+        assert_eq!(read_pid_file(&link), Err(PidFileError::Symlink));
+    }
+
+    #[test]
+    fn names_are_validated() {
+        for good in ["api", "web-1", "worker_2", "a.b"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a/b", "..", ".hidden", "-x", "with space", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

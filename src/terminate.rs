@@ -1,0 +1,264 @@
+//! Stop plans: graceful signal to every member of a tree, wait until the whole tree is gone
+//! (event-driven, re-scanning for processes forked meanwhile), then SIGKILL whatever is left and
+//! verify. Many trees are stopped by one loop, sharing each process-table scan.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::containment::{self, Anchor, MarkerCache};
+use crate::identity::ProcessRef;
+use crate::os::{self, Pinned};
+use crate::process::Pid;
+use crate::signal::Signal;
+
+/// How often the process table is re-scanned while waiting, to catch processes forked after
+/// the first scan. Exits themselves wake the loop at once (pidfd events).
+const RESCAN_INTERVAL: Duration = Duration::from_millis(50);
+/// After SIGKILL, how long to wait for processes that cannot die yet (uninterruptible sleep).
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How long to wait for exited members to be reaped by their parent.
+const REAP_GRACE: Duration = Duration::from_secs(2);
+
+/// One tree to stop.
+#[derive(Debug, Clone)]
+pub struct StopTarget {
+    /// Service name, for reports.
+    pub name: String,
+    /// What identifies the tree.
+    pub anchor: Anchor,
+    /// The graceful signal.
+    pub signal: Signal,
+    /// How long the tree gets to exit after the graceful signal before SIGKILL.
+    pub timeout: Duration,
+}
+
+/// How one process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Exited after the graceful signal.
+    Graceful,
+    /// Needed SIGKILL.
+    Forced,
+    /// Still alive after SIGKILL (uninterruptible sleep, or another user's process).
+    Survived,
+}
+
+/// One process of a stopped tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndedProcess {
+    /// Its pid.
+    pub pid: Pid,
+    /// Its command line (or name).
+    pub command: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Time from the start of the stop to its exit.
+    #[serde(serialize_with = "serialize_millis", rename = "after_ms")]
+    pub after: Duration,
+}
+
+fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// What happened to one tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct StopReport {
+    /// Service name.
+    pub name: String,
+    /// Every process signalled, in the order they ended.
+    pub processes: Vec<EndedProcess>,
+    /// Members that had exited but were not reaped by their parent within the grace period.
+    pub unreaped_zombies: Vec<Pid>,
+    /// Time the whole stop took.
+    #[serde(serialize_with = "serialize_millis", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+}
+
+impl StopReport {
+    /// True when every process is gone.
+    pub fn complete(&self) -> bool {
+        self.processes
+            .iter()
+            .all(|p| p.outcome != Outcome::Survived)
+    }
+}
+
+struct Tracked {
+    pinned: Pinned,
+    command: String,
+    killed: bool,
+    ended: bool,
+}
+
+enum Phase {
+    Graceful { deadline: Instant },
+    Killing { since: Instant },
+    Done,
+}
+
+struct Plan<'a> {
+    target: &'a StopTarget,
+    tracked: BTreeMap<(Pid, u64), Tracked>,
+    ended: Vec<EndedProcess>,
+    phase: Phase,
+    reap_deadline: Option<Instant>,
+    unreaped: Vec<Pid>,
+    finished: Option<Instant>,
+}
+
+impl Plan<'_> {
+    fn live(&self) -> impl Iterator<Item = &Tracked> {
+        self.tracked.values().filter(|t| !t.ended)
+    }
+
+    fn current_signal(&self) -> Signal {
+        match self.phase {
+            Phase::Graceful { .. } => self.target.signal,
+            _ => Signal::Kill,
+        }
+    }
+}
+
+fn describe(pid: Pid, fallback: &str) -> String {
+    os::command_line(pid)
+        .filter(|argv| !argv.is_empty())
+        .map(|argv| argv.join(" "))
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+/// Stops every target at once and reports what happened to each tree, in target order.
+pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
+    let began = Instant::now();
+    let mut markers = MarkerCache::default();
+    let mut plans: Vec<Plan<'_>> = targets
+        .iter()
+        .map(|target| Plan {
+            target,
+            tracked: BTreeMap::new(),
+            ended: Vec::new(),
+            phase: Phase::Graceful {
+                deadline: began + target.timeout,
+            },
+            reap_deadline: None,
+            unreaped: Vec::new(),
+            finished: None,
+        })
+        .collect();
+    loop {
+        let snapshot = os::snapshot()?;
+        let now = Instant::now();
+        for plan in plans.iter_mut().filter(|p| !matches!(p.phase, Phase::Done)) {
+            let members = containment::members(&snapshot, &plan.target.anchor, &mut markers);
+            let signal = plan.current_signal();
+            let mut zombies = Vec::new();
+            for pid in &members {
+                let Some(info) = snapshot.get(*pid) else { continue };
+                if !info.state.is_alive() {
+                    zombies.push(*pid);
+                    continue;
+                }
+                let key = (info.pid, info.start_time);
+                if plan.tracked.contains_key(&key) {
+                    continue;
+                }
+                let identity = ProcessRef::of(info)?;
+                let Ok(pinned) = identity.pin() else { continue };
+                let command = describe(info.pid, &info.name);
+                // A stopped process cannot act on SIGTERM until it is continued.
+                if info.state == crate::process::ProcessState::Stopped && signal != Signal::Kill {
+                    let _ = pinned.signal(Signal::Cont);
+                }
+                let _ = pinned.signal(signal);
+                plan.tracked.insert(
+                    key,
+                    Tracked {
+                        pinned,
+                        command,
+                        killed: signal == Signal::Kill,
+                        ended: false,
+                    },
+                );
+            }
+            for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
+                if tracked.pinned.has_exited() {
+                    tracked.ended = true;
+                    plan.ended.push(EndedProcess {
+                        pid: tracked.pinned.pid(),
+                        command: std::mem::take(&mut tracked.command),
+                        outcome: if tracked.killed {
+                            Outcome::Forced
+                        } else {
+                            Outcome::Graceful
+                        },
+                        after: now - began,
+                    });
+                }
+            }
+            let alive = plan.live().count();
+            match plan.phase {
+                _ if alive == 0 => {
+                    // Everything is dead; give parents (usually the keeper) a moment to reap.
+                    let deadline = *plan.reap_deadline.get_or_insert(now + REAP_GRACE);
+                    if zombies.is_empty() || now >= deadline {
+                        plan.unreaped = zombies;
+                        plan.phase = Phase::Done;
+                        plan.finished = Some(now);
+                    }
+                }
+                Phase::Graceful { deadline } if now >= deadline => {
+                    plan.phase = Phase::Killing { since: now };
+                    for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
+                        let _ = tracked.pinned.signal(Signal::Kill);
+                        tracked.killed = true;
+                    }
+                }
+                Phase::Killing { since } if now - since >= KILL_GRACE => {
+                    for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
+                        tracked.ended = true;
+                        plan.ended.push(EndedProcess {
+                            pid: tracked.pinned.pid(),
+                            command: std::mem::take(&mut tracked.command),
+                            outcome: Outcome::Survived,
+                            after: now - began,
+                        });
+                    }
+                    plan.phase = Phase::Done;
+                    plan.finished = Some(now);
+                }
+                _ => {}
+            }
+        }
+        if plans.iter().all(|p| matches!(p.phase, Phase::Done)) {
+            break;
+        }
+        let waiting: Vec<&Pinned> = plans
+            .iter()
+            .flat_map(|p| p.live().map(|t| &t.pinned))
+            .collect();
+        let mut wait = RESCAN_INTERVAL;
+        for plan in &plans {
+            if let Phase::Graceful { deadline } = plan.phase {
+                wait = wait.min(deadline.saturating_duration_since(now));
+            }
+        }
+        if waiting.is_empty() {
+            std::thread::sleep(wait.min(Duration::from_millis(5)));
+        } else {
+            os::wait_for_exit(&waiting, wait);
+        }
+    }
+    Ok(plans
+        .into_iter()
+        .map(|plan| StopReport {
+            name: plan.target.name.clone(),
+            processes: plan.ended,
+            unreaped_zombies: plan.unreaped,
+            elapsed: plan.finished.unwrap_or_else(Instant::now) - began,
+        })
+        .collect())
+}
