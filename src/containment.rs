@@ -27,7 +27,12 @@ impl Marker {
     /// Encodes as `v1:RUN_ID:NAME:RUN_DIR` (names never contain `:`; the directory comes last
     /// so it may).
     pub fn encode(&self) -> String {
-        format!("v1:{}:{}:{}", self.run_id, self.name, self.run_dir.display())
+        format!(
+            "v1:{}:{}:{}",
+            self.run_id,
+            self.name,
+            self.run_dir.display()
+        )
     }
 
     /// Decodes a marker value; `None` if it is not one.

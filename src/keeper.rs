@@ -133,12 +133,9 @@ pub fn run() -> i32 {
                 at: now_rfc3339(),
             };
             // Only while the record is still this run's: a stop removes it first.
-            if state
-                .load(&spec.name)
-                .ok()
-                .flatten()
-                .is_some_and(|entry| matches!(entry, crate::state::Entry::Record(r) if r.run_id == spec.run_id))
-            {
+            if state.load(&spec.name).ok().flatten().is_some_and(
+                |entry| matches!(entry, crate::state::Entry::Record(r) if r.run_id == spec.run_id),
+            ) {
                 let _ = state.save_exit(&spec.name, &exit);
             }
             emit(&KeeperEvent::Exited { code, signal });

@@ -92,7 +92,10 @@ impl Snapshot {
             children.entry(info.ppid).or_default().push(info.pid);
             processes.insert(info.pid, info);
         }
-        Snapshot { processes, children }
+        Snapshot {
+            processes,
+            children,
+        }
     }
 
     /// The process with this pid, if it was in the table.

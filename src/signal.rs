@@ -47,7 +47,11 @@ const TABLE: &[(Signal, &str, i32)] = &[
 impl Signal {
     /// The name without the `SIG` prefix, e.g. `TERM`.
     pub fn short_name(self) -> &'static str {
-        TABLE.iter().find(|(s, _, _)| *s == self).map(|e| e.1).unwrap_or("?")
+        TABLE
+            .iter()
+            .find(|(s, _, _)| *s == self)
+            .map(|e| e.1)
+            .unwrap_or("?")
     }
 }
 

@@ -157,7 +157,9 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
             let signal = plan.current_signal();
             let mut zombies = Vec::new();
             for pid in &members {
-                let Some(info) = snapshot.get(*pid) else { continue };
+                let Some(info) = snapshot.get(*pid) else {
+                    continue;
+                };
                 if !info.state.is_alive() {
                     zombies.push(*pid);
                     continue;

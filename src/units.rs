@@ -35,7 +35,9 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let number: u64 = number.parse().map_err(|_| UnitError::Size(text.to_string()))?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| UnitError::Size(text.to_string()))?;
     let multiplier: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
@@ -89,6 +91,9 @@ mod tests {
     fn formatting() {
         assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
         assert_eq!(format_duration(Duration::from_secs(312)), "5m12s");
-        assert_eq!(format_duration(Duration::from_secs(3 * 3600 + 240)), "3h04m");
+        assert_eq!(
+            format_duration(Duration::from_secs(3 * 3600 + 240)),
+            "3h04m"
+        );
     }
 }

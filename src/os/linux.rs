@@ -112,7 +112,9 @@ pub enum PinError {
     #[error("process {0} is gone")]
     Gone(Pid),
     /// A process has that pid but it is not the one we knew (pid reuse).
-    #[error("pid {pid} now belongs to a different process (started at tick {found}, expected {expected})")]
+    #[error(
+        "pid {pid} now belongs to a different process (started at tick {found}, expected {expected})"
+    )]
     Reused {
         /// The pid.
         pid: Pid,

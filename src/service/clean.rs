@@ -68,7 +68,9 @@ pub fn clean(
         let name = entry.name().to_string();
         let _lock = state.lock(&name)?;
         // Re-read under the lock: a concurrent start may have replaced the entry.
-        let Some(entry) = state.load(&name)? else { continue };
+        let Some(entry) = state.load(&name)? else {
+            continue;
+        };
         let (action, reason) = match entry {
             Entry::Record(record) => {
                 if !live_members(&snapshot, &record, &mut markers).is_empty() {
@@ -87,7 +89,12 @@ pub fn clean(
             }
             Entry::PidOnly { pid: Ok(pid), .. } => {
                 if snapshot.get(pid).is_some_and(|p| p.state.is_alive()) {
-                    ("kept", format!("pid file without a reaper record; pid {pid} is alive, identity unknown"))
+                    (
+                        "kept",
+                        format!(
+                            "pid file without a reaper record; pid {pid} is alive, identity unknown"
+                        ),
+                    )
                 } else {
                     // Re-check the file is still that pid, then remove it.
                     if read_pid_file(&state.pid_path(&name)) == Ok(pid) {
@@ -98,7 +105,10 @@ pub fn clean(
             }
             Entry::PidOnly { pid: Err(e), .. } => (
                 "kept",
-                format!("{}.pid is not a valid pid file ({e}); remove it by hand", name),
+                format!(
+                    "{}.pid is not a valid pid file ({e}); remove it by hand",
+                    name
+                ),
             ),
             Entry::Broken { error, .. } => ("kept", error.to_string()),
         };
@@ -111,7 +121,10 @@ pub fn clean(
     }
     let run_dir = state.run_dir();
     let mut groups: BTreeMap<String, Vec<&crate::process::ProcessInfo>> = BTreeMap::new();
-    for info in snapshot.iter().filter(|p| p.state.is_alive() && !p.kernel_thread) {
+    for info in snapshot
+        .iter()
+        .filter(|p| p.state.is_alive() && !p.kernel_thread)
+    {
         if let Some(marker) = markers.marker(info.pid, info.start_time)
             && marker.is_under(&run_dir)
             && !live_runs.contains(&marker.run_id)

@@ -65,7 +65,8 @@ pub fn restart(
     };
     let env = saved_env_values(state, name)?;
     let locks = [lock];
-    let mut reports = stop_records_locked(state, std::slice::from_ref(&record), options.stop, &locks)?;
+    let mut reports =
+        stop_records_locked(state, std::slice::from_ref(&record), options.stop, &locks)?;
     let report = reports.pop();
     if report.as_ref().is_some_and(|r| !r.complete()) {
         return Err(RestartError::Survivors(name.to_string()));

@@ -12,7 +12,7 @@ use crate::containment::{Marker, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::keeper::{self, KeeperEvent, KeeperSpec};
 use crate::os;
-use crate::state::{Entry, NameLock, Record, RECORD_SCHEMA, StateDir, StateError, write_atomic};
+use crate::state::{Entry, NameLock, RECORD_SCHEMA, Record, StateDir, StateError, write_atomic};
 use crate::terminate::{self, StopTarget};
 use crate::units::format_duration;
 
@@ -63,7 +63,9 @@ pub enum StartError {
     #[error(transparent)]
     State(#[from] StateError),
     /// The name is taken by a live service.
-    #[error("{name} is already running (pid {pid}, up {uptime}); stop it first or use `reaper restart {name}`")]
+    #[error(
+        "{name} is already running (pid {pid}, up {uptime}); stop it first or use `reaper restart {name}`"
+    )]
     AlreadyRunning {
         /// Service name.
         name: String,
@@ -73,7 +75,9 @@ pub enum StartError {
         uptime: String,
     },
     /// A pid file from another tool names a live process reaper cannot verify.
-    #[error("{name}: .run/{name}.pid names live pid {pid} but has no reaper record, so its identity cannot be checked; stop that process yourself or remove the pid file")]
+    #[error(
+        "{name}: .run/{name}.pid names live pid {pid} but has no reaper record, so its identity cannot be checked; stop that process yourself or remove the pid file"
+    )]
     UnverifiedPidFile {
         /// Service name.
         name: String,
@@ -293,7 +297,12 @@ pub(crate) fn start_locked(
 }
 
 fn first_line(error: &StartError) -> String {
-    error.to_string().lines().next().unwrap_or_default().to_string()
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn refuse_if_running(state: &StateDir, name: &str) -> Result<(), StartError> {
@@ -310,7 +319,10 @@ fn refuse_if_running(state: &StateDir, name: &str) -> Result<(), StartError> {
         }
         Some(Entry::PidOnly { .. }) => {
             state.remove(name)?;
-            actionlog::record(state, &format!("start {name}: replaced a pid file whose process is gone"));
+            actionlog::record(
+                state,
+                &format!("start {name}: replaced a pid file whose process is gone"),
+            );
             Ok(())
         }
         Some(Entry::Record(record)) => {
@@ -339,7 +351,10 @@ fn refuse_if_running(state: &StateDir, name: &str) -> Result<(), StartError> {
             state.remove(name)?;
             actionlog::record(
                 state,
-                &format!("start {name}: replaced the record of an ended run (pid {})", record.leader.pid),
+                &format!(
+                    "start {name}: replaced the record of an ended run (pid {})",
+                    record.leader.pid
+                ),
             );
             Ok(())
         }

@@ -134,7 +134,11 @@ fn describe(
                     let alive = snapshot.get(pid).is_some_and(|p| p.state.is_alive());
                     status.problem = Some(format!(
                         "pid file without a reaper record; pid {pid} is {}",
-                        if alive { "alive (identity unknown)" } else { "gone" }
+                        if alive {
+                            "alive (identity unknown)"
+                        } else {
+                            "gone"
+                        }
                     ));
                 }
                 Err(e) => status.problem = Some(format!("pid file: {e}")),
@@ -156,7 +160,11 @@ fn describe(
     status.keeper_pid = record
         .keeper
         .as_ref()
-        .filter(|k| snapshot.get(k.pid).is_some_and(|p| k.matches(p) && p.state.is_alive()))
+        .filter(|k| {
+            snapshot
+                .get(k.pid)
+                .is_some_and(|p| k.matches(p) && p.state.is_alive())
+        })
         .map(|k| k.pid);
     status.declared_port = record.port;
     status.log = Some(record.log.clone());
@@ -180,7 +188,12 @@ fn describe(
     let started = snapshot
         .get(record.leader.pid)
         .filter(|_| leader_alive)
-        .or_else(|| members.iter().filter_map(|pid| snapshot.get(*pid)).min_by_key(|p| p.started_at))
+        .or_else(|| {
+            members
+                .iter()
+                .filter_map(|pid| snapshot.get(*pid))
+                .min_by_key(|p| p.started_at)
+        })
         .map(|p| p.started_at)
         .unwrap_or(now);
     let age = now.duration_since(started).unwrap_or(Duration::ZERO);

@@ -21,7 +21,9 @@ pub enum StopError {
     #[error("no managed service named '{0}' (see `reaper status`)")]
     NotFound(String),
     /// Only a foreign pid file: no identity to verify, so nothing is signalled.
-    #[error("{name}: .run/{name}.pid has no reaper record, so the identity of pid {pid} cannot be checked; reaper did not signal it")]
+    #[error(
+        "{name}: .run/{name}.pid has no reaper record, so the identity of pid {pid} cannot be checked; reaper did not signal it"
+    )]
     Unverified {
         /// Service name.
         name: String,

@@ -48,7 +48,9 @@ pub enum StateError {
         source: io::Error,
     },
     /// A record that cannot be read; it is left untouched.
-    #[error("record {path} is unreadable ({why}); it was left as is: inspect it, then remove it by hand")]
+    #[error(
+        "record {path} is unreadable ({why}); it was left as is: inspect it, then remove it by hand"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,

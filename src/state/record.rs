@@ -277,9 +277,18 @@ mod tests {
         assert!(matches!(pid_file("1\n"), Err(PidFileError::OutOfRange(_))));
         assert!(matches!(pid_file("-1\n"), Err(PidFileError::NotANumber(_))));
         assert!(matches!(pid_file("abc"), Err(PidFileError::NotANumber(_))));
-        assert!(matches!(pid_file("12 34"), Err(PidFileError::NotANumber(_))));
-        assert!(matches!(pid_file("1234\nxyz"), Err(PidFileError::NotANumber(_))));
-        assert!(matches!(pid_file(" 1234"), Err(PidFileError::NotANumber(_))));
+        assert!(matches!(
+            pid_file("12 34"),
+            Err(PidFileError::NotANumber(_))
+        ));
+        assert!(matches!(
+            pid_file("1234\nxyz"),
+            Err(PidFileError::NotANumber(_))
+        ));
+        assert!(matches!(
+            pid_file(" 1234"),
+            Err(PidFileError::NotANumber(_))
+        ));
         assert!(matches!(
             pid_file("1234567890123456789012345678901234567890"),
             Err(PidFileError::OutOfRange(_))
@@ -300,7 +309,15 @@ mod tests {
         for good in ["api", "web-1", "worker_2", "a.b"] {
             assert!(validate_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "a/b", "..", ".hidden", "-x", "with space", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            ".hidden",
+            "-x",
+            "with space",
+            &"x".repeat(65),
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,65 @@
+//! `reaper clean`.
+
+use reaper::service;
+use reaper::state::StateDir;
+
+use super::{CliResult, EXIT_FAILURE, EXIT_OK, StopArgs, output};
+
+/// Remove records of services that are gone, and find orphans.
+///
+/// Removes records whose processes are all gone or whose pid now belongs to a different process,
+/// and pid files (from any tool) whose process is gone. Lists processes that carry this project's
+/// reaper marker but have no record (orphans); --kill ends them, each with its whole tree.
+/// Unreadable records and invalid pid files are reported and left alone.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  reaper clean
+  reaper clean --kill
+  reaper clean --kill --timeout 2s --json")]
+pub struct Args {
+    /// End the orphans found (graceful signal, then SIGKILL after --timeout).
+    #[arg(long)]
+    kill: bool,
+    #[command(flatten)]
+    stop: StopArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(state: &StateDir, args: Args) -> CliResult {
+    let report = service::clean(state, args.kill, args.stop.options())?;
+    if args.json {
+        output::json(&serde_json::json!({"schema": 1, "clean": report}))?;
+    } else {
+        for action in &report.actions {
+            println!("{}: {} ({})", action.name, action.action, action.reason);
+        }
+        if !report.orphans.is_empty() {
+            println!(
+                "{} orphan process{} carrying this project's marker without a record:",
+                report.orphans.len(),
+                if report.orphans.len() == 1 { "" } else { "es" }
+            );
+            for orphan in &report.orphans {
+                println!(
+                    "  {:>7}  {:<16} {}",
+                    orphan.pid,
+                    orphan.name,
+                    output::truncate(&orphan.command, 100)
+                );
+            }
+            if !args.kill {
+                println!("run `reaper clean --kill` to end them");
+            }
+        }
+        for stopped in &report.stopped {
+            output::stop_report(stopped, args.stop.signal)?;
+        }
+        if report.actions.is_empty() && report.orphans.is_empty() {
+            println!("nothing to clean");
+        }
+    }
+    let all_gone = report.stopped.iter().all(|r| r.complete());
+    Ok(if all_gone { EXIT_OK } else { EXIT_FAILURE })
+}

@@ -1,0 +1,225 @@
+//! Command-line interface: clap definitions, one module per command, output helpers.
+
+mod clean;
+mod logs;
+mod output;
+mod restart;
+mod start;
+mod status;
+mod stop;
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use reaper::state::StateDir;
+
+/// Everything went as asked.
+pub const EXIT_OK: u8 = 0;
+/// The operation failed (a service died during start-up, processes survived SIGKILL, …).
+pub const EXIT_FAILURE: u8 = 1;
+/// Bad input: usage, names, durations, files that do not exist.
+pub const EXIT_USAGE: u8 = 2;
+/// No managed service by that name.
+pub const EXIT_NOT_FOUND: u8 = 3;
+/// The service is already running.
+pub const EXIT_ALREADY_RUNNING: u8 = 4;
+
+/// reaper: start, stop and inspect processes so that nothing is ever left behind.
+#[derive(Debug, Parser)]
+#[command(
+    name = "reaper",
+    version,
+    about = "Start, stop and inspect processes so that nothing is ever left behind",
+    long_about = "Start, stop and inspect processes so that nothing is ever left behind: no child, \
+no grandchild, no setsid daemon, no zombie, no stale pid file.\n\n\
+State lives in .run/ and .logs/ of the project root: the nearest ancestor directory holding \
+reaper.toml, else the current directory (override with --state-dir or REAPER_STATE_DIR).",
+    after_help = concat!(
+        "Examples:\n",
+        "  reaper start api --port 8001 -- python3 -m http.server 8001\n",
+        "  reaper status\n",
+        "  reaper logs api -f\n",
+        "  reaper stop api\n",
+        "  reaper stop --all\n\n",
+        "Exit codes:\n",
+        "  0  success\n",
+        "  1  the operation failed (e.g. the service exited during start-up, a process survived SIGKILL)\n",
+        "  2  bad input: usage, invalid name, duration, signal, directory or file\n",
+        "  3  no managed service by that name\n",
+        "  4  the service is already running"
+    )
+)]
+pub struct Cli {
+    /// Directory holding .run/ and .logs/ (default: nearest ancestor with reaper.toml, else the
+    /// current directory).
+    #[arg(long, global = true, env = "REAPER_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Start(start::Args),
+    Stop(stop::Args),
+    Restart(restart::Args),
+    Status(status::Args),
+    Logs(logs::Args),
+    Clean(clean::Args),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  reaper completions bash > ~/.local/share/bash-completion/completions/reaper\n  reaper completions zsh > ~/.zfunc/_reaper\n  reaper completions fish > ~/.config/fish/completions/reaper.fish"
+    )]
+    Completions {
+        /// Shell to generate for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Examples:\n  reaper man > reaper.1 && man ./reaper.1")]
+    Man,
+    /// Internal: the per-service keeper started by `reaper start`.
+    #[command(name = "__keeper", hide = true)]
+    Keeper,
+}
+
+/// An error on its way to the user: a message and an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    code: u8,
+    message: String,
+}
+
+impl CliError {
+    fn new(code: u8, message: impl Into<String>) -> CliError {
+        CliError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(error: io::Error) -> CliError {
+        CliError::new(EXIT_FAILURE, error.to_string())
+    }
+}
+
+/// Exit code for a state problem: bad names and unusable directories are bad input.
+fn state_code(error: &reaper::state::StateError) -> u8 {
+    use reaper::state::StateError as E;
+    match error {
+        E::InvalidName(_) | E::Unusable { .. } => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    }
+}
+
+impl From<reaper::state::StateError> for CliError {
+    fn from(error: reaper::state::StateError) -> CliError {
+        CliError::new(state_code(&error), error.to_string())
+    }
+}
+
+/// What a command returns: the exit code to use when nothing went wrong outright.
+type CliResult = Result<u8, CliError>;
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("reaper: {}", error.message);
+            ExitCode::from(error.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> CliResult {
+    let cwd = std::env::current_dir().map_err(|e| {
+        CliError::new(
+            EXIT_USAGE,
+            format!("cannot read the current directory: {e}"),
+        )
+    })?;
+    let state = StateDir::discover(cli.state_dir.as_deref(), &cwd);
+    let result = match cli.command {
+        Command::Start(args) => start::run(&state, &cwd, args),
+        Command::Stop(args) => stop::run(&state, args),
+        Command::Restart(args) => restart::run(&state, args),
+        Command::Status(args) => status::run(&state, args),
+        Command::Logs(args) => logs::run(&state, args),
+        Command::Clean(args) => clean::run(&state, args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "reaper", &mut io::stdout());
+            Ok(EXIT_OK)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut io::stdout())?;
+            Ok(EXIT_OK)
+        }
+        Command::Keeper => Ok(u8::try_from(reaper::keeper::run()).unwrap_or(EXIT_FAILURE)),
+    };
+    match result {
+        // The reader went away (`reaper status | head`): not an error.
+        Err(CliError { message, .. }) if message.contains("Broken pipe") => Ok(EXIT_OK),
+        other => other,
+    }
+}
+
+/// Parses a duration for clap.
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    reaper::units::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// Parses a size for clap.
+fn size_arg(text: &str) -> Result<u64, String> {
+    reaper::units::parse_size(text).map_err(|e| e.to_string())
+}
+
+/// Parses a signal for clap.
+fn signal_arg(text: &str) -> Result<reaper::signal::Signal, String> {
+    text.parse()
+        .map_err(|e: reaper::signal::UnknownSignal| e.to_string())
+}
+
+/// Options for stopping, shared by stop, restart and clean.
+#[derive(Debug, clap::Args)]
+struct StopArgs {
+    /// Time the tree gets to exit after the graceful signal before SIGKILL (10, 10s, 500ms, 2m).
+    #[arg(long, default_value = "10s", value_parser = duration_arg, value_name = "DURATION")]
+    timeout: Duration,
+    /// Graceful signal sent to every process of the tree.
+    #[arg(long, default_value = "TERM", value_parser = signal_arg, value_name = "SIG")]
+    signal: reaper::signal::Signal,
+}
+
+impl StopArgs {
+    fn options(&self) -> reaper::service::StopOptions {
+        reaper::service::StopOptions {
+            signal: self.signal,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Options for the start-up wait and the log, shared by start and restart.
+#[derive(Debug, clap::Args)]
+struct LaunchArgs {
+    /// Without --port: how long the service must stay up before start reports success.
+    #[arg(long, default_value = "200ms", value_parser = duration_arg, value_name = "DURATION")]
+    min_uptime: Duration,
+    /// With --port: how long to wait for the port to accept connections.
+    #[arg(long, default_value = "30s", value_parser = duration_arg, value_name = "DURATION")]
+    ready_timeout: Duration,
+    /// Rotate the log when it grows past this size (0: never).
+    #[arg(long, default_value = "10MB", value_parser = size_arg, value_name = "SIZE")]
+    log_max_size: u64,
+    /// Rotated log files to keep (NAME.log.1 … NAME.log.N).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    log_keep: u32,
+}

@@ -1,0 +1,113 @@
+//! Output helpers: JSON documents, tables, stop reports.
+
+use std::io::{self, Write};
+
+use comfy_table::{Table, presets};
+use serde::Serialize;
+
+use reaper::terminate::{Outcome, StopReport};
+use reaper::units::format_duration;
+
+/// Writes `value` as pretty JSON and a newline to stdout.
+pub fn json(value: &impl Serialize) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)
+}
+
+/// A borderless table with these headers, like `ps`.
+pub fn table(headers: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    table.set_header(headers.to_vec());
+    table
+}
+
+/// Prints a table's rows, trimming the padding the preset leaves at line ends.
+pub fn print_table(table: &Table) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for line in table.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// Prints one line per process ended, and whether it went gracefully or by force.
+pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    let forced = report
+        .processes
+        .iter()
+        .filter(|p| p.outcome == Outcome::Forced)
+        .count();
+    let survived = report
+        .processes
+        .iter()
+        .filter(|p| p.outcome == Outcome::Survived)
+        .count();
+    let total = report.processes.len();
+    let plural = if total == 1 { "" } else { "es" };
+    if survived > 0 {
+        writeln!(
+            out,
+            "{}: {survived} of {total} process{plural} survived SIGKILL (uninterruptible or not ours to kill)",
+            report.name
+        )?;
+    } else if total == 0 {
+        writeln!(out, "{}: nothing was running", report.name)?;
+    } else {
+        writeln!(
+            out,
+            "stopped {} in {}: {total} process{plural}, {} gracefully, {forced} by force",
+            report.name,
+            format_duration(report.elapsed),
+            total - forced
+        )?;
+    }
+    for process in &report.processes {
+        let how = match process.outcome {
+            Outcome::Graceful => format!("exited after {signal}"),
+            Outcome::Forced => "killed with SIGKILL".to_string(),
+            Outcome::Survived => "SURVIVED SIGKILL".to_string(),
+        };
+        writeln!(
+            out,
+            "  {:>7}  {:<22} {:>7}  {}",
+            process.pid,
+            how,
+            format_duration(process.after),
+            truncate(&process.command, 100)
+        )?;
+    }
+    for pid in &report.unreaped_zombies {
+        writeln!(
+            out,
+            "  {pid:>7}  exited, but its parent has not reaped it yet (zombie)"
+        )?;
+    }
+    Ok(())
+}
+
+/// Shortens `text` to `max` characters with an ellipsis.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(max.saturating_sub(1)).collect();
+        short.push('…');
+        short
+    }
+}
+
+/// Bytes as people read them: `812K`, `14.2M`, `1.1G`.
+pub fn human_bytes(bytes: u64) -> String {
+    const K: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < K * K {
+        format!("{:.0}K", b / K)
+    } else if b < K * K * K {
+        format!("{:.1}M", b / K / K)
+    } else {
+        format!("{:.1}G", b / K / K / K)
+    }
+}

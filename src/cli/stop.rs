@@ -1,0 +1,75 @@
+//! `reaper stop`.
+
+use reaper::service::{self, Selection, StopError};
+use reaper::state::StateDir;
+
+use super::{
+    CliError, CliResult, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_OK, StopArgs, output, state_code,
+};
+
+/// Stop services and everything they started.
+///
+/// Sends the graceful signal to every process of each tree (session, descendants, and every
+/// process carrying the service's marker, including setsid daemons), waits until the whole tree
+/// is gone, then SIGKILLs whatever is left, verifies, and removes the record. Processes forked
+/// during the stop are caught too. Prints one line per process ended and how it ended.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  reaper stop api
+  reaper stop api web --timeout 3s
+  reaper stop worker --signal INT
+  reaper stop --all --json")]
+pub struct Args {
+    /// Services to stop.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    names: Vec<String>,
+    /// Stop every managed service, in parallel.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    stop: StopArgs,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Maps a stop error to its exit code.
+pub fn exit_code(error: &StopError) -> u8 {
+    match error {
+        StopError::NotFound(_) => EXIT_NOT_FOUND,
+        StopError::State(e) => state_code(e),
+        _ => EXIT_FAILURE,
+    }
+}
+
+pub fn run(state: &StateDir, args: Args) -> CliResult {
+    let selection = if args.all {
+        Selection::All
+    } else {
+        Selection::Names(args.names)
+    };
+    let summary = service::stop(state, &selection, args.stop.options())
+        .map_err(|e| CliError::new(exit_code(&e), e.to_string()))?;
+    if args.json {
+        output::json(&serde_json::json!({
+            "schema": 1,
+            "stopped": summary.reports,
+            "skipped": summary.skipped.iter().map(|(name, why)| serde_json::json!({"name": name, "reason": why})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        if summary.reports.is_empty() && summary.skipped.is_empty() {
+            println!("no managed services");
+        }
+        for report in &summary.reports {
+            output::stop_report(report, args.stop.signal)?;
+        }
+        for (name, why) in &summary.skipped {
+            eprintln!("reaper: skipped {name}: {why}");
+        }
+    }
+    Ok(if summary.complete() && summary.skipped.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
+}
