@@ -81,11 +81,23 @@ pub struct Anchor {
     pub run_id: String,
 }
 
-/// Every live-or-zombie member of the tree anchored at `anchor`, excluding the keeper and any
-/// protected pid. Marker lookups are limited to processes started no earlier than the leader
-/// (an older process cannot have inherited the marker), which keeps a stop cheap on busy hosts.
-pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) -> BTreeSet<Pid> {
-    let mut set = BTreeSet::new();
+/// The processes of one tree.
+#[derive(Debug, Default)]
+pub struct Membership {
+    /// Every live-or-zombie member, excluding the keeper.
+    pub pids: BTreeSet<Pid>,
+    /// Processes that would be members but are never targets (pid ≤ 1, reaper itself, its
+    /// ancestors). A tree that contains one must not be stopped: its record points at us.
+    pub protected: Vec<Pid>,
+}
+
+/// The members of the tree anchored at `anchor`: its session, the keeper's and the leader's
+/// descendants, and marker carriers, closed over descendants. Protected processes are neither
+/// members nor expanded. Marker lookups are limited to processes started no earlier than the
+/// leader (an older process cannot have inherited the marker), which keeps a stop cheap on busy
+/// hosts.
+pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) -> Membership {
+    let mut seeds = BTreeSet::new();
     let leader = &anchor.leader;
     let leader_info = snapshot.get(leader.pid);
     let leader_is_ours = leader_info.is_some_and(|info| leader.matches(info));
@@ -93,14 +105,14 @@ pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) 
     // holds the leader's pid, the session's remaining members are still ours.
     let session_is_ours = leader_is_ours || leader_info.is_none();
     if leader_is_ours {
-        set.insert(leader.pid);
+        seeds.insert(leader.pid);
     }
     let keeper = anchor
         .keeper
         .as_ref()
         .filter(|k| snapshot.get(k.pid).is_some_and(|info| k.matches(info)));
     if let Some(keeper) = keeper {
-        set.extend(snapshot.children(keeper.pid));
+        seeds.extend(snapshot.children(keeper.pid));
     }
     for info in snapshot.iter() {
         if info.kernel_thread || info.start_time < leader.start_time {
@@ -112,13 +124,23 @@ pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) 
                 .marker(info.pid, info.start_time)
                 .is_some_and(|m| m.run_id == anchor.run_id)
         {
-            set.insert(info.pid);
+            seeds.insert(info.pid);
         }
     }
-    snapshot.close_over_descendants(&mut set);
-    if let Some(keeper) = keeper {
-        set.remove(&keeper.pid);
+    let mut membership = Membership::default();
+    let mut stack: Vec<Pid> = seeds.into_iter().collect();
+    while let Some(pid) = stack.pop() {
+        if keeper.is_some_and(|k| k.pid == pid) || membership.pids.contains(&pid) {
+            continue;
+        }
+        if protection(pid).is_some() {
+            if !membership.protected.contains(&pid) {
+                membership.protected.push(pid);
+            }
+            continue;
+        }
+        membership.pids.insert(pid);
+        stack.extend(snapshot.children(pid));
     }
-    set.retain(|pid| protection(*pid).is_none());
-    set
+    membership
 }

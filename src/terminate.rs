@@ -77,14 +77,18 @@ pub struct StopReport {
     /// Time the whole stop took.
     #[serde(serialize_with = "serialize_millis", rename = "elapsed_ms")]
     pub elapsed: Duration,
+    /// Why the tree was not stopped at all, if it was not.
+    pub refused: Option<String>,
 }
 
 impl StopReport {
     /// True when every process is gone.
     pub fn complete(&self) -> bool {
-        self.processes
-            .iter()
-            .all(|p| p.outcome != Outcome::Survived)
+        self.refused.is_none()
+            && self
+                .processes
+                .iter()
+                .all(|p| p.outcome != Outcome::Survived)
     }
 }
 
@@ -109,6 +113,7 @@ struct Plan<'a> {
     reap_deadline: Option<Instant>,
     unreaped: Vec<Pid>,
     finished: Option<Instant>,
+    refused: Option<String>,
 }
 
 impl Plan<'_> {
@@ -147,13 +152,24 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
             reap_deadline: None,
             unreaped: Vec::new(),
             finished: None,
+            refused: None,
         })
         .collect();
     loop {
         let snapshot = os::snapshot()?;
         let now = Instant::now();
         for plan in plans.iter_mut().filter(|p| !matches!(p.phase, Phase::Done)) {
-            let members = containment::members(&snapshot, &plan.target.anchor, &mut markers);
+            let membership = containment::members(&snapshot, &plan.target.anchor, &mut markers);
+            if let Some(pid) = membership.protected.first() {
+                plan.refused = Some(format!(
+                    "its tree contains pid {pid}, which is this reaper process, one of its \
+                     ancestors, or init; run the stop from outside the service"
+                ));
+                plan.phase = Phase::Done;
+                plan.finished = Some(now);
+                continue;
+            }
+            let members = membership.pids;
             let signal = plan.current_signal();
             let mut zombies = Vec::new();
             for pid in &members {
@@ -261,6 +277,7 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
             processes: plan.ended,
             unreaped_zombies: plan.unreaped,
             elapsed: plan.finished.unwrap_or_else(Instant::now) - began,
+            refused: plan.refused,
         })
         .collect())
 }

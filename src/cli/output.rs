@@ -47,7 +47,9 @@ pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::R
         .count();
     let total = report.processes.len();
     let plural = if total == 1 { "" } else { "es" };
-    if survived > 0 {
+    if let Some(why) = &report.refused {
+        writeln!(out, "{}: not stopped: {why}", report.name)?;
+    } else if survived > 0 {
         writeln!(
             out,
             "{}: {survived} of {total} process{plural} survived SIGKILL (uninterruptible or not ours to kill)",

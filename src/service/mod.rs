@@ -39,7 +39,7 @@ pub(crate) fn live_members(
     record: &Record,
     markers: &mut MarkerCache,
 ) -> BTreeSet<Pid> {
-    let mut members = containment::members(snapshot, &record.anchor(), markers);
+    let mut members = containment::members(snapshot, &record.anchor(), markers).pids;
     members.retain(|pid| snapshot.get(*pid).is_some_and(|p| p.state.is_alive()));
     members
 }
