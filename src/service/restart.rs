@@ -54,13 +54,7 @@ pub fn restart(
     let record = match state.load(name).map_err(StopError::from)? {
         Some(Entry::Record(record)) => *record,
         None => return Err(StopError::NotFound(name.to_string()).into()),
-        Some(Entry::PidOnly { pid, .. }) => {
-            return Err(StopError::Unverified {
-                name: name.to_string(),
-                pid: pid.map_or_else(|e| e.to_string(), |p| p.to_string()),
-            }
-            .into());
-        }
+        Some(Entry::PidOnly { pid, .. }) => return Err(StopError::from_pid_file(name, pid).into()),
         Some(Entry::Broken { error, .. }) => return Err(StopError::from(error).into()),
     };
     let env = saved_env_values(state, name)?;

@@ -27,12 +27,38 @@ pub enum StopError {
     Unverified {
         /// Service name.
         name: String,
-        /// What the pid file holds.
-        pid: String,
+        /// The pid in the file.
+        pid: u32,
+    },
+    /// A foreign pid file that does not even hold a usable pid.
+    #[error(
+        "{name}: .run/{name}.pid is not a valid pid file ({error}) and has no reaper record; reaper did not signal anything (remove the file by hand)"
+    )]
+    BadPidFile {
+        /// Service name.
+        name: String,
+        /// What is wrong with it.
+        error: crate::state::PidFileError,
     },
     /// The process table could not be read.
     #[error("cannot read the process table: {0}")]
     Scan(#[from] std::io::Error),
+}
+
+impl StopError {
+    /// The error for a name that has only a pid file written by another tool.
+    pub fn from_pid_file(name: &str, pid: Result<u32, crate::state::PidFileError>) -> StopError {
+        match pid {
+            Ok(pid) => StopError::Unverified {
+                name: name.to_string(),
+                pid,
+            },
+            Err(error) => StopError::BadPidFile {
+                name: name.to_string(),
+                error,
+            },
+        }
+    }
 }
 
 /// Options shared by every tree in one stop.
@@ -95,13 +121,7 @@ pub fn stop(
                 continue;
             }
             None => StopError::NotFound(name.clone()),
-            Some(Entry::PidOnly { pid, .. }) => StopError::Unverified {
-                name: name.clone(),
-                pid: match pid {
-                    Ok(pid) => pid.to_string(),
-                    Err(e) => format!("(unusable: {e})"),
-                },
-            },
+            Some(Entry::PidOnly { pid, .. }) => StopError::from_pid_file(name, pid),
             Some(Entry::Broken { error, .. }) => StopError::State(error),
         };
         match selection {
