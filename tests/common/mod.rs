@@ -96,13 +96,13 @@ impl Sandbox {
             else {
                 continue;
             };
-            if self.carries_token(pid) {
-                if let Some((ppid, state)) = stat(pid) {
-                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-                        .unwrap_or_default();
-                    out.push((pid, ppid, state, cmd));
-                }
+            if self.carries_token(pid)
+                && let Some((ppid, state)) = stat(pid)
+            {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                    .unwrap_or_default();
+                out.push((pid, ppid, state, cmd));
             }
         }
         out
@@ -182,10 +182,10 @@ impl Sandbox {
                 break;
             }
             for (pid, ..) in live {
-                if self.carries_token(pid) {
-                    if let Some(raw) = Pid::from_raw(pid as i32) {
-                        let _ = kill_process(raw, Signal::KILL);
-                    }
+                if self.carries_token(pid)
+                    && let Some(raw) = Pid::from_raw(pid as i32)
+                {
+                    let _ = kill_process(raw, Signal::KILL);
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
