@@ -1,5 +1,7 @@
 //! `reaper clean`.
 
+use std::io::{self, Write};
+
 use reaper::service;
 use reaper::state::StateDir;
 
@@ -33,31 +35,39 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         output::json(&serde_json::json!({"schema": 1, "clean": report}))?;
     } else {
         for action in &report.actions {
-            println!("{}: {} ({})", action.name, action.action, action.reason);
+            writeln!(
+                io::stdout(),
+                "{}: {} ({})",
+                action.name,
+                action.action,
+                action.reason
+            )?;
         }
         if !report.orphans.is_empty() {
-            println!(
+            writeln!(
+                io::stdout(),
                 "{} orphan process{} carrying this project's marker without a record:",
                 report.orphans.len(),
                 if report.orphans.len() == 1 { "" } else { "es" }
-            );
+            )?;
             for orphan in &report.orphans {
-                println!(
+                writeln!(
+                    io::stdout(),
                     "  {:>7}  {:<16} {}",
                     orphan.pid,
                     orphan.name,
                     output::truncate(&orphan.command, 100)
-                );
+                )?;
             }
             if !args.kill {
-                println!("run `reaper clean --kill` to end them");
+                writeln!(io::stdout(), "run `reaper clean --kill` to end them")?;
             }
         }
         for stopped in &report.stopped {
             output::stop_report(stopped, args.stop.signal)?;
         }
         if report.actions.is_empty() && report.orphans.is_empty() {
-            println!("nothing to clean");
+            writeln!(io::stdout(), "nothing to clean")?;
         }
     }
     let all_gone = report.stopped.iter().all(|r| r.complete());

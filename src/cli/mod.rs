@@ -105,6 +105,10 @@ impl CliError {
 
 impl From<io::Error> for CliError {
     fn from(error: io::Error) -> CliError {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            // The reader went away (`reaper status | head -1`): not an error, nothing to say.
+            return CliError::new(EXIT_OK, String::new());
+        }
         CliError::new(EXIT_FAILURE, error.to_string())
     }
 }
@@ -133,7 +137,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("reaper: {}", error.message);
+            if !error.message.is_empty() {
+                eprintln!("reaper: {}", error.message);
+            }
             ExitCode::from(error.code)
         }
     }
@@ -147,7 +153,7 @@ fn run(cli: Cli) -> CliResult {
         )
     })?;
     let state = StateDir::discover(cli.state_dir.as_deref(), &cwd);
-    let result = match cli.command {
+    match cli.command {
         Command::Start(args) => start::run(&state, &cwd, args),
         Command::Stop(args) => stop::run(&state, args),
         Command::Restart(args) => restart::run(&state, args),
@@ -163,11 +169,6 @@ fn run(cli: Cli) -> CliResult {
             Ok(EXIT_OK)
         }
         Command::Keeper => Ok(u8::try_from(reaper::keeper::run()).unwrap_or(EXIT_FAILURE)),
-    };
-    match result {
-        // The reader went away (`reaper status | head`): not an error.
-        Err(CliError { message, .. }) if message.contains("Broken pipe") => Ok(EXIT_OK),
-        other => other,
     }
 }
 

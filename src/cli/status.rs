@@ -1,5 +1,7 @@
 //! `reaper status`.
 
+use std::io::{self, Write};
+
 use reaper::service::{self, STATUS_SCHEMA, ServiceState, StatusDocument};
 use reaper::state::StateDir;
 use reaper::units::format_duration;
@@ -43,7 +45,10 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         return Ok(EXIT_OK);
     }
     if services.is_empty() {
-        println!("no managed services (start one with `reaper start NAME -- CMD`)");
+        writeln!(
+            io::stdout(),
+            "no managed services (start one with `reaper start NAME -- CMD`)"
+        )?;
         return Ok(EXIT_OK);
     }
     let mut table = output::table(&[
@@ -90,7 +95,12 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
     }
     output::print_table(&table)?;
     for s in services.iter().filter(|s| s.problem.is_some()) {
-        println!("{}: {}", s.name, s.problem.as_deref().unwrap_or_default());
+        writeln!(
+            io::stdout(),
+            "{}: {}",
+            s.name,
+            s.problem.as_deref().unwrap_or_default()
+        )?;
     }
     Ok(EXIT_OK)
 }

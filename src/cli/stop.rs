@@ -1,5 +1,7 @@
 //! `reaper stop`.
 
+use std::io::{self, Write};
+
 use reaper::service::{self, Selection, StopError};
 use reaper::state::StateDir;
 
@@ -58,7 +60,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         }))?;
     } else {
         if summary.reports.is_empty() && summary.skipped.is_empty() {
-            println!("no managed services");
+            writeln!(io::stdout(), "no managed services")?;
         }
         for report in &summary.reports {
             output::stop_report(report, args.stop.signal)?;
