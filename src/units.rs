@@ -54,6 +54,9 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
 pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
     match secs {
+        0 if duration < Duration::from_millis(10) => {
+            format!("{:.1}ms", duration.as_secs_f64() * 1000.0)
+        }
         0 => format!("{}ms", duration.as_millis()),
         1..60 => format!("{secs}s"),
         60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
@@ -90,6 +93,7 @@ mod tests {
     #[test]
     fn formatting() {
         assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(format_duration(Duration::from_micros(420)), "0.4ms");
         assert_eq!(format_duration(Duration::from_secs(312)), "5m12s");
         assert_eq!(
             format_duration(Duration::from_secs(3 * 3600 + 240)),

@@ -70,8 +70,10 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
             s.name.clone(),
             state,
             s.pid.map_or_else(dash, |p| p.to_string()),
-            s.uptime_secs
-                .map_or_else(dash, |u| format_duration(std::time::Duration::from_secs(u))),
+            s.uptime_secs.map_or_else(dash, |u| match u {
+                0 => "<1s".to_string(),
+                _ => format_duration(std::time::Duration::from_secs(u)),
+            }),
             s.cpu_percent.map_or_else(dash, |c| format!("{c:.1}")),
             s.rss_bytes.map_or_else(dash, output::human_bytes),
             if s.processes > 0 {

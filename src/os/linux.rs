@@ -28,11 +28,17 @@ pub fn boot_id() -> io::Result<String> {
     Ok(BOOT_ID.get_or_init(|| id).clone())
 }
 
+/// Wall-clock time of boot, to 10 ms (`/proc/uptime`), unlike `btime` which is whole seconds.
 fn boot_time() -> SystemTime {
     static BOOT: OnceLock<SystemTime> = OnceLock::new();
     *BOOT.get_or_init(|| {
-        let secs = procfs::boot_time_secs().unwrap_or(0);
-        UNIX_EPOCH + Duration::from_secs(secs)
+        let uptime = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse::<f64>().ok());
+        match uptime {
+            Some(secs) => SystemTime::now() - Duration::from_secs_f64(secs),
+            None => UNIX_EPOCH + Duration::from_secs(procfs::boot_time_secs().unwrap_or(0)),
+        }
     })
 }
 
