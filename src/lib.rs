@@ -41,6 +41,7 @@
 
 pub mod actionlog;
 pub mod containment;
+pub mod doctor;
 pub mod identity;
 pub mod keeper;
 pub mod os;

@@ -45,6 +45,8 @@ pub enum Outcome {
     Forced,
     /// Still alive after SIGKILL (uninterruptible sleep, or another user's process).
     Survived,
+    /// Still alive after the graceful signal and its timeout; not escalated (safe mode).
+    StillRunning,
 }
 
 /// One process of a stopped tree.
@@ -88,7 +90,7 @@ impl StopReport {
             && self
                 .processes
                 .iter()
-                .all(|p| p.outcome != Outcome::Survived)
+                .all(|p| matches!(p.outcome, Outcome::Graceful | Outcome::Forced))
     }
 }
 
@@ -136,8 +138,19 @@ fn describe(pid: Pid, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
-/// Stops every target at once and reports what happened to each tree, in target order.
+/// Stops every target at once — graceful signal, then SIGKILL after each target's timeout — and
+/// reports what happened to each tree, in target order.
 pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
+    run_plans(targets, true)
+}
+
+/// Like [`stop_trees`] but never escalates: what is still alive when the timeout expires is
+/// reported as [`Outcome::StillRunning`] and left alone.
+pub fn stop_trees_gracefully(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
+    run_plans(targets, false)
+}
+
+fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopReport>> {
     let began = Instant::now();
     let mut markers = MarkerCache::default();
     let mut plans: Vec<Plan<'_>> = targets
@@ -227,6 +240,19 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
                         plan.phase = Phase::Done;
                         plan.finished = Some(now);
                     }
+                }
+                Phase::Graceful { deadline } if now >= deadline && !escalate => {
+                    for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
+                        tracked.ended = true;
+                        plan.ended.push(EndedProcess {
+                            pid: tracked.pinned.pid(),
+                            command: std::mem::take(&mut tracked.command),
+                            outcome: Outcome::StillRunning,
+                            after: now - began,
+                        });
+                    }
+                    plan.phase = Phase::Done;
+                    plan.finished = Some(now);
                 }
                 Phase::Graceful { deadline } if now >= deadline => {
                     plan.phase = Phase::Killing { since: now };

@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, one module per command, output helpers.
 
 mod clean;
+mod doctor;
 mod logs;
 mod output;
 mod restart;
@@ -71,6 +72,10 @@ enum Command {
     Status(status::Args),
     Logs(logs::Args),
     Clean(clean::Args),
+    Doctor(doctor::DoctorArgs),
+    Kill(doctor::KillArgs),
+    Emergency(doctor::EmergencyArgs),
+    Watch(doctor::WatchArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  reaper completions bash > ~/.local/share/bash-completion/completions/reaper\n  reaper completions zsh > ~/.zfunc/_reaper\n  reaper completions fish > ~/.config/fish/completions/reaper.fish"
@@ -160,6 +165,10 @@ fn run(cli: Cli) -> CliResult {
         Command::Status(args) => status::run(&state, args),
         Command::Logs(args) => logs::run(&state, args),
         Command::Clean(args) => clean::run(&state, args),
+        Command::Doctor(args) => doctor::doctor(&state, args),
+        Command::Kill(args) => doctor::kill(args),
+        Command::Emergency(args) => doctor::emergency(&state, args),
+        Command::Watch(args) => doctor::watch(&state, args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "reaper", &mut io::stdout());
             Ok(EXIT_OK)

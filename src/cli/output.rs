@@ -45,10 +45,21 @@ pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::R
         .iter()
         .filter(|p| p.outcome == Outcome::Survived)
         .count();
+    let running = report
+        .processes
+        .iter()
+        .filter(|p| p.outcome == Outcome::StillRunning)
+        .count();
     let total = report.processes.len();
     let plural = if total == 1 { "" } else { "es" };
     if let Some(why) = &report.refused {
         writeln!(out, "{}: not stopped: {why}", report.name)?;
+    } else if running > 0 {
+        writeln!(
+            out,
+            "{}: {running} of {total} process{plural} still running after {signal} (not escalated; use --force)",
+            report.name
+        )?;
     } else if survived > 0 {
         writeln!(
             out,
@@ -71,6 +82,7 @@ pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::R
             Outcome::Graceful => format!("exited after {signal}"),
             Outcome::Forced => "killed with SIGKILL".to_string(),
             Outcome::Survived => "SURVIVED SIGKILL".to_string(),
+            Outcome::StillRunning => format!("still running after {signal}").to_string(),
         };
         writeln!(
             out,

@@ -379,3 +379,21 @@ pub fn reap_any_child() -> Option<(Pid, Option<i32>, Option<i32>)> {
         }
     }
 }
+
+/// The uid of a user name (from `/etc/passwd`), or of a numeric uid given as text.
+pub fn uid_of_user(name: &str) -> Option<u32> {
+    if let Ok(uid) = name.parse() {
+        return Some(uid);
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
+}
+
+/// The real uid of this process.
+pub fn current_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}

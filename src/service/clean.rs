@@ -2,6 +2,8 @@
 //! with `--kill`, end) processes that carry this state directory's marker but have no record.
 
 use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -9,7 +11,7 @@ use crate::actionlog;
 use crate::containment::{Anchor, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::os;
-use crate::process::Pid;
+use crate::process::{Pid, Snapshot};
 use crate::state::{Entry, StateDir, StateError, read_pid_file};
 use crate::terminate::{self, StopReport, StopTarget};
 
@@ -35,6 +37,8 @@ pub struct Orphan {
     pub run_id: String,
     /// Its pid.
     pub pid: Pid,
+    /// Its start-time token.
+    pub start_time: u64,
     /// Its command line.
     pub command: String,
 }
@@ -119,51 +123,9 @@ pub fn clean(
             reason,
         });
     }
-    let run_dir = state.run_dir();
-    let mut groups: BTreeMap<String, Vec<&crate::process::ProcessInfo>> = BTreeMap::new();
-    for info in snapshot
-        .iter()
-        .filter(|p| p.state.is_alive() && !p.kernel_thread)
-    {
-        if let Some(marker) = markers.marker(info.pid, info.start_time)
-            && marker.is_under(&run_dir)
-            && !live_runs.contains(&marker.run_id)
-        {
-            report.orphans.push(Orphan {
-                name: marker.name.clone(),
-                run_id: marker.run_id.clone(),
-                pid: info.pid,
-                command: os::command_line(info.pid)
-                    .map(|argv| argv.join(" "))
-                    .unwrap_or_else(|| info.name.clone()),
-            });
-            groups.entry(marker.run_id.clone()).or_default().push(info);
-        }
-    }
-    if kill && !groups.is_empty() {
-        let mut targets = Vec::new();
-        for (run_id, members) in &groups {
-            let oldest = members
-                .iter()
-                .min_by_key(|p| p.start_time)
-                .expect("groups are never empty");
-            let name = report
-                .orphans
-                .iter()
-                .find(|o| &o.run_id == run_id)
-                .map(|o| o.name.clone())
-                .unwrap_or_default();
-            targets.push(StopTarget {
-                name,
-                anchor: Anchor {
-                    leader: ProcessRef::of(oldest).map_err(scan_error)?,
-                    keeper: None,
-                    run_id: run_id.clone(),
-                },
-                signal: options.signal,
-                timeout: options.timeout,
-            });
-        }
+    report.orphans = find_orphans(&snapshot, &mut markers, &state.run_dir(), &live_runs);
+    if kill && !report.orphans.is_empty() {
+        let targets = orphan_targets(&report.orphans, options).map_err(scan_error)?;
         report.stopped = terminate::stop_trees(&targets).map_err(scan_error)?;
         for stopped in &report.stopped {
             actionlog::record(
@@ -177,4 +139,65 @@ pub fn clean(
         }
     }
     Ok(report)
+}
+
+/// Live processes carrying a marker of `run_dir` whose run is not one of `known_runs` (the run
+/// ids of the records that exist).
+pub fn find_orphans(
+    snapshot: &Snapshot,
+    markers: &mut MarkerCache,
+    run_dir: &Path,
+    known_runs: &[String],
+) -> Vec<Orphan> {
+    let mut orphans = Vec::new();
+    for info in snapshot
+        .iter()
+        .filter(|p| p.state.is_alive() && !p.kernel_thread)
+    {
+        if let Some(marker) = markers.marker(info.pid, info.start_time)
+            && marker.is_under(run_dir)
+            && !known_runs.contains(&marker.run_id)
+        {
+            orphans.push(Orphan {
+                name: marker.name.clone(),
+                run_id: marker.run_id.clone(),
+                pid: info.pid,
+                start_time: info.start_time,
+                command: os::command_line(info.pid)
+                    .map(|argv| argv.join(" "))
+                    .unwrap_or_else(|| info.name.clone()),
+            });
+        }
+    }
+    orphans
+}
+
+/// One stop target per orphaned run, anchored at its oldest process so the whole tree (every
+/// marker carrier and their descendants) is ended.
+pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Vec<StopTarget>> {
+    let mut oldest: BTreeMap<&str, &Orphan> = BTreeMap::new();
+    for orphan in orphans {
+        let entry = oldest.entry(&orphan.run_id).or_insert(orphan);
+        if orphan.start_time < entry.start_time {
+            *entry = orphan;
+        }
+    }
+    let boot_id = os::boot_id()?;
+    Ok(oldest
+        .into_values()
+        .map(|orphan| StopTarget {
+            name: orphan.name.clone(),
+            anchor: Anchor {
+                leader: ProcessRef {
+                    pid: orphan.pid,
+                    start_time: orphan.start_time,
+                    boot_id: boot_id.clone(),
+                },
+                keeper: None,
+                run_id: orphan.run_id.clone(),
+            },
+            signal: options.signal,
+            timeout: options.timeout,
+        })
+        .collect())
 }

@@ -1,0 +1,521 @@
+//! `reaper doctor`, `reaper kill`, `reaper emergency` and `reaper watch`.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reaper::doctor::{self, FixOptions, FixOutcome, Report, ScanOptions, Scope};
+use reaper::service::{self, Selection, StopOptions};
+use reaper::signal::Signal;
+use reaper::state::{StateDir, write_atomic};
+use reaper::terminate::{self, StopTarget};
+
+use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output};
+
+/// Find zombies, orphans, port conflicts, hung processes and stale records.
+///
+/// Scans the machine once, plus a CPU sampling window (--sample, 0 skips the hung check).
+/// Findings: zombie (state Z, with its parent and the fix), orphan (a process carrying this
+/// project's marker without a record, a service member reparented to init, or a `[doctor]
+/// orphan_patterns` match from reaper.toml whose parent is init), port_conflict (a declared port
+/// held by another process), hung (CPU above --cpu for the whole window, or in D state throughout),
+/// stale_record. Exit 0 when clean, 1 when anything was found (or, with --fix, is left), 2 on
+/// error: usable as-is in a pre-commit hook or a CI step.
+///
+/// --fix acts only on what reaper can prove it owns (marker or record), and only gracefully;
+/// --force escalates to SIGKILL and may act on processes reaper does not own.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  reaper doctor
+  reaper doctor --sample 0 --scope project        # fast, for a pre-commit hook
+  reaper doctor --json --out zombie-detection-results.json
+  reaper doctor --fix
+  reaper doctor --fix --force --cpu 80 --sample 5s")]
+pub struct DoctorArgs {
+    /// Print the report as JSON (schema 1).
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON report to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// CPU sampling window for the hung check (0 skips it).
+    #[arg(long, default_value = "2s", value_parser = duration_arg, value_name = "DURATION")]
+    sample: Duration,
+    /// CPU percent (of one core) over the whole window that counts as hung.
+    #[arg(long = "cpu", default_value_t = 90.0, value_name = "PERCENT")]
+    cpu_threshold: f64,
+    /// machine: every process; project: only this project's services and marker carriers.
+    #[arg(long, value_enum, default_value = "machine")]
+    scope: ScopeArg,
+    /// Fix what was found (safe mode: only what reaper owns, only gracefully).
+    #[arg(long)]
+    fix: bool,
+    /// With --fix: escalate to SIGKILL and act on processes reaper does not own.
+    #[arg(long, requires = "fix")]
+    force: bool,
+    /// With --fix: time a process gets after the graceful signal.
+    #[arg(long, default_value = "5s", value_parser = duration_arg, value_name = "DURATION")]
+    timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ScopeArg {
+    Machine,
+    Project,
+}
+
+fn scan_options(
+    state: &StateDir,
+    sample: Duration,
+    cpu: f64,
+    scope: ScopeArg,
+) -> Result<ScanOptions, CliError> {
+    if cpu.is_nan() || cpu <= 0.0 {
+        return Err(CliError::new(
+            EXIT_USAGE,
+            format!("--cpu must be above 0, not {cpu}"),
+        ));
+    }
+    let config = doctor::load_config(&state.root).map_err(|e| CliError::new(EXIT_USAGE, e))?;
+    let orphan_patterns = doctor::compile(&config.orphan_patterns, false)
+        .map_err(|e| CliError::new(EXIT_USAGE, format!("[doctor] orphan_patterns: {e}")))?;
+    Ok(ScanOptions {
+        sample,
+        cpu_threshold: cpu,
+        orphan_patterns,
+        scope: match scope {
+            ScopeArg::Machine => Scope::Machine,
+            ScopeArg::Project => Scope::Project,
+        },
+    })
+}
+
+fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, CliError> {
+    doctor::scan(state, options).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))
+}
+
+pub fn doctor(state: &StateDir, args: DoctorArgs) -> CliResult {
+    let options = scan_options(state, args.sample, args.cpu_threshold, args.scope)?;
+    let report = scan(state, &options)?;
+    if let Some(path) = &args.out {
+        let json = serde_json::to_vec_pretty(&report).expect("reports serialise");
+        write_atomic(path, &json, false)?;
+    }
+    let fixes = if args.fix {
+        doctor::fix(
+            state,
+            &report,
+            FixOptions {
+                force: args.force,
+                timeout: args.timeout,
+            },
+        )
+    } else {
+        Vec::new()
+    };
+    if args.json {
+        if args.fix {
+            output::json(&serde_json::json!({"schema": 1, "report": report, "fixes": fixes}))?;
+        } else {
+            output::json(&report)?;
+        }
+    } else {
+        print_report(&report)?;
+        print_fixes(&fixes)?;
+    }
+    let clean = if args.fix {
+        fixes.iter().all(|f| f.resolved)
+    } else {
+        report.findings.is_empty()
+    };
+    Ok(if clean { EXIT_OK } else { EXIT_FAILURE })
+}
+
+fn print_report(report: &Report) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for (kind, findings) in doctor::by_kind(&report.findings) {
+        let title = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        writeln!(out, "{} ({}):", title.replace('_', " "), findings.len())?;
+        let mut table = output::table(&["PID", "PPID", "SERVICE", "COMMAND", "EVIDENCE"]);
+        for f in &findings {
+            let dash = || "-".to_string();
+            table.add_row(vec![
+                f.pid.map_or_else(dash, |p| p.to_string()),
+                f.ppid.map_or_else(dash, |p| p.to_string()),
+                f.service.clone().unwrap_or_else(dash),
+                output::truncate(f.command.as_deref().unwrap_or("-"), 40),
+                f.evidence.clone(),
+            ]);
+        }
+        for line in table.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        let mut fixes: Vec<&str> = findings.iter().map(|f| f.fix.as_str()).collect();
+        fixes.dedup();
+        for fix in fixes {
+            writeln!(out, "  fix: {fix}")?;
+        }
+        writeln!(out)?;
+    }
+    let s = &report.summary;
+    writeln!(
+        out,
+        "{}: {} zombie, {} orphan, {} port conflict, {} hung, {} stale record ({} processes scanned)",
+        if s.total == 0 {
+            "clean"
+        } else {
+            "found problems"
+        },
+        s.zombie,
+        s.orphan,
+        s.port_conflict,
+        s.hung,
+        s.stale_record,
+        s.processes_scanned
+    )
+}
+
+fn print_fixes(fixes: &[FixOutcome]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for f in fixes {
+        writeln!(
+            out,
+            "{} {:?} {}: {}",
+            if f.resolved { "fixed" } else { "NOT FIXED" },
+            f.kind,
+            f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
+            f.action
+        )?;
+    }
+    Ok(())
+}
+
+/// End processes whose command line matches a pattern, each with its whole tree.
+///
+/// Patterns are regular expressions matched against the full command line (--exact: the whole
+/// command line must match). Matches are shown first; on a terminal reaper asks before acting,
+/// elsewhere it needs --yes. Never matches pid 1, kernel threads, reaper itself or its ancestors,
+/// and only your own processes unless --user names another user. Each match is ended with its
+/// whole tree: graceful signal, SIGKILL after --timeout (--force: SIGKILL at once).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  reaper kill uvicorn --dry-run
+  reaper kill 'npm.*dev' uvicorn --yes
+  reaper kill --exact 'python3 -m http.server 8001' --yes
+  reaper kill celery --user www-data --force --yes")]
+pub struct KillArgs {
+    /// Regular expressions matched against full command lines.
+    #[arg(required = true, value_name = "PATTERN")]
+    patterns: Vec<String>,
+    /// The pattern must match the whole command line.
+    #[arg(long)]
+    exact: bool,
+    /// Match this user's processes instead of yours (name or uid; repeatable).
+    #[arg(long = "user", value_name = "U")]
+    users: Vec<String>,
+    /// Show what would be ended, and end nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// SIGKILL at once instead of a graceful signal first.
+    #[arg(long)]
+    force: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    yes: bool,
+    /// Time each tree gets after the graceful signal before SIGKILL.
+    #[arg(long, default_value = "10s", value_parser = duration_arg, value_name = "DURATION")]
+    timeout: Duration,
+}
+
+fn confirm(question: &str) -> io::Result<bool> {
+    eprint!("{question} [y/N] ");
+    io::stderr().flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
+}
+
+/// Ends processes matching `patterns` (used by `kill` and `emergency`).
+fn kill_matching(
+    patterns: &[regex::Regex],
+    uids: &[u32],
+    force: bool,
+    timeout: Duration,
+    ask: Option<bool>,
+    dry_run: bool,
+) -> Result<(usize, bool), CliError> {
+    let snapshot = reaper::os::snapshot()?;
+    let matches = doctor::matching_processes(&snapshot, patterns, uids);
+    let mut out = io::stdout().lock();
+    if matches.is_empty() {
+        writeln!(out, "no process matches")?;
+        return Ok((0, true));
+    }
+    writeln!(
+        out,
+        "{} matching process{} (each is ended with its tree):",
+        matches.len(),
+        if matches.len() == 1 { "" } else { "es" }
+    )?;
+    for m in &matches {
+        writeln!(
+            out,
+            "  {:>7}  /{}/  {}",
+            m.info.pid,
+            m.pattern,
+            output::truncate(&m.command, 100)
+        )?;
+    }
+    drop(out);
+    if dry_run {
+        println_safe("dry run: nothing was signalled")?;
+        return Ok((matches.len(), true));
+    }
+    match ask {
+        Some(true) if !confirm(&format!("End these {} process trees?", matches.len()))? => {
+            println_safe("nothing was signalled")?;
+            return Ok((0, true));
+        }
+        Some(false) => {
+            return Err(CliError::new(
+                EXIT_USAGE,
+                "not a terminal, so reaper cannot ask: pass --yes to end the processes listed above (or --dry-run)",
+            ));
+        }
+        _ => {}
+    }
+    let targets = matches
+        .iter()
+        .map(|m| {
+            Ok(StopTarget {
+                name: format!("pid {}", m.info.pid),
+                anchor: reaper::containment::Anchor {
+                    leader: reaper::identity::ProcessRef::of(&m.info)?,
+                    keeper: None,
+                    run_id: String::new(),
+                },
+                signal: if force { Signal::Kill } else { Signal::Term },
+                timeout: if force { Duration::ZERO } else { timeout },
+            })
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    let reports = terminate::stop_trees(&targets)?;
+    let mut complete = true;
+    for report in &reports {
+        output::stop_report(report, targets[0].signal)?;
+        complete &= report.complete();
+    }
+    Ok((matches.len(), complete))
+}
+
+fn println_safe(text: &str) -> io::Result<()> {
+    writeln!(io::stdout(), "{text}")
+}
+
+fn resolve_uids(users: &[String]) -> Result<Vec<u32>, CliError> {
+    if users.is_empty() {
+        return Ok(vec![reaper::os::current_uid()]);
+    }
+    users
+        .iter()
+        .map(|u| {
+            reaper::os::uid_of_user(u)
+                .ok_or_else(|| CliError::new(EXIT_USAGE, format!("unknown user '{u}'")))
+        })
+        .collect()
+}
+
+pub fn kill(args: KillArgs) -> CliResult {
+    let patterns =
+        doctor::compile(&args.patterns, args.exact).map_err(|e| CliError::new(EXIT_USAGE, e))?;
+    let uids = resolve_uids(&args.users)?;
+    let ask = if args.yes {
+        None
+    } else {
+        Some(io::stdin().is_terminal())
+    };
+    let (_, complete) = kill_matching(
+        &patterns,
+        &uids,
+        args.force,
+        args.timeout,
+        ask,
+        args.dry_run,
+    )?;
+    Ok(if complete { EXIT_OK } else { EXIT_FAILURE })
+}
+
+/// Emergency clean-up: stop everything, end orphans, free ports, remove stale records.
+///
+/// In order: stop every managed service (whole trees), end processes carrying this project's
+/// marker without a record, end processes matching each
+/// --pattern (your own processes only), and remove stale records and pid files. Prints a summary
+/// of everything done. Graceful first; SIGKILL after --timeout (--force: SIGKILL at once).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  reaper emergency
+  reaper emergency --pattern uvicorn --pattern 'npm.*dev' --force")]
+pub struct EmergencyArgs {
+    /// End your processes matching this regex too (repeatable).
+    #[arg(long = "pattern", value_name = "REGEX")]
+    patterns: Vec<String>,
+    /// SIGKILL at once.
+    #[arg(long)]
+    force: bool,
+    /// Time trees get after the graceful signal before SIGKILL.
+    #[arg(long, default_value = "5s", value_parser = duration_arg, value_name = "DURATION")]
+    timeout: Duration,
+}
+
+pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
+    let patterns =
+        doctor::compile(&args.patterns, false).map_err(|e| CliError::new(EXIT_USAGE, e))?;
+    let stop = StopOptions {
+        signal: if args.force {
+            Signal::Kill
+        } else {
+            Signal::Term
+        },
+        timeout: if args.force {
+            Duration::ZERO
+        } else {
+            args.timeout
+        },
+    };
+    let mut ok = true;
+    let mut summary = Vec::new();
+    let stopped = service::stop(state, &Selection::All, stop)
+        .map_err(|e| CliError::new(EXIT_FAILURE, e.to_string()))?;
+    for report in &stopped.reports {
+        output::stop_report(report, stop.signal)?;
+    }
+    ok &= stopped.complete();
+    summary.push(format!("{} service(s) stopped", stopped.reports.len()));
+    let cleaned = service::clean(state, true, stop)?;
+    for report in &cleaned.stopped {
+        output::stop_report(report, stop.signal)?;
+        ok &= report.complete();
+    }
+    summary.push(format!(
+        "{} orphan process(es) ended",
+        cleaned.orphans.len()
+    ));
+    let removed = cleaned
+        .actions
+        .iter()
+        .filter(|a| a.action == "removed")
+        .count();
+    summary.push(format!("{removed} stale record(s) removed"));
+    if !patterns.is_empty() {
+        let (count, complete) = kill_matching(
+            &patterns,
+            &[reaper::os::current_uid()],
+            args.force,
+            args.timeout,
+            None,
+            false,
+        )?;
+        ok &= complete;
+        summary.push(format!("{count} pattern match(es) ended"));
+    }
+    println_safe(&format!("emergency clean-up: {}", summary.join(", ")))?;
+    Ok(if ok { EXIT_OK } else { EXIT_FAILURE })
+}
+
+/// Scheduled detection: run the doctor scan in a loop and log each scan.
+///
+/// Appends one summary line per scan, and one line per finding, to .logs/zombie-detection.log.
+/// With --fix, applies safe-mode fixes after each scan. Runs until interrupted (Ctrl-C).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  reaper watch --interval 5m
+  reaper watch --interval 1h --fix
+  cron:     */15 * * * * cd /path/to/project && reaper doctor --sample 0 --json --out .logs/zombie-detection-results.json
+  systemd:  systemd-run --user --on-calendar=weekly --working-directory=%h/project reaper doctor --fix")]
+pub struct WatchArgs {
+    /// Time between scans.
+    #[arg(long, default_value = "10m", value_parser = duration_arg, value_name = "DURATION")]
+    interval: Duration,
+    /// CPU sampling window of each scan.
+    #[arg(long, default_value = "2s", value_parser = duration_arg, value_name = "DURATION")]
+    sample: Duration,
+    /// CPU percent that counts as hung.
+    #[arg(long = "cpu", default_value_t = 90.0, value_name = "PERCENT")]
+    cpu_threshold: f64,
+    /// Apply safe-mode fixes after each scan.
+    #[arg(long)]
+    fix: bool,
+    /// Stop after this many scans (default: run until interrupted).
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+}
+
+pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
+    if args.interval.is_zero() {
+        return Err(CliError::new(EXIT_USAGE, "--interval must be above 0"));
+    }
+    let options = scan_options(state, args.sample, args.cpu_threshold, ScopeArg::Machine)?;
+    state.ensure()?;
+    let log_path = state.log_dir().join("zombie-detection.log");
+    let mut scans = 0u64;
+    loop {
+        let report = scan(state, &options)?;
+        let fixes = if args.fix {
+            doctor::fix(
+                state,
+                &report,
+                FixOptions {
+                    force: false,
+                    timeout: Duration::from_secs(5),
+                },
+            )
+        } else {
+            Vec::new()
+        };
+        let s = &report.summary;
+        let mut text = format!(
+            "{} zombie={} orphan={} port_conflict={} hung={} stale_record={} total={} scanned={}\n",
+            report.scanned_at,
+            s.zombie,
+            s.orphan,
+            s.port_conflict,
+            s.hung,
+            s.stale_record,
+            s.total,
+            s.processes_scanned
+        );
+        for f in &report.findings {
+            text.push_str(&format!(
+                "{}   {:?} pid={} {}\n",
+                report.scanned_at,
+                f.kind,
+                f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
+                f.evidence
+            ));
+        }
+        for f in &fixes {
+            text.push_str(&format!(
+                "{}   fix {:?} pid={} resolved={} {}\n",
+                report.scanned_at,
+                f.kind,
+                f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
+                f.resolved,
+                f.action
+            ));
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))?;
+        write!(io::stdout(), "{text}")?;
+        scans += 1;
+        if args.count.is_some_and(|n| scans >= n) {
+            return Ok(EXIT_OK);
+        }
+        std::thread::sleep(args.interval);
+    }
+}

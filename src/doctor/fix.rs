@@ -1,0 +1,340 @@
+//! `reaper doctor --fix`: act on findings. Safe mode (the default) touches only what reaper can
+//! prove it owns (marker or record) and only gracefully; `--force` escalates to SIGKILL and may act
+//! on processes reaper does not own.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::containment::Anchor;
+use crate::identity::ProcessRef;
+use crate::os;
+use crate::process::{Pid, ProcessInfo, ProcessState};
+use crate::service::{self, StopOptions, orphan_targets};
+use crate::signal::Signal;
+use crate::state::StateDir;
+use crate::terminate::{self, StopReport, StopTarget};
+
+use super::{Finding, FindingKind, Report};
+
+/// How fixes are applied.
+#[derive(Debug, Clone, Copy)]
+pub struct FixOptions {
+    /// Escalate to SIGKILL, and act on processes reaper does not own.
+    pub force: bool,
+    /// Time a process gets after the graceful signal.
+    pub timeout: Duration,
+}
+
+/// What was done about one finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixOutcome {
+    /// The finding's kind.
+    pub kind: FindingKind,
+    /// The finding's pid.
+    pub pid: Option<Pid>,
+    /// True when the problem is gone.
+    pub resolved: bool,
+    /// What was done, or why nothing was.
+    pub action: String,
+}
+
+/// How long a parent gets to reap after SIGCHLD.
+const SIGCHLD_GRACE: Duration = Duration::from_millis(300);
+/// How long to wait for zombies to be reaped by init once their parent is gone.
+const REPARENT_GRACE: Duration = Duration::from_secs(3);
+
+fn still_there(pid: Pid, start_time: Option<u64>) -> Option<ProcessInfo> {
+    os::process_info(pid).filter(|p| Some(p.start_time) == start_time)
+}
+
+fn wait_gone(pid: Pid, start_time: Option<u64>, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if still_there(pid, start_time).is_none() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn tree_target(
+    info: &ProcessInfo,
+    name: String,
+    options: FixOptions,
+) -> std::io::Result<StopTarget> {
+    Ok(StopTarget {
+        name,
+        anchor: Anchor {
+            leader: ProcessRef::of(info)?,
+            keeper: None,
+            run_id: String::new(),
+        },
+        signal: Signal::Term,
+        timeout: options.timeout,
+    })
+}
+
+fn run(targets: &[StopTarget], options: FixOptions) -> Vec<StopReport> {
+    let result = if options.force {
+        terminate::stop_trees(targets)
+    } else {
+        terminate::stop_trees_gracefully(targets)
+    };
+    result.unwrap_or_default()
+}
+
+fn describe(report: Option<&StopReport>) -> (bool, String) {
+    match report {
+        None => (false, "could not scan the process table".into()),
+        Some(r) if r.complete() => (true, format!("ended {} process(es)", r.processes.len())),
+        Some(r) => (
+            false,
+            r.refused.clone().unwrap_or_else(|| {
+                "some processes are still running (safe mode does not SIGKILL: add --force)".into()
+            }),
+        ),
+    }
+}
+
+/// Applies fixes for every finding in `report` and says what happened to each.
+pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOutcome> {
+    let mut outcomes = Vec::new();
+    let outcome = |f: &Finding, resolved: bool, action: String| FixOutcome {
+        kind: f.kind,
+        pid: f.pid,
+        resolved,
+        action,
+    };
+
+    // Zombies, grouped by parent: SIGCHLD first, then end the parent if allowed.
+    let mut by_parent: BTreeMap<Pid, Vec<&Finding>> = BTreeMap::new();
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Zombie)
+    {
+        by_parent.entry(f.ppid.unwrap_or(0)).or_default().push(f);
+    }
+    for (ppid, zombies) in by_parent {
+        let live: Vec<&Finding> = zombies
+            .iter()
+            .copied()
+            .filter(|z| {
+                still_there(z.pid.unwrap_or(0), z.start_time)
+                    .is_some_and(|p| p.state == ProcessState::Zombie && p.ppid == ppid)
+            })
+            .collect();
+        let parent =
+            os::process_info(ppid).and_then(|p| Some((ProcessRef::of(&p).ok()?.pin().ok()?, p)));
+        let Some((pinned, parent_info)) = parent.filter(|_| !live.is_empty()) else {
+            for z in zombies {
+                outcomes.push(outcome(z, true, "gone before the fix".into()));
+            }
+            continue;
+        };
+        let _ = pinned.signal(Signal::Chld);
+        let deadline = Instant::now() + SIGCHLD_GRACE;
+        while Instant::now() < deadline
+            && live
+                .iter()
+                .any(|z| still_there(z.pid.unwrap_or(0), z.start_time).is_some())
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let remaining: Vec<&Finding> = live
+            .iter()
+            .copied()
+            .filter(|z| still_there(z.pid.unwrap_or(0), z.start_time).is_some())
+            .collect();
+        if remaining.is_empty() {
+            for z in live {
+                outcomes.push(outcome(
+                    z,
+                    true,
+                    format!("parent {ppid} reaped it after SIGCHLD"),
+                ));
+            }
+            continue;
+        }
+        let owned = remaining.iter().any(|z| z.owned);
+        if !owned && !options.force {
+            for z in remaining {
+                outcomes.push(outcome(
+                    z,
+                    false,
+                    format!(
+                        "parent {ppid} ignored SIGCHLD and is not reaper's; end it with --force"
+                    ),
+                ));
+            }
+            continue;
+        }
+        drop(pinned);
+        let target = match tree_target(&parent_info, format!("parent {ppid}"), options) {
+            Ok(target) => target,
+            Err(e) => {
+                for z in remaining {
+                    outcomes.push(outcome(z, false, e.to_string()));
+                }
+                continue;
+            }
+        };
+        let reports = run(&[target], options);
+        let (ended, what) = describe(reports.first());
+        for z in remaining {
+            let reaped = ended && wait_gone(z.pid.unwrap_or(0), z.start_time, REPARENT_GRACE);
+            let action = if reaped {
+                format!(
+                    "parent {ppid} ignored SIGCHLD; ended it ({what}), and the zombie was reaped"
+                )
+            } else {
+                format!("parent {ppid} ignored SIGCHLD; tried to end it: {what}")
+            };
+            outcomes.push(outcome(z, reaped, action));
+        }
+    }
+
+    // Orphans with a marker: provably ours.
+    let marked: Vec<crate::service::Orphan> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Orphan)
+        .filter_map(|f| {
+            Some(crate::service::Orphan {
+                name: f.service.clone()?,
+                run_id: f.run_id.clone()?,
+                pid: f.pid?,
+                start_time: f.start_time?,
+                command: f.command.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let stop = StopOptions {
+        signal: Signal::Term,
+        timeout: options.timeout,
+    };
+    let reports = orphan_targets(&marked, stop)
+        .map(|targets| run(&targets, options))
+        .unwrap_or_default();
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Orphan)
+    {
+        if f.run_id.is_some() {
+            let run_report = reports.iter().find(|r| Some(&r.name) == f.service.as_ref());
+            let (ok, what) = describe(run_report);
+            outcomes.push(outcome(f, ok, what));
+        } else if f.owned {
+            outcomes.push(outcome(
+                f,
+                false,
+                format!(
+                    "belongs to running service {}: stop it with `reaper stop`",
+                    f.service.as_deref().unwrap_or("?")
+                ),
+            ));
+        } else {
+            outcomes.push(end_unowned(f, options));
+        }
+    }
+
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Hung)
+    {
+        if f.owned || options.force {
+            outcomes.push(end_unowned(
+                f,
+                FixOptions {
+                    force: options.force,
+                    ..options
+                },
+            ));
+        } else {
+            outcomes.push(outcome(
+                f,
+                false,
+                "not reaper's: inspect it, then --force ends it".into(),
+            ));
+        }
+    }
+
+    let stale: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::StaleRecord)
+        .collect();
+    if !stale.is_empty() {
+        match service::clean(state, false, stop) {
+            Ok(cleaned) => {
+                for f in stale {
+                    let removed = cleaned
+                        .actions
+                        .iter()
+                        .find(|a| Some(&a.name) == f.service.as_ref());
+                    outcomes.push(match removed {
+                        Some(a) => outcome(
+                            f,
+                            a.action == "removed",
+                            format!("{}: {}", a.action, a.reason),
+                        ),
+                        None => outcome(f, true, "already gone".into()),
+                    });
+                }
+            }
+            Err(e) => {
+                for f in stale {
+                    outcomes.push(outcome(f, false, e.to_string()));
+                }
+            }
+        }
+    }
+
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::PortConflict)
+    {
+        outcomes.push(outcome(
+            f,
+            false,
+            "the holder is not this service: free the port with `reaper port PORT --kill`".into(),
+        ));
+    }
+    outcomes
+}
+
+/// Ends the process of a finding with its tree: gracefully, or with escalation under --force.
+/// Processes reaper does not own are only touched under --force.
+fn end_unowned(f: &Finding, options: FixOptions) -> FixOutcome {
+    let mut result = FixOutcome {
+        kind: f.kind,
+        pid: f.pid,
+        resolved: false,
+        action: String::new(),
+    };
+    if !f.owned && !options.force {
+        result.action = "not reaper's: add --force to end it".into();
+        return result;
+    }
+    let Some(info) = f.pid.and_then(|pid| still_there(pid, f.start_time)) else {
+        result.resolved = true;
+        result.action = "gone before the fix".into();
+        return result;
+    };
+    match tree_target(&info, format!("pid {}", info.pid), options) {
+        Ok(target) => {
+            let reports = run(&[target], options);
+            (result.resolved, result.action) = describe(reports.first());
+        }
+        Err(e) => result.action = e.to_string(),
+    }
+    result
+}

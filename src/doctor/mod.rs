@@ -1,0 +1,467 @@
+//! `reaper doctor`: one scan of the machine (plus an optional CPU sampling window) that finds
+//! zombies, orphans, port conflicts, hung processes and stale records, each with the evidence a
+//! person needs to act, and fixes for what reaper can prove it owns.
+
+mod fix;
+mod patterns;
+
+pub use fix::*;
+pub use patterns::*;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::actionlog::now_rfc3339;
+use crate::containment::MarkerCache;
+use crate::os;
+use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
+use crate::service::{find_orphans, live_members};
+use crate::state::{Entry, StateDir, StateError};
+
+/// Version of the doctor JSON report.
+pub const REPORT_SCHEMA: u32 = 1;
+
+/// What kind of problem a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A process in state Z whose parent has not reaped it.
+    Zombie,
+    /// A process that lost its owner: a marker without a record, a service member reparented
+    /// to init, or a configured pattern running under init.
+    Orphan,
+    /// A declared port held by a process that is not its service.
+    PortConflict,
+    /// CPU above the threshold for the whole window, or uninterruptible sleep for longer.
+    Hung,
+    /// A record or pid file whose process is gone or reused, or that cannot be read.
+    StaleRecord,
+}
+
+/// One problem, with its evidence and the fix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    /// Kind of problem.
+    pub kind: FindingKind,
+    /// The process concerned, if any.
+    pub pid: Option<Pid>,
+    /// Its start-time token (identity), if there is a process.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start_time: Option<u64>,
+    /// Its parent.
+    pub ppid: Option<Pid>,
+    /// Its command line, or its name.
+    pub command: Option<String>,
+    /// The managed service involved, if any.
+    pub service: Option<String>,
+    /// The run id from the marker, for orphans that carry one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub run_id: Option<String>,
+    /// The port involved (port conflicts).
+    pub port: Option<u16>,
+    /// CPU use over the sampling window, in percent of one core (hung).
+    pub cpu_percent: Option<f64>,
+    /// Seconds since the process started.
+    pub age_secs: Option<u64>,
+    /// True when reaper can prove it owns the process (marker or record).
+    pub owned: bool,
+    /// What was seen, in words.
+    pub evidence: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+/// Counts per kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Zombies.
+    pub zombie: usize,
+    /// Orphans.
+    pub orphan: usize,
+    /// Port conflicts.
+    pub port_conflict: usize,
+    /// Hung processes.
+    pub hung: usize,
+    /// Stale records.
+    pub stale_record: usize,
+    /// All findings.
+    pub total: usize,
+    /// Processes scanned.
+    pub processes_scanned: usize,
+}
+
+/// The doctor report (`--json`, `--out`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// [`REPORT_SCHEMA`].
+    pub schema: u32,
+    /// RFC 3339 time of the scan.
+    pub scanned_at: String,
+    /// Host name.
+    pub host: String,
+    /// Every finding, by kind then pid.
+    pub findings: Vec<Finding>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// Which processes a scan looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every process on the machine.
+    Machine,
+    /// Only this project's managed services, their trees and marker carriers.
+    Project,
+}
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// CPU sampling window; zero skips the hung check.
+    pub sample: Duration,
+    /// CPU percent (of one core) above which a process is hung.
+    pub cpu_threshold: f64,
+    /// Regexes for `[doctor] orphan_patterns`: matching processes whose parent is init.
+    pub orphan_patterns: Vec<regex::Regex>,
+    /// Which processes to look at.
+    pub scope: Scope,
+}
+
+/// Why a scan could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// State directory problem.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The process table could not be read.
+    #[error("cannot read the process table: {0}")]
+    Scan(#[from] std::io::Error),
+}
+
+struct Ownership {
+    /// pid → service name, for every live member of a managed tree.
+    members: HashMap<Pid, String>,
+    /// Run ids of the records that exist.
+    runs: Vec<String>,
+}
+
+fn ownership(
+    state: &StateDir,
+    snapshot: &Snapshot,
+    markers: &mut MarkerCache,
+) -> Result<(Ownership, Vec<Entry>), StateError> {
+    let entries = state.list()?;
+    let mut members = HashMap::new();
+    let mut runs = Vec::new();
+    for entry in &entries {
+        if let Entry::Record(record) = entry {
+            runs.push(record.run_id.clone());
+            for pid in live_members(snapshot, record, markers) {
+                members.insert(pid, record.name.clone());
+            }
+        }
+    }
+    Ok((Ownership { members, runs }, entries))
+}
+
+fn command_of(info: &ProcessInfo) -> String {
+    os::command_line(info.pid)
+        .filter(|argv| !argv.is_empty())
+        .map(|argv| argv.join(" "))
+        .unwrap_or_else(|| format!("[{}]", info.name))
+}
+
+fn age(info: &ProcessInfo) -> Option<u64> {
+    SystemTime::now()
+        .duration_since(info.started_at)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+fn finding(kind: FindingKind, info: Option<&ProcessInfo>) -> Finding {
+    Finding {
+        kind,
+        pid: info.map(|p| p.pid),
+        start_time: info.map(|p| p.start_time),
+        ppid: info.map(|p| p.ppid),
+        command: info.map(command_of),
+        service: None,
+        run_id: None,
+        port: None,
+        cpu_percent: None,
+        age_secs: info.and_then(age),
+        owned: false,
+        evidence: String::new(),
+        fix: String::new(),
+    }
+}
+
+/// Scans once and reports every finding.
+pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError> {
+    let first = os::snapshot()?;
+    let mut markers = MarkerCache::default();
+    let (owned, entries) = ownership(state, &first, &mut markers)?;
+    let in_scope = |pid: Pid| options.scope == Scope::Machine || owned.members.contains_key(&pid);
+    let mut findings = Vec::new();
+
+    for info in first.iter().filter(|p| p.state == ProcessState::Zombie) {
+        let parent = first.get(info.ppid);
+        let parent_service = owned.members.get(&info.ppid);
+        if !in_scope(info.pid) && parent_service.is_none() {
+            continue;
+        }
+        let mut f = finding(FindingKind::Zombie, Some(info));
+        f.command = Some(format!("[{}]", info.name));
+        f.service = parent_service.cloned();
+        f.owned = parent_service.is_some();
+        let parent_text = parent.map_or_else(
+            || "gone".to_string(),
+            |p| format!("{} ({})", p.pid, command_of(p)),
+        );
+        f.evidence = format!(
+            "exited, not reaped by its parent {parent_text}{}; the kernel does not record when it exited (started {} ago)",
+            parent_service
+                .map(|s| format!(" of service {s}"))
+                .unwrap_or_default(),
+            f.age_secs.map_or_else(
+                || "?".into(),
+                |s| crate::units::format_duration(Duration::from_secs(s))
+            )
+        );
+        f.fix = format!(
+            "the parent must reap it: send SIGCHLD to {}; if that does not help, end the parent so init reaps it (`reaper doctor --fix`{})",
+            info.ppid,
+            if f.owned { "" } else { " --force" }
+        );
+        findings.push(f);
+    }
+
+    for orphan in find_orphans(&first, &mut markers, &state.run_dir(), &owned.runs) {
+        let Some(info) = first.get(orphan.pid) else {
+            continue;
+        };
+        let mut f = finding(FindingKind::Orphan, Some(info));
+        f.service = Some(orphan.name.clone());
+        f.run_id = Some(orphan.run_id.clone());
+        f.owned = true;
+        f.evidence = format!(
+            "carries the marker of service {} (run {}) but no record of that run exists",
+            orphan.name, orphan.run_id
+        );
+        f.fix = "`reaper clean --kill` or `reaper doctor --fix` ends it with its tree".into();
+        findings.push(f);
+    }
+    for (pid, service) in &owned.members {
+        let Some(info) = first.get(*pid) else {
+            continue;
+        };
+        if info.ppid == 1 {
+            let mut f = finding(FindingKind::Orphan, Some(info));
+            f.service = Some(service.clone());
+            f.owned = true;
+            f.evidence =
+                format!("member of service {service} reparented to init (its keeper is gone)");
+            f.fix = format!("`reaper stop {service}` still finds and ends it (session and marker)");
+            findings.push(f);
+        }
+    }
+    if !options.orphan_patterns.is_empty() {
+        for info in first
+            .iter()
+            .filter(|p| p.ppid == 1 && p.state.is_alive() && !p.kernel_thread)
+        {
+            if owned.members.contains_key(&info.pid) || !in_scope(info.pid) {
+                continue;
+            }
+            let command = command_of(info);
+            if let Some(pattern) = options
+                .orphan_patterns
+                .iter()
+                .find(|re| re.is_match(&command))
+            {
+                let mut f = finding(FindingKind::Orphan, Some(info));
+                f.evidence = format!("matches orphan pattern /{pattern}/ and its parent is init");
+                f.fix = format!(
+                    "`reaper kill --exact '{}'`, or `reaper doctor --fix --force`",
+                    regex::escape(&command)
+                );
+                findings.push(f);
+            }
+        }
+    }
+
+    findings.extend(stale_records(&first, entries));
+
+    if !options.sample.is_zero() {
+        std::thread::sleep(options.sample);
+        let second = os::snapshot()?;
+        findings.extend(hung(&first, &second, options, &owned, &in_scope));
+    }
+
+    findings.sort_by_key(|f| (f.kind, f.pid));
+    let mut summary = Summary {
+        processes_scanned: first.len(),
+        total: findings.len(),
+        ..Summary::default()
+    };
+    for f in &findings {
+        *match f.kind {
+            FindingKind::Zombie => &mut summary.zombie,
+            FindingKind::Orphan => &mut summary.orphan,
+            FindingKind::PortConflict => &mut summary.port_conflict,
+            FindingKind::Hung => &mut summary.hung,
+            FindingKind::StaleRecord => &mut summary.stale_record,
+        } += 1;
+    }
+    Ok(Report {
+        schema: REPORT_SCHEMA,
+        scanned_at: now_rfc3339(),
+        host: rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+        findings,
+        summary,
+    })
+}
+
+fn stale_records(snapshot: &Snapshot, entries: Vec<Entry>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut markers = MarkerCache::default();
+    for entry in entries {
+        let mut f = finding(FindingKind::StaleRecord, None);
+        f.service = Some(entry.name().to_string());
+        f.owned = true;
+        match entry {
+            Entry::Record(record) => {
+                if !live_members(snapshot, &record, &mut markers).is_empty() {
+                    continue;
+                }
+                f.pid = Some(record.leader.pid);
+                f.evidence = match snapshot.get(record.leader.pid) {
+                    Some(other) if !record.leader.matches(other) => format!(
+                        "record names pid {}, which now belongs to another process ({})",
+                        other.pid, other.name
+                    ),
+                    _ => format!(
+                        "record names pid {}, and nothing of the service is alive",
+                        record.leader.pid
+                    ),
+                };
+                f.fix = "`reaper clean` or `reaper doctor --fix` removes the record".into();
+            }
+            Entry::PidOnly { pid: Ok(pid), .. } => {
+                if snapshot.get(pid).is_some_and(|p| p.state.is_alive()) {
+                    continue;
+                }
+                f.pid = Some(pid);
+                f.evidence = format!("pid file names pid {pid}, which is gone");
+                f.fix = "`reaper clean` or `reaper doctor --fix` removes the pid file".into();
+            }
+            Entry::PidOnly { pid: Err(e), name } => {
+                f.owned = false;
+                f.evidence = format!("{name}.pid is not a valid pid file: {e}");
+                f.fix = "inspect it and remove it by hand".into();
+            }
+            Entry::Broken { error, .. } => {
+                f.owned = false;
+                f.evidence = error.to_string();
+                f.fix = "inspect the record and remove it by hand".into();
+            }
+        }
+        out.push(f);
+    }
+    out
+}
+
+fn hung(
+    first: &Snapshot,
+    second: &Snapshot,
+    options: &ScanOptions,
+    owned: &Ownership,
+    in_scope: &dyn Fn(Pid) -> bool,
+) -> Vec<Finding> {
+    let window = options.sample.as_secs_f64();
+    let mut out = Vec::new();
+    for before in first.iter().filter(|p| !p.kernel_thread && in_scope(p.pid)) {
+        let Some(after) = second
+            .get(before.pid)
+            .filter(|a| a.start_time == before.start_time)
+        else {
+            continue;
+        };
+        let cpu = after.cpu_time.saturating_sub(before.cpu_time).as_secs_f64() / window * 100.0;
+        let busy = cpu >= options.cpu_threshold;
+        let stuck =
+            before.state == ProcessState::DiskSleep && after.state == ProcessState::DiskSleep;
+        if !busy && !stuck {
+            continue;
+        }
+        let mut f = finding(FindingKind::Hung, Some(after));
+        f.cpu_percent = Some((cpu * 10.0).round() / 10.0);
+        f.service = owned.members.get(&after.pid).cloned();
+        f.owned = f.service.is_some();
+        f.evidence = if busy {
+            format!(
+                "{cpu:.0}% CPU over the whole {}s window (threshold {}%)",
+                window, options.cpu_threshold
+            )
+        } else {
+            format!(
+                "in uninterruptible sleep (D) for the whole {}s window, usually stuck I/O",
+                window
+            )
+        };
+        f.fix = if f.owned {
+            format!(
+                "`reaper restart {}`, or `reaper doctor --fix` ends it",
+                f.service.as_deref().unwrap_or_default()
+            )
+        } else {
+            format!(
+                "inspect it (e.g. `cat /proc/{}/stack`, `py-spy dump`), then `reaper doctor --fix --force` ends it",
+                after.pid
+            )
+        };
+        out.push(f);
+    }
+    out
+}
+
+/// `[doctor]` settings from `reaper.toml`.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoctorConfig {
+    /// Regexes of commands that count as orphans when their parent is init.
+    #[serde(default)]
+    pub orphan_patterns: Vec<String>,
+}
+
+/// Reads `[doctor]` from `reaper.toml` in `root`, if there is one.
+pub fn load_config(root: &Path) -> Result<DoctorConfig, String> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        doctor: DoctorConfig,
+    }
+    let path = root.join(crate::state::PROJECT_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DoctorConfig::default()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    toml::from_str::<File>(&text)
+        .map(|file| file.doctor)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Groups findings by kind, for the human report.
+pub fn by_kind(findings: &[Finding]) -> BTreeMap<FindingKind, Vec<&Finding>> {
+    let mut map: BTreeMap<FindingKind, Vec<&Finding>> = BTreeMap::new();
+    for f in findings {
+        map.entry(f.kind).or_default().push(f);
+    }
+    map
+}
