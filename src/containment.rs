@@ -61,6 +61,37 @@ pub struct MarkerCache {
 }
 
 impl MarkerCache {
+    /// Reads the markers of many processes at once (two threads when there are many), so later
+    /// [`MarkerCache::marker`] calls are lookups.
+    pub fn prefetch(&mut self, processes: &[(Pid, u64)]) {
+        let todo: Vec<(Pid, u64)> = processes
+            .iter()
+            .copied()
+            .filter(|key| !self.seen.contains_key(key))
+            .collect();
+        let read = |chunk: &[(Pid, u64)]| -> Vec<((Pid, u64), Option<Marker>)> {
+            chunk
+                .iter()
+                .map(|&(pid, start)| {
+                    let marker = os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v));
+                    ((pid, start), marker)
+                })
+                .collect()
+        };
+        let found = if todo.len() < 1000 {
+            read(&todo)
+        } else {
+            let (first, second) = todo.split_at(todo.len() / 2);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| read(second));
+                let mut found = read(first);
+                found.extend(other.join().expect("marker thread"));
+                found
+            })
+        };
+        self.seen.extend(found);
+    }
+
     /// The marker of the process `(pid, start_time)`, if it carries one.
     pub fn marker(&mut self, pid: Pid, start_time: u64) -> Option<&Marker> {
         self.seen

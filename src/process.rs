@@ -57,8 +57,6 @@ pub struct ProcessInfo {
     pub pgid: Pid,
     /// Session id.
     pub sid: Pid,
-    /// Real user id.
-    pub uid: u32,
     /// Scheduling state.
     pub state: ProcessState,
     /// Opaque start-time token, stable for the life of the process and part of its identity

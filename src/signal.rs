@@ -28,6 +28,8 @@ pub enum Signal {
     Chld,
     /// SIGWINCH.
     Winch,
+    /// SIGTSTP: what Ctrl-Z sends; unlike SIGSTOP it can be caught.
+    Tstp,
 }
 
 const TABLE: &[(Signal, &str, i32)] = &[
@@ -41,6 +43,7 @@ const TABLE: &[(Signal, &str, i32)] = &[
     (Signal::Chld, "CHLD", 17),
     (Signal::Cont, "CONT", 18),
     (Signal::Stop, "STOP", 19),
+    (Signal::Tstp, "TSTP", 20),
     (Signal::Winch, "WINCH", 28),
 ];
 

@@ -4,10 +4,13 @@ mod clean;
 mod doctor;
 mod logs;
 mod output;
+mod port;
 mod restart;
+mod run;
 mod start;
 mod status;
 mod stop;
+mod up;
 
 use std::io;
 use std::path::PathBuf;
@@ -71,11 +74,19 @@ enum Command {
     Restart(restart::Args),
     Status(status::Args),
     Logs(logs::Args),
+    Up(up::UpArgs),
+    Down(up::DownArgs),
+    Ps(up::PsArgs),
+    Check(up::CheckArgs),
+    Schema(up::SchemaArgs),
+    Run(run::Args),
     Clean(clean::Args),
     Doctor(doctor::DoctorArgs),
     Kill(doctor::KillArgs),
     Emergency(doctor::EmergencyArgs),
     Watch(doctor::WatchArgs),
+    Port(port::PortArgs),
+    Ports(port::PortsArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  reaper completions bash > ~/.local/share/bash-completion/completions/reaper\n  reaper completions zsh > ~/.zfunc/_reaper\n  reaper completions fish > ~/.config/fish/completions/reaper.fish"
@@ -164,6 +175,14 @@ fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => restart::run(&state, args),
         Command::Status(args) => status::run(&state, args),
         Command::Logs(args) => logs::run(&state, args),
+        Command::Up(args) => up::run_up(cli.state_dir.as_deref(), &cwd, args),
+        Command::Down(args) => up::run_down(cli.state_dir.as_deref(), &cwd, args),
+        Command::Ps(args) => up::run_ps(cli.state_dir.as_deref(), &cwd, args),
+        Command::Check(args) => up::run_check(&cwd, args),
+        Command::Schema(args) => up::run_schema(args),
+        Command::Port(args) => port::run_port(&state, args),
+        Command::Ports(args) => port::run_ports(&state, args),
+        Command::Run(args) => run::run(args),
         Command::Clean(args) => clean::run(&state, args),
         Command::Doctor(args) => doctor::doctor(&state, args),
         Command::Kill(args) => doctor::kill(args),

@@ -18,7 +18,7 @@ pub fn json(value: &impl Serialize) -> io::Result<()> {
 /// A borderless table with these headers, like `ps`.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_style(presets::NOTHING);
+    table.load_preset(presets::NOTHING);
     table.set_header(headers.to_vec());
     table
 }

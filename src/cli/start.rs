@@ -23,7 +23,9 @@ use super::{
 #[command(after_help = "Examples:
   reaper start api --port 8001 -- python3 -m http.server 8001
   reaper start web --cwd frontend --env-file .env.local -- npm run dev
-  reaper start worker --env QUEUE=high --log /tmp/worker.log -- ./worker.sh")]
+  reaper start worker --env QUEUE=high --log /tmp/worker.log -- ./worker.sh
+  reaper start api --port 8001 --port-fallback -- sh -c 'exec uvicorn app:app --port $PORT'
+  reaper start api --port 8001 --kill-existing -- uvicorn app:app --port 8001")]
 pub struct Args {
     /// Service name: letters, digits, '.', '_' or '-'.
     name: String,
@@ -39,6 +41,14 @@ pub struct Args {
     /// Port the service listens on: exported as PORT, and start waits until it accepts.
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..))]
     port: Option<u16>,
+    /// If --port is in use, take the first free port after it instead (CMD must listen on
+    /// $PORT); the record keeps the port used.
+    #[arg(long, requires = "port", conflicts_with = "kill_existing")]
+    port_fallback: bool,
+    /// Free --port first: end whatever holds it, as `reaper port P --kill` does (a managed
+    /// service holding it is stopped through its record).
+    #[arg(long, requires = "port")]
+    kill_existing: bool,
     /// Log file for stdout and stderr (default: .logs/NAME.log).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -89,6 +99,18 @@ fn absolute(cwd: &Path, path: &Path) -> PathBuf {
 }
 
 pub fn run(state: &StateDir, cwd: &Path, args: Args) -> CliResult {
+    let port = match args.port {
+        Some(wanted) if args.kill_existing => {
+            super::port::free_for_start(state, &args.name, wanted)?;
+            Some(wanted)
+        }
+        Some(wanted) if args.port_fallback => Some(super::port::fallback_for_start(
+            state,
+            wanted,
+            &args.command,
+        )?),
+        other => other,
+    };
     let request = StartRequest {
         name: args.name,
         argv: args.command,
@@ -97,12 +119,14 @@ pub fn run(state: &StateDir, cwd: &Path, args: Args) -> CliResult {
             .map_or_else(|| cwd.to_path_buf(), |dir| absolute(cwd, &dir)),
         env: args.env,
         env_files: args.env_files,
-        port: args.port,
+        port,
         log: args.log.map(|log| absolute(cwd, &log)),
         min_uptime: args.launch.min_uptime,
         ready_timeout: args.launch.ready_timeout,
         log_max_bytes: args.launch.log_max_size,
         log_keep: args.launch.log_keep,
+        stack: None,
+        wait_for_port: true,
     };
     let started =
         service::start(state, &request).map_err(|e| CliError::new(exit_code(&e), e.to_string()))?;

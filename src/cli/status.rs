@@ -29,9 +29,7 @@ pub struct Args {
 
 pub fn run(state: &StateDir, args: Args) -> CliResult {
     let services = service::status(state, args.name.as_deref())?;
-    if let Some(name) = &args.name
-        && services.is_empty()
-    {
+    if let Some(name) = args.name.as_ref().filter(|_| services.is_empty()) {
         return Err(CliError::new(
             EXIT_NOT_FOUND,
             format!("no managed service named '{name}' (see `reaper status`)"),

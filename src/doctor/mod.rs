@@ -431,30 +431,12 @@ fn hung(
     out
 }
 
-/// `[doctor]` settings from `reaper.toml`.
-#[derive(Debug, Default, Deserialize)]
-pub struct DoctorConfig {
-    /// Regexes of commands that count as orphans when their parent is init.
-    #[serde(default)]
-    pub orphan_patterns: Vec<String>,
-}
+/// `[doctor]` settings from `reaper.toml` (the type lives with the rest of the configuration).
+pub use crate::stack::DoctorConfig;
 
-/// Reads `[doctor]` from `reaper.toml` in `root`, if there is one.
+/// Reads `[doctor]` from `reaper.toml` in `root`, if there is one (other tables are ignored).
 pub fn load_config(root: &Path) -> Result<DoctorConfig, String> {
-    #[derive(Deserialize)]
-    struct File {
-        #[serde(default)]
-        doctor: DoctorConfig,
-    }
-    let path = root.join(crate::state::PROJECT_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DoctorConfig::default()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    toml::from_str::<File>(&text)
-        .map(|file| file.doctor)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    crate::stack::config::load_doctor_config(root)
 }
 
 /// Groups findings by kind, for the human report.

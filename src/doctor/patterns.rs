@@ -28,8 +28,8 @@ pub fn matching_processes(
     for info in snapshot.iter() {
         if info.kernel_thread
             || !info.state.is_alive()
-            || !uids.contains(&info.uid)
             || protection(info.pid).is_some()
+            || !os::uid_of(info.pid).is_some_and(|uid| uids.contains(&uid))
         {
             continue;
         }

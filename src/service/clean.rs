@@ -150,13 +150,19 @@ pub fn find_orphans(
     known_runs: &[String],
 ) -> Vec<Orphan> {
     let mut orphans = Vec::new();
+    let candidates: Vec<(Pid, u64)> = snapshot
+        .iter()
+        .filter(|p| p.state.is_alive() && !p.kernel_thread)
+        .map(|p| (p.pid, p.start_time))
+        .collect();
+    markers.prefetch(&candidates);
     for info in snapshot
         .iter()
         .filter(|p| p.state.is_alive() && !p.kernel_thread)
     {
-        if let Some(marker) = markers.marker(info.pid, info.start_time)
-            && marker.is_under(run_dir)
-            && !known_runs.contains(&marker.run_id)
+        let marker = markers.marker(info.pid, info.start_time);
+        if let Some(marker) =
+            marker.filter(|m| m.is_under(run_dir) && !known_runs.contains(&m.run_id))
         {
             orphans.push(Orphan {
                 name: marker.name.clone(),

@@ -77,6 +77,8 @@ pub fn restart(
         ready_timeout: options.ready_timeout,
         log_max_bytes: options.log_max_bytes,
         log_keep: options.log_keep,
+        stack: record.stack,
+        wait_for_port: true,
     };
     let started = start_locked(state, &request, &locks[0])?;
     Ok((report.filter(|r| !r.processes.is_empty()), started))

@@ -43,6 +43,13 @@ pub struct StartRequest {
     pub log_max_bytes: u64,
     /// Rotated log files kept.
     pub log_keep: u32,
+    /// For a service of a stack (`reaper up`): the stack's configuration file, kept in the
+    /// record so `reaper down` finds the service later.
+    pub stack: Option<String>,
+    /// With `port`: wait until the port accepts connections before returning. When false, start
+    /// returns once the service has stayed up `min_uptime` and the caller checks readiness
+    /// itself (the stack supervisor does, with its own probes).
+    pub wait_for_port: bool,
 }
 
 /// A service that is up.
@@ -276,6 +283,7 @@ pub(crate) fn start_locked(
         log: log.clone(),
         started_at: now_rfc3339(),
         marker: marker.encode(),
+        stack: request.stack.clone(),
     };
     state.save(&record)?;
     save_env_values(state, request)?;
@@ -484,16 +492,15 @@ fn wait_until_up(
     events: &mpsc::Receiver<KeeperEvent>,
     began: Instant,
 ) -> Result<Started, StartError> {
+    let probe_port = request.port.filter(|_| request.wait_for_port);
     let deadline = began
-        + match request.port {
+        + match probe_port {
             Some(_) => request.ready_timeout,
             None => request.min_uptime,
         };
     let mut leader_exited = false;
     loop {
-        if let Some(port) = request.port
-            && port_accepts(port)
-        {
+        if probe_port.is_some_and(port_accepts) {
             return Ok(Started {
                 record: record.clone(),
                 ready_after: began.elapsed(),
@@ -504,7 +511,7 @@ fn wait_until_up(
         if now >= deadline {
             break;
         }
-        let wait = match request.port {
+        let wait = match probe_port {
             Some(_) => PORT_PROBE.min(deadline - now),
             None => deadline - now,
         };
@@ -531,7 +538,7 @@ fn wait_until_up(
             }
         }
     }
-    match request.port {
+    match probe_port {
         None => Ok(Started {
             record: record.clone(),
             ready_after: began.elapsed(),

@@ -181,8 +181,7 @@ impl StateDir {
                 path: path.clone(),
                 source,
             })?;
-        file.lock()
-            .map_err(|source| StateError::Io { path, source })?;
+        crate::os::lock_exclusive(&file).map_err(|source| StateError::Io { path, source })?;
         Ok(NameLock { _file: file })
     }
 }

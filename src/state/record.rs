@@ -42,6 +42,10 @@ pub struct Record {
     pub started_at: String,
     /// Marker value every member of the tree carries.
     pub marker: String,
+    /// For a service of a stack (`reaper up`): the stack's configuration file. Absent in
+    /// records of plain `reaper start` services and in records written before stacks existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 /// How the leader ended, written by the keeper (`NAME.exit.json`).

@@ -96,9 +96,7 @@ impl Sandbox {
             else {
                 continue;
             };
-            if self.carries_token(pid)
-                && let Some((ppid, state)) = stat(pid)
-            {
+            if let Some((ppid, state)) = stat(pid).filter(|_| self.carries_token(pid)) {
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
                     .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
                     .unwrap_or_default();
@@ -182,9 +180,7 @@ impl Sandbox {
                 break;
             }
             for (pid, ..) in live {
-                if self.carries_token(pid)
-                    && let Some(raw) = Pid::from_raw(pid as i32)
-                {
+                if let Some(raw) = Pid::from_raw(pid as i32).filter(|_| self.carries_token(pid)) {
                     let _ = kill_process(raw, Signal::KILL);
                 }
             }

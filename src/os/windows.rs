@@ -1,0 +1,787 @@
+//! Windows: Toolhelp32 snapshots, process handles (which pin a pid while open), job objects for
+//! containment, console control events and `WM_CLOSE` for graceful stops, and the IP helper's
+//! owner-pid socket tables.
+//!
+//! Differences from Linux, by design of the platform:
+//! - no zombies and no reparenting: a parent pid may name a dead (even reused) process, so
+//!   trees are found through job objects (every managed service runs in a named job) and parent
+//!   links checked against creation times;
+//! - no environment reading of other processes: [`marker_of`] always returns `None`, and job
+//!   membership takes the marker's role;
+//! - graceful signals: `CTRL_BREAK` to the process group (the service is its group leader, in
+//!   a console of its own), and `WM_CLOSE` to the process's top-level windows.
+
+#![allow(unsafe_code)]
+
+use std::collections::HashSet;
+use std::ffi::c_void;
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::windows::process::CommandExt;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_INSUFFICIENT_BUFFER, FILETIME, HANDLE, HWND, INVALID_HANDLE_VALUE, LPARAM,
+    NO_ERROR, WAIT_OBJECT_0, WAIT_TIMEOUT,
+};
+use windows_sys::Win32::NetworkManagement::IpHelper::{
+    GetExtendedTcpTable, GetExtendedUdpTable, MIB_TCP6ROW_OWNER_PID, MIB_TCPROW_OWNER_PID,
+    MIB_UDP6ROW_OWNER_PID, MIB_UDPROW_OWNER_PID, TCP_TABLE_OWNER_PID_LISTENER,
+    UDP_TABLE_OWNER_PID,
+};
+use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6};
+use windows_sys::Win32::Storage::FileSystem::{LOCKFILE_EXCLUSIVE_LOCK, LockFileEx};
+use windows_sys::Win32::System::Console::{
+    AttachConsole, CTRL_BREAK_EVENT, FreeConsole, GenerateConsoleCtrlEvent, SetConsoleCtrlHandler,
+};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW, TH32CS_SNAPPROCESS,
+};
+use windows_sys::Win32::System::IO::OVERLAPPED;
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JOBOBJECT_BASIC_PROCESS_ID_LIST,
+    JobObjectBasicProcessIdList, OpenJobObjectW, QueryInformationJobObject,
+};
+use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
+use windows_sys::Win32::System::SystemInformation::GetTickCount64;
+use windows_sys::Win32::System::Threading::{
+    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, GetCurrentProcess, GetExitCodeProcess,
+    GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
+    PROCESS_TERMINATE, TerminateProcess, WaitForMultipleObjects,
+};
+use windows_sys::Win32::UI::WindowsAndMessaging::{
+    EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
+};
+
+use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
+use crate::signal::Signal;
+
+/// `JOB_OBJECT_QUERY` access right (not exported under that name by windows-sys).
+const JOB_OBJECT_QUERY: u32 = 0x0004;
+/// Handles `WaitForMultipleObjects` accepts at once.
+const MAXIMUM_WAIT_OBJECTS: usize = 64;
+
+/// An owned Windows handle, closed on drop.
+#[derive(Debug)]
+struct Handle(HANDLE);
+
+// SAFETY: a process or job handle is a kernel object reference, usable from any thread.
+unsafe impl Send for Handle {}
+// SAFETY: as above; the handle is only read.
+unsafe impl Sync for Handle {}
+
+impl Handle {
+    fn new(raw: HANDLE) -> Option<Handle> {
+        (!raw.is_null() && raw != INVALID_HANDLE_VALUE).then_some(Handle(raw))
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle was returned by a successful open call and is closed once, here.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+fn filetime_ticks(time: &FILETIME) -> u64 {
+    (u64::from(time.dwHighDateTime) << 32) | u64::from(time.dwLowDateTime)
+}
+
+/// 100 ns ticks between 1601-01-01 and 1970-01-01.
+const EPOCH_DIFFERENCE: u64 = 116_444_736_000_000_000;
+
+fn filetime_to_system(ticks: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ticks.saturating_sub(EPOCH_DIFFERENCE).saturating_mul(100))
+}
+
+/// Identifies the current boot: the boot time, to the second.
+pub fn boot_id() -> io::Result<String> {
+    static BOOT: OnceLock<String> = OnceLock::new();
+    Ok(BOOT
+        .get_or_init(|| {
+            // SAFETY: GetTickCount64 has no preconditions.
+            let up = Duration::from_millis(unsafe { GetTickCount64() });
+            let boot = SystemTime::now() - up;
+            let secs = boot.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            // Round to 10 s: two reads in one boot must agree despite clock jitter.
+            format!("windows-boot-{}", secs / 10)
+        })
+        .clone())
+}
+
+fn open(pid: Pid, access: u32) -> Option<Handle> {
+    // SAFETY: OpenProcess only reads its arguments; a null result is handled.
+    Handle::new(unsafe { OpenProcess(access, 0, pid) })
+}
+
+struct Times {
+    creation: u64,
+    cpu: Duration,
+}
+
+fn times(handle: &Handle) -> Option<Times> {
+    // SAFETY: four out-pointers to zeroed FILETIMEs that live across the call.
+    unsafe {
+        let (mut c, mut e, mut k, mut u): (FILETIME, FILETIME, FILETIME, FILETIME) =
+            (zeroed(), zeroed(), zeroed(), zeroed());
+        if GetProcessTimes(handle.0, &mut c, &mut e, &mut k, &mut u) == 0 {
+            return None;
+        }
+        Some(Times {
+            creation: filetime_ticks(&c),
+            cpu: Duration::from_nanos((filetime_ticks(&k) + filetime_ticks(&u)) * 100),
+        })
+    }
+}
+
+fn rss(handle: &Handle) -> u64 {
+    // SAFETY: the counters struct is zeroed, sized, and lives across the call.
+    unsafe {
+        let mut counters: PROCESS_MEMORY_COUNTERS = zeroed();
+        counters.cb = size_of::<PROCESS_MEMORY_COUNTERS>() as u32;
+        if K32GetProcessMemoryInfo(handle.0, &mut counters, counters.cb) == 0 {
+            return 0;
+        }
+        counters.WorkingSetSize as u64
+    }
+}
+
+fn exited(handle: &Handle) -> bool {
+    let mut code = 0u32;
+    // SAFETY: out-pointer to a live u32.
+    let ok = unsafe { GetExitCodeProcess(handle.0, &mut code) } != 0;
+    // STILL_ACTIVE
+    ok && code != 259
+}
+
+fn entries() -> io::Result<Vec<PROCESSENTRY32W>> {
+    // SAFETY: snapshot handle checked; the entry struct is sized before the first call.
+    unsafe {
+        let snap = Handle::new(CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0))
+            .ok_or_else(io::Error::last_os_error)?;
+        let mut entry: PROCESSENTRY32W = zeroed();
+        entry.dwSize = size_of::<PROCESSENTRY32W>() as u32;
+        let mut out = Vec::new();
+        if Process32FirstW(snap.0, &mut entry) == 0 {
+            return Ok(out);
+        }
+        loop {
+            out.push(entry);
+            if Process32NextW(snap.0, &mut entry) == 0 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn entry_name(entry: &PROCESSENTRY32W) -> String {
+    let len = entry
+        .szExeFile
+        .iter()
+        .position(|c| *c == 0)
+        .unwrap_or(entry.szExeFile.len());
+    String::from_utf16_lossy(&entry.szExeFile[..len])
+}
+
+fn info_of(entry: &PROCESSENTRY32W) -> Option<ProcessInfo> {
+    let pid = entry.th32ProcessID;
+    // The System Idle Process (0) and System (4) are kernel-owned.
+    let kernel = pid == 0 || pid == 4;
+    let handle = open(pid, PROCESS_QUERY_LIMITED_INFORMATION);
+    let times = handle.as_ref().and_then(times);
+    let state = match &handle {
+        Some(h) if exited(h) => ProcessState::Dead,
+        _ => ProcessState::Running,
+    };
+    Some(ProcessInfo {
+        pid,
+        ppid: entry.th32ParentProcessID,
+        // Windows has no sessions or groups in the Unix sense: every process is its own.
+        pgid: pid,
+        sid: pid,
+        state,
+        start_time: times.as_ref().map_or(0, |t| t.creation),
+        started_at: times
+            .as_ref()
+            .map_or(UNIX_EPOCH, |t| filetime_to_system(t.creation)),
+        name: entry_name(entry),
+        cpu_time: times.map_or(Duration::ZERO, |t| t.cpu),
+        rss_bytes: handle.as_ref().map_or(0, rss),
+        kernel_thread: kernel,
+    })
+}
+
+/// Reads the whole process table. A parent pid is kept only when the parent started before
+/// the child: otherwise the recorded parent died and its pid was reused.
+pub fn snapshot() -> io::Result<Snapshot> {
+    let mut list: Vec<ProcessInfo> = entries()?.iter().filter_map(info_of).collect();
+    let starts: std::collections::HashMap<Pid, u64> =
+        list.iter().map(|p| (p.pid, p.start_time)).collect();
+    for info in &mut list {
+        if starts
+            .get(&info.ppid)
+            .is_none_or(|parent_start| *parent_start > info.start_time)
+        {
+            info.ppid = 0;
+        }
+    }
+    Ok(Snapshot::from_processes(list))
+}
+
+/// Reads one process, if it exists.
+pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
+    entries()
+        .ok()?
+        .iter()
+        .find(|e| e.th32ProcessID == pid)
+        .and_then(info_of)
+}
+
+/// The command line of a process, split the way the C runtime splits it.
+pub fn command_line(pid: Pid) -> Option<Vec<String>> {
+    use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
+    use windows_sys::Win32::Foundation::UNICODE_STRING;
+    let handle = open(pid, PROCESS_QUERY_LIMITED_INFORMATION)?;
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        let mut needed = 0u32;
+        // SAFETY: the buffer is valid for its length; the call writes a UNICODE_STRING header
+        // followed by the characters it points to, inside the buffer.
+        let status = unsafe {
+            NtQueryInformationProcess(
+                handle.0,
+                ProcessCommandLineInformation,
+                buffer.as_mut_ptr().cast::<c_void>(),
+                buffer.len() as u32,
+                &mut needed,
+            )
+        };
+        if status >= 0 {
+            break;
+        }
+        if needed as usize <= buffer.len() || buffer.len() > 1 << 20 {
+            return None;
+        }
+        buffer.resize(needed as usize, 0);
+    }
+    // SAFETY: on success the buffer starts with a UNICODE_STRING whose Buffer points into it.
+    let text = unsafe {
+        let header = &*(buffer.as_ptr().cast::<UNICODE_STRING>());
+        let chars = std::slice::from_raw_parts(header.Buffer, usize::from(header.Length) / 2);
+        String::from_utf16_lossy(chars)
+    };
+    Some(split_command_line(&text))
+}
+
+/// Splits a Windows command line as `CommandLineToArgvW` does (quotes, backslash rules).
+fn split_command_line(text: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let mut have = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let mut slashes = 1;
+                while chars.peek() == Some(&'\\') {
+                    chars.next();
+                    slashes += 1;
+                }
+                if chars.peek() == Some(&'"') {
+                    current.extend(std::iter::repeat_n('\\', slashes / 2));
+                    if slashes % 2 == 1 {
+                        current.push('"');
+                        chars.next();
+                    }
+                } else {
+                    current.extend(std::iter::repeat_n('\\', slashes));
+                }
+                have = true;
+            }
+            '"' => {
+                in_quotes = !in_quotes;
+                have = true;
+            }
+            ' ' | '\t' if !in_quotes => {
+                if have {
+                    args.push(std::mem::take(&mut current));
+                    have = false;
+                }
+            }
+            other => {
+                current.push(other);
+                have = true;
+            }
+        }
+    }
+    if have {
+        args.push(current);
+    }
+    args
+}
+
+/// Windows cannot read another process's environment without reading its memory; reaper uses
+/// job objects instead of markers there, so this is always `None`.
+pub fn marker_of(_pid: Pid, _var: &str) -> Option<String> {
+    None
+}
+
+/// Processes in the job object of run `run_id` (every managed service runs in one).
+pub fn contained_processes(run_id: &str) -> Vec<Pid> {
+    let name = wide(&job_name(run_id));
+    // SAFETY: the name is NUL-terminated and outlives the call.
+    let Some(job) = Handle::new(unsafe { OpenJobObjectW(JOB_OBJECT_QUERY, 0, name.as_ptr()) })
+    else {
+        return Vec::new();
+    };
+    // Room for 4,096 pids after the two counters.
+    let mut buffer = vec![0usize; 4096 + 2];
+    // SAFETY: the buffer is valid for its byte length; the result is a
+    // JOBOBJECT_BASIC_PROCESS_ID_LIST header followed by the pids, inside the buffer.
+    unsafe {
+        if QueryInformationJobObject(
+            job.0,
+            JobObjectBasicProcessIdList,
+            buffer.as_mut_ptr().cast::<c_void>(),
+            (buffer.len() * size_of::<usize>()) as u32,
+            std::ptr::null_mut(),
+        ) == 0
+        {
+            return Vec::new();
+        }
+        let list = &*(buffer.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>());
+        let ids = std::slice::from_raw_parts(
+            list.ProcessIdList.as_ptr(),
+            list.NumberOfProcessIdsInList as usize,
+        );
+        ids.iter().map(|id| *id as Pid).collect()
+    }
+}
+
+fn job_name(run_id: &str) -> String {
+    format!("Local\\reaper-{run_id}")
+}
+
+fn wide(text: &str) -> Vec<u16> {
+    text.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+/// The owner of a process, reduced to what reaper needs: `Some(0)` when it runs as the same user
+/// as reaper (see [`current_uid`]), `Some(1)` for anyone else, `None` if it cannot be opened.
+pub fn uid_of(pid: Pid) -> Option<u32> {
+    let handle = open(pid, PROCESS_QUERY_LIMITED_INFORMATION)?;
+    let theirs = token_user(handle.0)?;
+    // SAFETY: GetCurrentProcess returns a pseudo-handle that needs no closing.
+    let ours = token_user(unsafe { GetCurrentProcess() })?;
+    Some(if theirs == ours { 0 } else { 1 })
+}
+
+fn token_user(process: HANDLE) -> Option<Vec<u8>> {
+    use windows_sys::Win32::Security::{
+        GetLengthSid, GetTokenInformation, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    };
+    use windows_sys::Win32::System::Threading::OpenProcessToken;
+    let mut token = std::ptr::null_mut();
+    // SAFETY: out-pointer to a handle; closed by the Handle guard.
+    if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
+        return None;
+    }
+    let token = Handle::new(token)?;
+    let mut buffer = vec![0u8; 256];
+    let mut needed = 0u32;
+    // SAFETY: the buffer is valid for its length; the result is a TOKEN_USER inside it.
+    unsafe {
+        if GetTokenInformation(
+            token.0,
+            TokenUser,
+            buffer.as_mut_ptr().cast(),
+            buffer.len() as u32,
+            &mut needed,
+        ) == 0
+        {
+            return None;
+        }
+        let user = &*(buffer.as_ptr().cast::<TOKEN_USER>());
+        let sid = user.User.Sid;
+        let len = GetLengthSid(sid) as usize;
+        Some(std::slice::from_raw_parts(sid.cast::<u8>(), len).to_vec())
+    }
+}
+
+/// The user reaper runs as (see [`uid_of`]).
+pub fn current_uid() -> u32 {
+    0
+}
+
+/// Only the current user can be named on Windows: its name (from `USERNAME`) or `0`.
+pub fn uid_of_user(name: &str) -> Option<u32> {
+    let me = std::env::var("USERNAME").unwrap_or_default();
+    (name == "0" || name.eq_ignore_ascii_case(&me)).then_some(0)
+}
+
+/// Why a process could not be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    /// No process has that pid now.
+    #[error("process {0} is gone")]
+    Gone(Pid),
+    /// A process has that pid but it is not the one we knew (pid reuse).
+    #[error("pid {pid} now belongs to a different process (created at {found}, expected {expected})")]
+    Reused {
+        /// The pid.
+        pid: Pid,
+        /// Creation time that was expected.
+        expected: u64,
+        /// Creation time found.
+        found: u64,
+    },
+    /// The OS refused (permissions).
+    #[error("cannot open process {pid}: {source}")]
+    Os {
+        /// The pid.
+        pid: Pid,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// A process pinned by an open handle after its identity (creation time) was checked: Windows
+/// does not reuse a pid while a handle to the process is open.
+#[derive(Debug)]
+pub struct Pinned {
+    pid: Pid,
+    handle: Handle,
+}
+
+impl Pinned {
+    /// Opens the process, then verifies its creation time equals `expected_start`.
+    pub fn open(pid: Pid, expected_start: u64) -> Result<Pinned, PinError> {
+        let access = PROCESS_TERMINATE | PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION;
+        let handle = open(pid, access).ok_or_else(|| {
+            let error = io::Error::last_os_error();
+            // ERROR_INVALID_PARAMETER: no such process.
+            if error.raw_os_error() == Some(87) {
+                PinError::Gone(pid)
+            } else {
+                PinError::Os { pid, source: error }
+            }
+        })?;
+        let found = times(&handle).map_or(0, |t| t.creation);
+        if found != expected_start {
+            return Err(PinError::Reused {
+                pid,
+                expected: expected_start,
+                found,
+            });
+        }
+        Ok(Pinned { pid, handle })
+    }
+
+    /// The pinned pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Sends `signal`. `KILL` terminates the process; `TERM`, `INT`, `HUP` and `QUIT` ask it to
+    /// close (`CTRL_BREAK` to its process group, `WM_CLOSE` to its windows). Other signals have
+    /// no Windows equivalent and do nothing.
+    pub fn signal(&self, signal: Signal) -> io::Result<()> {
+        if exited(&self.handle) {
+            return Ok(());
+        }
+        match signal {
+            Signal::Kill => {
+                // SAFETY: the handle has PROCESS_TERMINATE access.
+                if unsafe { TerminateProcess(self.handle.0, 1) } == 0 && !exited(&self.handle) {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            }
+            Signal::Term | Signal::Int | Signal::Hup | Signal::Quit => {
+                close_windows(self.pid);
+                console_break(self.pid);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// True once the process has exited.
+    pub fn has_exited(&self) -> bool {
+        exited(&self.handle)
+    }
+}
+
+/// Posts `WM_CLOSE` to every top-level window of `pid`.
+fn close_windows(pid: Pid) {
+    unsafe extern "system" fn each(window: HWND, target: LPARAM) -> i32 {
+        let mut owner = 0u32;
+        // SAFETY: window comes from EnumWindows; owner is a live out-pointer.
+        unsafe {
+            GetWindowThreadProcessId(window, &mut owner);
+            if owner as LPARAM == target {
+                PostMessageW(window, WM_CLOSE, 0, 0);
+            }
+        }
+        1
+    }
+    // SAFETY: the callback only reads its arguments and posts messages.
+    unsafe { EnumWindows(Some(each), pid as LPARAM) };
+}
+
+/// Sends `CTRL_BREAK` to the process group led by `pid` by attaching to its console for the
+/// moment of the call (reaper ignores the event itself meanwhile).
+fn console_break(pid: Pid) {
+    static CONSOLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = CONSOLE.lock();
+    // SAFETY: console calls with plain values; reaper's own console is restored below.
+    unsafe {
+        FreeConsole();
+        if AttachConsole(pid) != 0 {
+            SetConsoleCtrlHandler(None, 1);
+            GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid);
+            FreeConsole();
+            SetConsoleCtrlHandler(None, 0);
+        }
+        // ATTACH_PARENT_PROCESS: back to the console reaper was started from, if any.
+        AttachConsole(u32::MAX);
+    }
+}
+
+/// Blocks until at least one of `pinned` exits or `timeout` passes.
+pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
+    if pinned.is_empty() {
+        std::thread::sleep(timeout);
+        return;
+    }
+    let handles: Vec<HANDLE> = pinned
+        .iter()
+        .take(MAXIMUM_WAIT_OBJECTS)
+        .map(|p| p.handle.0)
+        .collect();
+    let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX - 1);
+    // SAFETY: the handles stay open (borrowed from `pinned`) for the whole call.
+    let result = unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, millis) };
+    let _ = (result == WAIT_TIMEOUT, result >= WAIT_OBJECT_0);
+}
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (listening sockets only).
+    Tcp,
+    /// UDP (bound sockets).
+    Udp,
+}
+
+/// A listening TCP socket or a bound UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListeningSocket {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// An identifier for the socket (Windows has no socket inodes: a stable hash of protocol,
+    /// address and owner), matching what [`socket_inodes`] returns for its owner.
+    pub inode: u64,
+}
+
+fn socket_id(protocol: Protocol, local: &SocketAddr, pid: Pid) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (protocol, local, pid).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn table(tcp: bool, family: u16) -> Vec<u8> {
+    let mut size = 0u32;
+    let mut buffer: Vec<u8> = Vec::new();
+    for _ in 0..4 {
+        // SAFETY: the buffer is valid for `size` bytes (or null with size 0 to ask the size).
+        let status = unsafe {
+            let ptr = if buffer.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                buffer.as_mut_ptr().cast::<c_void>()
+            };
+            if tcp {
+                GetExtendedTcpTable(ptr, &mut size, 0, u32::from(family), TCP_TABLE_OWNER_PID_LISTENER, 0)
+            } else {
+                GetExtendedUdpTable(ptr, &mut size, 0, u32::from(family), UDP_TABLE_OWNER_PID, 0)
+            }
+        };
+        if status == NO_ERROR {
+            return buffer;
+        }
+        if status != ERROR_INSUFFICIENT_BUFFER {
+            return Vec::new();
+        }
+        buffer = vec![0u8; size as usize];
+    }
+    Vec::new()
+}
+
+/// Rows of an owner-pid table: a u32 count followed by `count` rows of `T`.
+fn rows<T: Copy>(buffer: &[u8]) -> Vec<T> {
+    if buffer.len() < 4 {
+        return Vec::new();
+    }
+    let count = u32::from_ne_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize;
+    let offset = std::mem::align_of::<T>().max(4);
+    (0..count)
+        .filter_map(|i| {
+            let start = offset + i * size_of::<T>();
+            let bytes = buffer.get(start..start + size_of::<T>())?;
+            // SAFETY: `bytes` holds exactly one T as laid out by the IP helper API.
+            Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+        })
+        .collect()
+}
+
+fn port_of(raw: u32) -> u16 {
+    u16::from_be(raw as u16)
+}
+
+/// Every listening TCP socket and bound UDP socket, with its owner pid.
+pub fn owned_sockets() -> Vec<(ListeningSocket, Pid)> {
+    let mut out = Vec::new();
+    let mut push = |protocol, local: SocketAddr, pid: Pid| {
+        out.push((
+            ListeningSocket {
+                protocol,
+                local,
+                inode: socket_id(protocol, &local, pid),
+            },
+            pid,
+        ));
+    };
+    for row in rows::<MIB_TCPROW_OWNER_PID>(&table(true, AF_INET)) {
+        let ip = Ipv4Addr::from(u32::from_be(row.dwLocalAddr));
+        push(Protocol::Tcp, SocketAddr::new(IpAddr::V4(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
+    }
+    for row in rows::<MIB_TCP6ROW_OWNER_PID>(&table(true, AF_INET6)) {
+        let ip = Ipv6Addr::from(row.ucLocalAddr);
+        push(Protocol::Tcp, SocketAddr::new(IpAddr::V6(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
+    }
+    for row in rows::<MIB_UDPROW_OWNER_PID>(&table(false, AF_INET)) {
+        let ip = Ipv4Addr::from(u32::from_be(row.dwLocalAddr));
+        push(Protocol::Udp, SocketAddr::new(IpAddr::V4(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
+    }
+    for row in rows::<MIB_UDP6ROW_OWNER_PID>(&table(false, AF_INET6)) {
+        let ip = Ipv6Addr::from(row.ucLocalAddr);
+        push(Protocol::Udp, SocketAddr::new(IpAddr::V6(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
+    }
+    out
+}
+
+/// Every listening TCP socket and bound UDP socket.
+pub fn listening_sockets() -> io::Result<Vec<ListeningSocket>> {
+    Ok(owned_sockets().into_iter().map(|(s, _)| s).collect())
+}
+
+/// Identifiers of the listening sockets a process owns.
+pub fn socket_inodes(pid: Pid) -> HashSet<u64> {
+    owned_sockets()
+        .into_iter()
+        .filter(|(_, owner)| *owner == pid)
+        .map(|(s, _)| s.inode)
+        .collect()
+}
+
+/// Puts the calling process (the keeper) in a new named job object for run `run_id`, so every
+/// process the service starts is contained in it and can be listed with
+/// [`contained_processes`]. The job handle is kept open for the keeper's life.
+pub fn become_subreaper_for(run_id: &str) -> io::Result<()> {
+    static JOB: OnceLock<Handle> = OnceLock::new();
+    let name = wide(&job_name(run_id));
+    // SAFETY: the name outlives the call; the result is checked.
+    let job = Handle::new(unsafe { CreateJobObjectW(std::ptr::null(), name.as_ptr()) })
+        .ok_or_else(io::Error::last_os_error)?;
+    // SAFETY: both handles are valid; GetCurrentProcess is a pseudo-handle.
+    if unsafe { AssignProcessToJobObject(job.0, GetCurrentProcess()) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let _ = JOB.set(job);
+    Ok(())
+}
+
+/// Arranges for `command`'s child to lead a new process group with a console of its own and no
+/// window, detached from reaper's console.
+pub fn spawn_in_new_session(command: &mut std::process::Command) {
+    command.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+}
+
+/// Waits for the service leader, then for every other process of the keeper's job, and returns
+/// the leader's exit code once it is known. Windows has no reaping: a handle is waited on.
+pub fn supervise_service(mut leader: std::process::Child, mut on_leader_exit: impl FnMut(Option<i32>, Option<i32>)) {
+    let code = leader.wait().ok().and_then(|status| status.code());
+    on_leader_exit(code, None);
+    let me = std::process::id();
+    loop {
+        let members = contained_in_own_job();
+        if members.iter().all(|pid| *pid == me) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn contained_in_own_job() -> Vec<Pid> {
+    let mut buffer = vec![0usize; 4096 + 2];
+    // SAFETY: a null job handle queries the job of the calling process; see contained_processes.
+    unsafe {
+        if QueryInformationJobObject(
+            std::ptr::null_mut(),
+            JobObjectBasicProcessIdList,
+            buffer.as_mut_ptr().cast::<c_void>(),
+            (buffer.len() * size_of::<usize>()) as u32,
+            std::ptr::null_mut(),
+        ) == 0
+        {
+            return Vec::new();
+        }
+        let list = &*(buffer.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>());
+        std::slice::from_raw_parts(list.ProcessIdList.as_ptr(), list.NumberOfProcessIdsInList as usize)
+            .iter()
+            .map(|id| *id as Pid)
+            .collect()
+    }
+}
+
+/// Takes an exclusive lock on `file`, waiting for other holders (`LockFileEx`); released when
+/// the file is closed.
+pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
+    use std::os::windows::io::AsRawHandle;
+    // SAFETY: the file handle is valid for the call; the OVERLAPPED is zeroed (offset 0).
+    unsafe {
+        let mut overlapped: OVERLAPPED = zeroed();
+        if LockFileEx(
+            file.as_raw_handle() as HANDLE,
+            LOCKFILE_EXCLUSIVE_LOCK,
+            0,
+            u32::MAX,
+            u32::MAX,
+            &mut overlapped,
+        ) == 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_command_line;
+
+    #[test]
+    fn command_lines_split_like_the_c_runtime() {
+        assert_eq!(split_command_line(r#"a "b c" d"#), ["a", "b c", "d"]);
+        assert_eq!(split_command_line(r#"x \"q\" "p\\""#), ["x", "\"q\"", "p\\"]);
+        assert_eq!(split_command_line(r#""" y"#), ["", "y"]);
+    }
+}

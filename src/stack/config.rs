@@ -1,0 +1,883 @@
+//! `reaper.toml`: the serde types (which also generate the JSON Schema shipped as
+//! `reaper.schema.json`) and their validation into a [`Stack`].
+//!
+//! Parsing reports every problem it can find at once, each with the file, line and column, and a
+//! hint: syntax errors and type errors come from the TOML parser (one at a time, since the parser
+//! stops at the first); semantic errors (unknown dependency, cycle, duplicate port, bad duration,
+//! unreadable env file, …) are collected together, in file order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::{
+    Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, closest,
+};
+use crate::signal::Signal;
+
+/// Name of the supervisor's own record when it runs detached (`reaper up -d`); no service may
+/// use it.
+pub const SUPERVISOR_NAME: &str = "_stack";
+
+/// Default time a service gets to become ready.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default first restart delay.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+/// Default longest restart delay.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Default number of consecutive restarts before a service is given up.
+pub const DEFAULT_MAX_RESTARTS: u32 = 10;
+/// Default time a service gets after its stop signal before SIGKILL.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole `reaper.toml`. Point an editor at `reaper.schema.json` (for example with a first
+/// line `#:schema ./reaper.schema.json`) to get completion and validation.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "reaper.toml",
+    description = "Configuration of a reaper project: the services `reaper up` starts, the checks \
+                   `reaper check` and `reaper up` run first, and settings of `reaper doctor`."
+)]
+pub struct ConfigFile {
+    /// The services of the stack, by name (letters, digits, '.', '_' or '-').
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ServiceConfig>")]
+    pub services: BTreeMap<Spanned<String>, Spanned<ServiceConfig>>,
+    /// Environment checks run by `reaper check` and before `reaper up` starts anything.
+    #[serde(default)]
+    pub checks: ChecksConfig,
+    /// Settings of `reaper doctor`.
+    #[serde(default)]
+    pub doctor: DoctorConfig,
+}
+
+/// One service of the stack.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// What to run: a string is run by `sh -c` (so `$PORT`, `&&` and pipes work); an array is
+    /// the program and its arguments, run without a shell.
+    #[schemars(with = "CommandLine")]
+    pub command: Spanned<CommandLine>,
+    /// Working directory, relative to the directory of reaper.toml (default: that directory).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cwd: Option<Spanned<String>>,
+    /// Port the service listens on: exported as PORT, probed for readiness (unless `ready` says
+    /// otherwise), shown by `reaper ps` and checked by `reaper doctor`.
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub port: Option<Spanned<u16>>,
+    /// With `port`: if the port is in use, take the next free port instead (exported as PORT;
+    /// readiness probes that name the port follow it).
+    #[serde(default)]
+    pub fallback: bool,
+    /// Environment variables (applied after `env_file`).
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvValue>,
+    /// Dotenv file(s) to read, relative to the directory of reaper.toml; each must exist.
+    #[serde(default)]
+    #[schemars(with = "Option<EnvFiles>")]
+    pub env_file: Option<Spanned<EnvFiles>>,
+    /// Services that must be ready before this one starts (and that stop after it).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub depends_on: Vec<Spanned<String>>,
+    /// When the service counts as ready (default: its `port` accepts connections; without a
+    /// port, as soon as it runs).
+    #[serde(default)]
+    #[schemars(with = "Option<ReadyConfig>")]
+    pub ready: Option<Spanned<ReadyConfig>>,
+    /// How long the service gets to become ready (default 30s).
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub ready_timeout: Option<Spanned<DurationValue>>,
+    /// When to restart the service after it exits: "no" (default), "on-failure" (non-zero exit
+    /// or killed by a signal) or "always".
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// Consecutive restarts before the service is given up (default 10). The count starts again
+    /// once the service has stayed up for `max_backoff`.
+    #[serde(default)]
+    pub max_restarts: Option<u32>,
+    /// Delay before the first restart; it doubles with every consecutive restart (default 100ms).
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub backoff: Option<Spanned<DurationValue>>,
+    /// Longest delay between restarts (default 10s).
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub max_backoff: Option<Spanned<DurationValue>>,
+    /// Graceful stop signal sent to every process of the service (default "SIGTERM").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub stop_signal: Option<Spanned<String>>,
+    /// Time the service gets after the stop signal before SIGKILL (default 10s).
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub stop_timeout: Option<Spanned<DurationValue>>,
+}
+
+/// A command line: a shell string or an argument vector.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "a string (run by sh -c) or an array of strings (program and arguments)"
+)]
+pub enum CommandLine {
+    /// Run by `sh -c`.
+    Shell(String),
+    /// Program and arguments, no shell.
+    Argv(Vec<String>),
+}
+
+/// One env file or several.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "a file name or an array of file names")]
+pub enum EnvFiles {
+    /// One file.
+    One(String),
+    /// Several files, read in order.
+    Many(Vec<String>),
+}
+
+/// The value of an environment variable; numbers and booleans are written as TOML writes them.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "a string, a number or a boolean")]
+pub enum EnvValue {
+    /// A string.
+    Text(String),
+    /// An integer.
+    Integer(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl EnvValue {
+    fn render(&self) -> String {
+        match self {
+            EnvValue::Text(text) => text.clone(),
+            EnvValue::Integer(n) => n.to_string(),
+            EnvValue::Float(x) => x.to_string(),
+            EnvValue::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// A duration: seconds as a number, or text such as "10s", "500ms", "2m", "1m30s".
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "a duration: a number of seconds, or a string like \"10s\", \"500ms\", \"2m\""
+)]
+pub enum DurationValue {
+    /// Whole seconds.
+    Seconds(u64),
+    /// Text with a unit.
+    Text(String),
+}
+
+/// Readiness probe: exactly one of `tcp`, `http` or `log`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum ReadyConfig {
+    /// Ready when this port accepts TCP connections on 127.0.0.1 or ::1.
+    Tcp(u16),
+    /// Ready when a GET of this http:// URL answers with a 2xx or 3xx status. `$PORT` in the
+    /// URL is replaced by the service's port.
+    Http(String),
+    /// Ready when a line of the service's output matches this regular expression.
+    Log(String),
+}
+
+/// When a service is restarted after it exits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RestartPolicy {
+    /// Never.
+    #[default]
+    #[serde(rename = "no")]
+    No,
+    /// After a non-zero exit or a fatal signal.
+    #[serde(rename = "on-failure")]
+    OnFailure,
+    /// After every exit.
+    #[serde(rename = "always")]
+    Always,
+}
+
+/// `[checks]`: what must hold before `reaper up` starts anything.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksConfig {
+    /// Files that must exist, relative to the directory of reaper.toml.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub files: Vec<Spanned<String>>,
+    /// Groups of "FILE:VARIABLE" (dotenv files) whose values must all be set and equal, e.g.
+    /// [["backend/.env:API_TOKEN", "frontend/.env.local:NEXT_PUBLIC_API_TOKEN"]]. Values are
+    /// never printed.
+    #[serde(default)]
+    #[schemars(with = "Vec<Vec<String>>")]
+    pub same: Vec<Spanned<Vec<String>>>,
+    /// Programs that must be found on PATH (or exist, when given with a '/').
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub commands: Vec<Spanned<String>>,
+}
+
+/// `[doctor]`: settings of `reaper doctor`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorConfig {
+    /// Regexes of commands that count as orphans when their parent is init.
+    #[serde(default)]
+    pub orphan_patterns: Vec<String>,
+}
+
+/// The JSON Schema of `reaper.toml`, as shipped in `reaper.schema.json` (pretty-printed, with a
+/// final newline).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(ConfigFile);
+    let mut text = serde_json::to_string_pretty(&schema).expect("schemas serialise");
+    text.push('\n');
+    text
+}
+
+/// Line and column (both from 1) of byte `offset` in `text`.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |nl| before[nl + 1..].chars().count())
+        + 1;
+    (line, column)
+}
+
+/// Collects errors against one file.
+pub(crate) struct Errors<'a> {
+    shown: &'a str,
+    text: &'a str,
+    pub(crate) list: Vec<ConfigError>,
+}
+
+impl<'a> Errors<'a> {
+    pub(crate) fn new(shown: &'a str, text: &'a str) -> Errors<'a> {
+        Errors {
+            shown,
+            text,
+            list: Vec::new(),
+        }
+    }
+
+    pub(crate) fn at(&mut self, span: Range<usize>, message: String, hint: Option<String>) {
+        let (line, column) = line_col(self.text, span.start);
+        self.list.push(ConfigError {
+            file: self.shown.to_string(),
+            line,
+            column,
+            message,
+            hint,
+        });
+    }
+
+    pub(crate) fn line(&mut self, line: usize, message: String, hint: Option<String>) {
+        self.list.push(ConfigError {
+            file: self.shown.to_string(),
+            line,
+            column: 1,
+            message,
+            hint,
+        });
+    }
+
+    fn line_of(&self, span: &Range<usize>) -> usize {
+        line_col(self.text, span.start).0
+    }
+}
+
+/// Turns the TOML parser's error into a [`ConfigError`] with a hint.
+fn parse_error(shown: &str, text: &str, error: &toml::de::Error) -> ConfigError {
+    let (line, column) = error
+        .span()
+        .map_or((1, 1), |span| line_col(text, span.start));
+    let raw = error.message().trim().to_string();
+    let backticked = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let (message, hint) = if let Some(rest) = raw.strip_prefix("unknown field ") {
+        let names = backticked(rest);
+        let found = names.first().cloned().unwrap_or_default();
+        let expected: Vec<&str> = names.iter().skip(1).map(String::as_str).collect();
+        let hint = match closest(&found, expected.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`? valid keys: {}", expected.join(", ")),
+            None => format!("valid keys: {}", expected.join(", ")),
+        };
+        (format!("unknown key `{found}`"), Some(hint))
+    } else if let Some(rest) = raw.strip_prefix("unknown variant ") {
+        let names = backticked(rest);
+        let found = names.first().cloned().unwrap_or_default();
+        let expected: Vec<&str> = names.iter().skip(1).map(String::as_str).collect();
+        let hint = match closest(&found, expected.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`? one of: {}", expected.join(", ")),
+            None => format!("one of: {}", expected.join(", ")),
+        };
+        (format!("unknown value `{found}`"), Some(hint))
+    } else if let Some(rest) = raw.strip_prefix("missing field ") {
+        let field = backticked(rest).first().cloned().unwrap_or_default();
+        let hint = match field.as_str() {
+            "command" => "add command = \"...\": the program to run, e.g. command = \"python3 app.py\"".to_string(),
+            other => format!("add `{other} = ...`"),
+        };
+        (format!("missing `{field}`"), Some(hint))
+    } else if raw.starts_with("invalid type") || raw.starts_with("invalid value") {
+        (
+            raw,
+            Some("see reaper.schema.json for the type of each key".into()),
+        )
+    } else if raw.contains("expected") || raw.contains("invalid") || raw.contains("duplicate") {
+        (raw, Some("check the TOML syntax here".into()))
+    } else {
+        (raw, None)
+    };
+    ConfigError {
+        file: shown.to_string(),
+        line,
+        column,
+        message,
+        hint,
+    }
+}
+
+/// Parses the text of a `reaper.toml` into the raw types (no validation beyond types).
+pub fn parse_file(shown: &str, text: &str) -> Result<ConfigFile, ConfigError> {
+    toml::from_str::<ConfigFile>(text).map_err(|e| parse_error(shown, text, &e))
+}
+
+fn duration_of(value: &DurationValue) -> Result<Duration, String> {
+    match value {
+        DurationValue::Seconds(secs) => Ok(Duration::from_secs(*secs)),
+        DurationValue::Text(text) => crate::units::parse_duration(text).map_err(|_| text.clone()),
+    }
+}
+
+fn duration_field(
+    errors: &mut Errors<'_>,
+    service: &str,
+    key: &str,
+    value: Option<&Spanned<DurationValue>>,
+    default: Duration,
+) -> Duration {
+    let Some(value) = value else { return default };
+    match duration_of(value.get_ref()) {
+        Ok(duration) => duration,
+        Err(text) => {
+            errors.at(
+                value.span(),
+                format!("service `{service}`: invalid duration `{text}` for `{key}`"),
+                Some("use a number of seconds or a unit: 10, 10s, 500ms, 2m, 1m30s".into()),
+            );
+            default
+        }
+    }
+}
+
+/// Checks that a dotenv file exists and parses; the message says what is wrong.
+pub(crate) fn check_env_file(path: &Path) -> Result<(), String> {
+    let iter = dotenvy::from_path_iter(path).map_err(|e| describe_env_error(&e))?;
+    for item in iter {
+        item.map_err(|e| describe_env_error(&e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn describe_env_error(error: &dotenvy::Error) -> String {
+    match error {
+        dotenvy::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
+        dotenvy::Error::Io(e) => e.to_string(),
+        dotenvy::Error::LineParse(line, index) => {
+            // The line may hold a secret: say where, not what.
+            let _ = line;
+            format!("cannot parse it at character {index} of a line (expected KEY=VALUE)")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks an `http://HOST[:PORT]/PATH` URL (after `$PORT` substitution with a sample port).
+pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
+    let sample = url.replace("${PORT}", "1").replace("$PORT", "1");
+    match super::HttpTarget::parse(&sample) {
+        Some(_) => Ok(()),
+        None if sample.starts_with("https://") => Err(
+            "https is not supported by the readiness probe; probe a plain http:// URL".into(),
+        ),
+        None => Err("expected http://HOST[:PORT][/PATH], e.g. http://127.0.0.1:8001/health".into()),
+    }
+}
+
+/// Validates a parsed file and resolves it into a [`Stack`]; every problem found is returned.
+pub fn validate(
+    file: ConfigFile,
+    path: &Path,
+    shown: &str,
+    text: &str,
+) -> Result<Stack, Vec<ConfigError>> {
+    let root = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut errors = Errors::new(shown, text);
+    let mut entries: Vec<(Spanned<String>, Spanned<ServiceConfig>)> =
+        file.services.into_iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    let names: Vec<String> = entries.iter().map(|(k, _)| k.get_ref().clone()).collect();
+    let mut services = Vec::new();
+    let mut ports: HashMap<u16, (String, usize)> = HashMap::new();
+    let mut dependency_spans: HashMap<(String, String), Range<usize>> = HashMap::new();
+    for (key, config) in entries {
+        let name = key.get_ref().clone();
+        let line = errors.line_of(&key.span());
+        if crate::state::validate_name(&name).is_err() {
+            errors.at(
+                key.span(),
+                format!("invalid service name `{name}`"),
+                Some(
+                    "use 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+                        .into(),
+                ),
+            );
+        } else if name == SUPERVISOR_NAME {
+            errors.at(
+                key.span(),
+                format!("the service name `{name}` is reserved for the stack's supervisor"),
+                Some("choose another name".into()),
+            );
+        }
+        let config = config.into_inner();
+        let argv = match config.command.get_ref() {
+            CommandLine::Shell(text) if !text.trim().is_empty() => {
+                vec!["sh".to_string(), "-c".to_string(), text.clone()]
+            }
+            CommandLine::Argv(argv) if argv.first().is_some_and(|p| !p.is_empty()) => argv.clone(),
+            _ => {
+                errors.at(
+                    config.command.span(),
+                    format!("service `{name}`: `command` is empty"),
+                    Some("give the program to run, e.g. command = \"python3 app.py\"".into()),
+                );
+                Vec::new()
+            }
+        };
+        let cwd = match &config.cwd {
+            None => root.clone(),
+            Some(dir) => {
+                let full = root.join(dir.get_ref());
+                if !full.is_dir() {
+                    errors.at(
+                        dir.span(),
+                        format!(
+                            "service `{name}`: working directory `{}` does not exist",
+                            dir.get_ref()
+                        ),
+                        Some(format!(
+                            "paths are relative to {}; create the directory or fix the path",
+                            root.display()
+                        )),
+                    );
+                }
+                full
+            }
+        };
+        let port = config.port.as_ref().and_then(|port| {
+            let value = *port.get_ref();
+            if value == 0 {
+                errors.at(
+                    port.span(),
+                    format!("service `{name}`: port 0 is not a port"),
+                    Some("use 1-65535".into()),
+                );
+                return None;
+            }
+            if let Some((other, other_line)) = ports.get(&value) {
+                errors.at(
+                    port.span(),
+                    format!(
+                        "service `{name}`: port {value} is also the port of service `{other}` (line {other_line})"
+                    ),
+                    Some(
+                        "give each service its own port (with fallback = true a busy port moves to the next free one)"
+                            .into(),
+                    ),
+                );
+            } else {
+                ports.insert(value, (name.clone(), errors.line_of(&port.span())));
+            }
+            Some(value)
+        });
+        if config.fallback && config.port.is_none() {
+            errors.line(
+                line,
+                format!("service `{name}`: `fallback = true` needs a `port`"),
+                Some("add port = N, or remove fallback".into()),
+            );
+        }
+        let mut env = Vec::new();
+        for (key, value) in &config.env {
+            if valid_env_name(key) {
+                env.push((key.clone(), value.render()));
+            } else {
+                errors.line(
+                    line,
+                    format!("service `{name}`: `{key}` is not a valid environment variable name"),
+                    Some("use letters, digits and '_', not starting with a digit".into()),
+                );
+            }
+        }
+        let mut env_files = Vec::new();
+        if let Some(files) = &config.env_file {
+            let list = match files.get_ref() {
+                EnvFiles::One(one) => vec![one.clone()],
+                EnvFiles::Many(many) => many.clone(),
+            };
+            for file in list {
+                let full = root.join(&file);
+                if let Err(why) = check_env_file(&full) {
+                    errors.at(
+                        files.span(),
+                        format!("service `{name}`: env file `{file}`: {why}"),
+                        Some(format!(
+                            "paths are relative to {}; create the file or remove it from env_file",
+                            root.display()
+                        )),
+                    );
+                }
+                env_files.push(full);
+            }
+        }
+        let mut depends_on = Vec::new();
+        for dep in &config.depends_on {
+            let dep_name = dep.get_ref().clone();
+            if !names.contains(&dep_name) {
+                let hint = match closest(&dep_name, names.iter().map(String::as_str)) {
+                    Some(near) => format!("did you mean `{near}`? services: {}", names.join(", ")),
+                    None => format!("services: {}", names.join(", ")),
+                };
+                errors.at(
+                    dep.span(),
+                    format!("service `{name}` depends on unknown service `{dep_name}`"),
+                    Some(hint),
+                );
+                continue;
+            }
+            if !depends_on.contains(&dep_name) {
+                dependency_spans.insert((name.clone(), dep_name.clone()), dep.span());
+                depends_on.push(dep_name);
+            }
+        }
+        let ready = config.ready.as_ref().and_then(|ready| match ready.get_ref() {
+            ReadyConfig::Tcp(0) => {
+                errors.at(
+                    ready.span(),
+                    format!("service `{name}`: ready.tcp 0 is not a port"),
+                    Some("use 1-65535".into()),
+                );
+                None
+            }
+            ReadyConfig::Tcp(port) => Some(Readiness::Tcp(*port)),
+            ReadyConfig::Http(url) => match check_http_url(url) {
+                Ok(()) => Some(Readiness::Http(url.clone())),
+                Err(why) => {
+                    errors.at(
+                        ready.span(),
+                        format!("service `{name}`: ready.http `{url}` is not usable"),
+                        Some(why),
+                    );
+                    None
+                }
+            },
+            ReadyConfig::Log(pattern) => match regex::Regex::new(pattern) {
+                Ok(regex) => Some(Readiness::Log(regex)),
+                Err(e) => {
+                    errors.at(
+                        ready.span(),
+                        format!("service `{name}`: ready.log is not a valid regular expression"),
+                        Some(e.to_string().lines().last().unwrap_or_default().trim().into()),
+                    );
+                    None
+                }
+            },
+        });
+        let ready_timeout = duration_field(
+            &mut errors,
+            &name,
+            "ready_timeout",
+            config.ready_timeout.as_ref(),
+            DEFAULT_READY_TIMEOUT,
+        );
+        let backoff = duration_field(
+            &mut errors,
+            &name,
+            "backoff",
+            config.backoff.as_ref(),
+            DEFAULT_BACKOFF,
+        );
+        let max_backoff = duration_field(
+            &mut errors,
+            &name,
+            "max_backoff",
+            config.max_backoff.as_ref(),
+            DEFAULT_MAX_BACKOFF,
+        );
+        let stop_timeout = duration_field(
+            &mut errors,
+            &name,
+            "stop_timeout",
+            config.stop_timeout.as_ref(),
+            DEFAULT_STOP_TIMEOUT,
+        );
+        let stop_signal = match &config.stop_signal {
+            None => Signal::Term,
+            Some(text) => match text.get_ref().parse::<Signal>() {
+                Ok(Signal::Stop | Signal::Cont | Signal::Chld | Signal::Winch | Signal::Tstp) | Err(_) => {
+                    errors.at(
+                        text.span(),
+                        format!(
+                            "service `{name}`: `{}` is not a usable stop signal",
+                            text.get_ref()
+                        ),
+                        Some("use SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 or SIGKILL".into()),
+                    );
+                    Signal::Term
+                }
+                Ok(signal) => signal,
+            },
+        };
+        services.push(Service {
+            name,
+            argv,
+            cwd,
+            port,
+            fallback: config.fallback,
+            env,
+            env_files,
+            depends_on,
+            ready,
+            ready_timeout,
+            restart: config.restart,
+            max_restarts: config.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
+            backoff: backoff.min(max_backoff),
+            max_backoff,
+            stop_signal,
+            stop_timeout,
+            line,
+        });
+    }
+    for cycle in super::find_cycles(&services) {
+        // Report at the edge that closes the cycle.
+        let from = &cycle[cycle.len() - 2];
+        let to = &cycle[cycle.len() - 1];
+        let span = dependency_spans
+            .get(&(from.clone(), to.clone()))
+            .cloned()
+            .unwrap_or(0..0);
+        errors.at(
+            span,
+            format!("dependency cycle: {}", cycle.join(" → ")),
+            Some("remove one of these depends_on entries".into()),
+        );
+    }
+    let checks = validate_checks(&mut errors, file.checks, &root);
+    if !errors.list.is_empty() {
+        let mut list = errors.list;
+        list.sort_by_key(|e| (e.line, e.column));
+        return Err(list);
+    }
+    Ok(Stack {
+        file: path.to_path_buf(),
+        root,
+        source: Source::Toml,
+        services,
+        checks,
+        doctor: file.doctor,
+    })
+}
+
+fn validate_checks(errors: &mut Errors<'_>, config: ChecksConfig, root: &Path) -> Checks {
+    let mut checks = Checks::default();
+    for file in config.files {
+        let line = errors.line_of(&file.span());
+        if file.get_ref().trim().is_empty() {
+            errors.at(
+                file.span(),
+                "[checks] files: empty file name".into(),
+                Some("give a path relative to the directory of reaper.toml".into()),
+            );
+            continue;
+        }
+        checks.files.push((file.get_ref().clone(), line));
+    }
+    for group in config.same {
+        let line = errors.line_of(&group.span());
+        let span = group.span();
+        let items = group.into_inner();
+        if items.len() < 2 {
+            errors.at(
+                span.clone(),
+                "[checks] same: a group needs at least two FILE:VARIABLE entries".into(),
+                Some("e.g. same = [[\"backend/.env:API_TOKEN\", \"frontend/.env.local:NEXT_PUBLIC_API_TOKEN\"]]".into()),
+            );
+            continue;
+        }
+        let mut refs = Vec::new();
+        for item in items {
+            match item.rsplit_once(':') {
+                Some((file, var)) if !file.is_empty() && valid_env_name(var) => refs.push(VarRef {
+                    file: file.to_string(),
+                    path: root.join(file),
+                    var: var.to_string(),
+                }),
+                _ => errors.at(
+                    span.clone(),
+                    format!("[checks] same: `{item}` is not FILE:VARIABLE"),
+                    Some("write the dotenv file, a colon and the variable, e.g. backend/.env:API_TOKEN".into()),
+                ),
+            }
+        }
+        if refs.len() >= 2 {
+            checks.same.push((refs, line));
+        }
+    }
+    let mut seen = HashSet::new();
+    for command in config.commands {
+        let line = errors.line_of(&command.span());
+        let name = command.get_ref().trim().to_string();
+        if name.is_empty() {
+            errors.at(
+                command.span(),
+                "[checks] commands: empty program name".into(),
+                Some("give a program name such as \"node\" or \"python3\"".into()),
+            );
+        } else if seen.insert(name.clone()) {
+            checks.commands.push((name, line));
+        }
+    }
+    checks
+}
+
+/// Reads only `[doctor]` from `reaper.toml` in `root` (if there is one), leniently: other tables
+/// and unknown keys are ignored, so an unfinished stack configuration never stops a doctor scan.
+pub fn load_doctor_config(root: &Path) -> Result<DoctorConfig, String> {
+    #[derive(Deserialize)]
+    struct DoctorOnly {
+        #[serde(default)]
+        doctor: LenientDoctor,
+    }
+    #[derive(Deserialize, Default)]
+    struct LenientDoctor {
+        #[serde(default)]
+        orphan_patterns: Vec<String>,
+    }
+    let path = root.join(crate::state::PROJECT_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DoctorConfig::default()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let shown = path.display().to_string();
+    toml::from_str::<DoctorOnly>(&text)
+        .map(|file| DoctorConfig {
+            orphan_patterns: file.doctor.orphan_patterns,
+        })
+        .map_err(|e| parse_error(&shown, &text, &e).to_string())
+}
+
+/// Path of the config as people read it: relative to `cwd` when it is below it.
+pub fn shown_path(path: &Path, cwd: &Path) -> String {
+    path.strip_prefix(cwd)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column() {
+        let text = "a = 1\nbb = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 9), (2, 4));
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let text = r#"
+[services.db]
+command = ["sleep", "100"]
+port = 5432
+
+[services.api]
+command = "uvicorn app.main:app --reload --port $PORT"
+port = 8001
+fallback = true
+env = { LOG_LEVEL = "debug", WORKERS = 2 }
+depends_on = ["db"]
+ready = { http = "http://127.0.0.1:$PORT/health" }
+restart = "on-failure"
+stop_signal = "SIGINT"
+stop_timeout = "10s"
+
+[checks]
+files = ["x"]
+same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
+"#;
+        let file = parse_file("reaper.toml", text).unwrap();
+        assert_eq!(file.services.len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let stack = validate(file, &dir.path().join("reaper.toml"), "reaper.toml", text).unwrap();
+        let api = stack.service("api").unwrap();
+        assert_eq!(api.argv[0], "sh");
+        assert_eq!(api.port, Some(8001));
+        assert_eq!(api.stop_signal, Signal::Int);
+        assert_eq!(api.restart, RestartPolicy::OnFailure);
+        assert!(api.env.contains(&("WORKERS".into(), "2".into())));
+        assert_eq!(stack.services[0].name, "db");
+        assert_eq!(stack.checks.same.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_point_at_the_line_with_a_suggestion() {
+        let text = "[services.api]\ncomand = \"x\"\n";
+        let error = parse_file("reaper.toml", text).unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("unknown key `comand`"), "{error}");
+        assert!(error.hint.unwrap().contains("did you mean `command`"));
+    }
+
+    #[test]
+    fn schema_is_generated() {
+        let schema = json_schema();
+        assert!(schema.contains("\"services\""));
+        assert!(schema.contains("orphan_patterns"));
+    }
+}

@@ -1,0 +1,202 @@
+//! Readiness and health probes: a TCP connect to the port on 127.0.0.1 and ::1, a minimal
+//! HTTP/1.0 GET over a plain TCP stream (no HTTP client needed for a status line), and a regex
+//! over the lines a service wrote to its log since it started.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{HttpTarget, Readiness};
+
+/// Connect timeout of one TCP probe (a local refusal is immediate).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
+/// Time an HTTP server gets to answer one probe.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// True when `port` accepts TCP connections on 127.0.0.1 or ::1.
+pub fn tcp_accepts(port: u16) -> bool {
+    [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ]
+    .iter()
+    .any(|addr| TcpStream::connect_timeout(addr, CONNECT_TIMEOUT).is_ok())
+}
+
+/// The HTTP status of a GET of `url` (plain http only), or why there is none.
+pub fn http_status(url: &str) -> Result<u16, String> {
+    let target = HttpTarget::parse(url).ok_or_else(|| format!("not an http:// URL: {url}"))?;
+    let host = target.host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = (host, target.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = String::from("no address");
+    for addr in addrs {
+        let mut stream = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => stream,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let _ = stream.set_read_timeout(Some(HTTP_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(HTTP_TIMEOUT));
+        let request = format!(
+            "GET {} HTTP/1.0\r\nHost: {}:{}\r\nUser-Agent: reaper\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+            target.path, target.host, target.port
+        );
+        if let Err(e) = stream.write_all(request.as_bytes()) {
+            last = e.to_string();
+            continue;
+        }
+        let mut head = Vec::new();
+        let mut buf = [0u8; 256];
+        while !head.contains(&b'\n') && head.len() < 4096 {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    last = e.to_string();
+                    break;
+                }
+            }
+        }
+        let line = String::from_utf8_lossy(&head);
+        let status = line
+            .lines()
+            .next()
+            .filter(|l| l.starts_with("HTTP/"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|code| code.parse::<u16>().ok());
+        match status {
+            Some(code) => return Ok(code),
+            None if head.is_empty() => {}
+            None => last = "the answer is not HTTP".into(),
+        }
+    }
+    Err(last)
+}
+
+/// True when a GET of `url` answers with a 2xx or 3xx status.
+pub fn http_ok(url: &str) -> bool {
+    http_status(url).is_ok_and(|code| (200..400).contains(&code))
+}
+
+/// Follows a log file from an offset, line by line, across copy-and-truncate rotations.
+#[derive(Debug)]
+pub struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+/// Longest line kept whole; longer ones are passed on in pieces.
+const MAX_LINE: usize = 16 * 1024;
+
+impl LogTail {
+    /// Starts at byte `offset` of `path` (the size of the log before the service started).
+    pub fn new(path: &Path, offset: u64) -> LogTail {
+        LogTail {
+            path: path.to_path_buf(),
+            offset,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The complete lines appended since the last call (without their newline).
+    pub fn lines(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Ok(mut file) = File::open(&self.path) else {
+            return out;
+        };
+        let len = file.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            // Rotated (copy and truncate): the fresh file starts at 0.
+            self.offset = 0;
+        }
+        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return out;
+        }
+        let mut bytes = Vec::new();
+        if file
+            .take(len - self.offset)
+            .read_to_end(&mut bytes)
+            .is_err()
+        {
+            return out;
+        }
+        self.offset += bytes.len() as u64;
+        self.partial.extend_from_slice(&bytes);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            out.push(
+                String::from_utf8_lossy(&line[..line.len() - 1])
+                    .trim_end_matches('\r')
+                    .to_string(),
+            );
+        }
+        if self.partial.len() > MAX_LINE {
+            out.push(String::from_utf8_lossy(&self.partial).into_owned());
+            self.partial.clear();
+        }
+        out
+    }
+
+    /// Like [`LogTail::lines`], plus a last line without a newline if one is pending (call when
+    /// the writer is gone).
+    pub fn drain(&mut self) -> Vec<String> {
+        let mut lines = self.lines();
+        if !self.partial.is_empty() {
+            lines.push(String::from_utf8_lossy(&self.partial).into_owned());
+            self.partial.clear();
+        }
+        lines
+    }
+}
+
+/// A readiness probe in progress.
+#[derive(Debug)]
+pub enum Probe {
+    /// Ready as soon as the service runs.
+    Running,
+    /// TCP connect.
+    Tcp(u16),
+    /// HTTP GET.
+    Http(String),
+    /// Log line.
+    Log(regex::Regex, LogTail),
+}
+
+impl Probe {
+    /// A probe for `readiness` (`None`: ready once running); log probes read `log` from
+    /// `offset`.
+    pub fn new(readiness: Option<Readiness>, log: &Path, offset: u64) -> Probe {
+        match readiness {
+            None => Probe::Running,
+            Some(Readiness::Tcp(port)) => Probe::Tcp(port),
+            Some(Readiness::Http(url)) => Probe::Http(url),
+            Some(Readiness::Log(regex)) => Probe::Log(regex, LogTail::new(log, offset)),
+        }
+    }
+
+    /// Checks once.
+    pub fn check(&mut self) -> bool {
+        match self {
+            Probe::Running => true,
+            Probe::Tcp(port) => tcp_accepts(*port),
+            Probe::Http(url) => http_ok(url),
+            Probe::Log(regex, tail) => tail.lines().iter().any(|line| regex.is_match(line)),
+        }
+    }
+
+    /// How long to wait between checks.
+    pub fn interval(&self) -> Duration {
+        match self {
+            Probe::Http(_) => Duration::from_millis(100),
+            _ => Duration::from_millis(20),
+        }
+    }
+}

@@ -1,0 +1,1470 @@
+//! `reaper up`: the stack supervisor.
+//!
+//! Every service is an ordinary managed service started through [`service::start`]: it gets a
+//! keeper (a child subreaper that reaps its whole tree and records its exit status), a marker, a
+//! record in `.run/` with [`Record::stack`] set, and its log in `.logs/NAME.log` with the keeper's
+//! size rotation. The supervisor only orchestrates:
+//!
+//! 1. It becomes a child subreaper itself (the keepers are its children; a keeper that is killed
+//!    hands its service to the supervisor, which then reaps it).
+//! 2. Services start as soon as their dependencies are ready (so each dependency level starts in
+//!    parallel), each in a worker thread that chooses the port (`fallback`), starts the service
+//!    and runs its readiness probe (tcp, http or log) until the service is ready, dies, or the
+//!    stack is stopped.
+//! 3. One loop, woken by signals, by workers and every [`TICK`], reaps children, notices exits
+//!    (pidfds of the leaders and keepers), restarts per policy with exponential backoff, prints
+//!    every service's new log lines with aligned, coloured name prefixes and timestamps, and
+//!    writes the status file ([`crate::stack::status`]) that `reaper ps` and `reaper up -d` read.
+//! 4. SIGINT, SIGTERM or SIGHUP stops the stack gracefully in reverse dependency order (each
+//!    service with its own stop signal and timeout, escalating to SIGKILL per service); a second
+//!    one SIGKILLs every process of every service at once.
+//!
+//! Because everything lives in records and markers, a supervisor killed with SIGKILL leaves
+//! nothing unreachable: `reaper down` (or `doctor`, `stop`, `clean`) finds and ends every service
+//! from its record.
+//!
+//! [`Record::stack`]: crate::state::Record::stack
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::actionlog::now_rfc3339;
+use crate::containment::{self, MarkerCache};
+use crate::identity::ProcessRef;
+use crate::os::{self, ChildEvent, Pinned, SignalWatch};
+use crate::ports;
+use crate::service::{
+    self, StartError, StartRequest, StopOptions, describe_exit, live_members, stop_records_locked,
+};
+use crate::signal::Signal;
+use crate::stack::control::{stop_level, stop_names};
+use crate::stack::probe::{LogTail, Probe};
+use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
+use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
+use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
+use crate::terminate::{Outcome, StopReport};
+use crate::units::format_duration;
+
+/// How often the loop looks for new log lines and exits when nothing wakes it sooner.
+pub const TICK: Duration = Duration::from_millis(25);
+/// Prefix of the supervisor's own lines.
+pub const SUPERVISOR_PREFIX: &str = "reaper";
+/// Log rotation of stack services: size.
+const LOG_MAX_BYTES: u64 = 10 << 20;
+/// Log rotation of stack services: files kept.
+const LOG_KEEP: u32 = 3;
+/// How long to wait for the keeper's exit record after the leader exited.
+const EXIT_RECORD_WAIT: Duration = Duration::from_secs(1);
+/// How long to wait for the keepers (our children) to exit and be reaped at the end.
+const REAP_WAIT: Duration = Duration::from_secs(3);
+
+/// How `reaper up` runs.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Services to start (with their dependencies); empty: all.
+    pub services: Vec<String>,
+    /// Stop running copies of the services (and a running supervisor) and free their declared
+    /// ports before starting.
+    pub kill_existing: bool,
+    /// Running detached (`reaper up -d`), as the `_stack` record.
+    pub detached: bool,
+    /// Print the services' output (foreground); the detached supervisor prints only its own
+    /// events, since the output is in each service's log already.
+    pub show_output: bool,
+}
+
+/// Why `reaper up` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// Bad input: unknown service names and the like.
+    #[error("{0}")]
+    BadInput(String),
+    /// The stack, or one of its services, already runs.
+    #[error("{0}")]
+    AlreadyRunning(String),
+    /// Signal handlers could not be installed.
+    #[error("cannot watch signals: {0}")]
+    Signals(io::Error),
+    /// State directory problem.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Something else failed before the services started.
+    #[error("{0}")]
+    Failed(String),
+}
+
+// --- Output -----------------------------------------------------------------------------------
+
+/// Prints lines as `HH:MM:SS.mmm name | text`, names aligned and coloured (on a terminal).
+pub struct Printer {
+    out: anstream::AutoStream<io::Stdout>,
+    width: usize,
+    styles: BTreeMap<String, anstyle::Style>,
+}
+
+const PALETTE: &[anstyle::AnsiColor] = &[
+    anstyle::AnsiColor::Cyan,
+    anstyle::AnsiColor::Yellow,
+    anstyle::AnsiColor::Green,
+    anstyle::AnsiColor::Magenta,
+    anstyle::AnsiColor::Blue,
+    anstyle::AnsiColor::BrightCyan,
+    anstyle::AnsiColor::BrightYellow,
+    anstyle::AnsiColor::BrightGreen,
+    anstyle::AnsiColor::BrightMagenta,
+    anstyle::AnsiColor::BrightBlue,
+];
+
+impl Printer {
+    /// A printer for these service names (colours are assigned in this order).
+    pub fn new(names: &[String]) -> Printer {
+        let width = names
+            .iter()
+            .map(|n| n.chars().count())
+            .chain([SUPERVISOR_PREFIX.len()])
+            .max()
+            .unwrap_or(0);
+        let mut styles = BTreeMap::new();
+        for (index, name) in names.iter().enumerate() {
+            let color = PALETTE[index % PALETTE.len()];
+            styles.insert(
+                name.clone(),
+                anstyle::Style::new().fg_color(Some(color.into())),
+            );
+        }
+        styles.insert(SUPERVISOR_PREFIX.to_string(), anstyle::Style::new().bold());
+        Printer {
+            out: anstream::stdout(),
+            width,
+            styles,
+        }
+    }
+
+    /// One line of a service's output (or, with [`SUPERVISOR_PREFIX`], of the supervisor).
+    pub fn line(&mut self, name: &str, text: &str) {
+        let style = self.styles.get(name).copied().unwrap_or_default();
+        let dim = anstyle::Style::new().dimmed();
+        let clean: String = text
+            .chars()
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .collect();
+        // A closed stdout (the reader went away) must not stop the supervisor.
+        let _ = writeln!(
+            self.out,
+            "{dim}{}{dim:#} {style}{name:<width$} |{style:#} {clean}",
+            clock(),
+            width = self.width
+        );
+    }
+
+    /// A line from the supervisor; a multi-line message becomes several lines.
+    pub fn event(&mut self, text: &str) {
+        for line in text.lines() {
+            self.line(SUPERVISOR_PREFIX, line);
+        }
+    }
+
+    /// Flushes what was written.
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// Local wall-clock time, `HH:MM:SS.mmm`.
+pub fn clock() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: `tm` is plain data that localtime_r fully writes on success; both pointers are
+    // valid for the duration of the call, and localtime_r is the thread-safe variant.
+    let (ok, tm) = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let ok = !libc::localtime_r(&secs, &mut tm).is_null();
+        (ok, tm)
+    };
+    if ok {
+        format!(
+            "{:02}:{:02}:{:02}.{:03}",
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec,
+            now.subsec_millis()
+        )
+    } else {
+        let day = now.as_secs() % 86_400;
+        format!(
+            "{:02}:{:02}:{:02}.{:03}",
+            day / 3600,
+            day % 3600 / 60,
+            day % 60,
+            now.subsec_millis()
+        )
+    }
+}
+
+/// One line summarising how a service's tree was stopped.
+pub fn describe_stop(report: &StopReport, signal: Signal) -> String {
+    let total = report.processes.len();
+    let forced = report
+        .processes
+        .iter()
+        .filter(|p| p.outcome == Outcome::Forced)
+        .count();
+    let survived = report
+        .processes
+        .iter()
+        .filter(|p| p.outcome == Outcome::Survived)
+        .count();
+    let plural = if total == 1 { "" } else { "es" };
+    if let Some(why) = &report.refused {
+        format!("{} was not stopped: {why}", report.name)
+    } else if survived > 0 {
+        format!(
+            "{}: {survived} of {total} process{plural} survived SIGKILL",
+            report.name
+        )
+    } else if total == 0 {
+        format!("{}: nothing was running", report.name)
+    } else {
+        format!(
+            "stopped {} in {}: {total} process{plural}, {} after {signal}, {forced} by SIGKILL",
+            report.name,
+            format_duration(report.elapsed),
+            total - forced
+        )
+    }
+}
+
+// --- Worker jobs ------------------------------------------------------------------------------
+
+struct Ctx {
+    state: StateDir,
+    stack_id: String,
+    stop: AtomicBool,
+}
+
+enum Launch {
+    Ready {
+        record: Box<Record>,
+        port: Option<u16>,
+        ready_after: Duration,
+        notes: Vec<String>,
+    },
+    Failed {
+        why: String,
+        retry: bool,
+        notes: Vec<String>,
+    },
+    Aborted,
+}
+
+enum Exit {
+    Adopted(Box<Record>),
+    Gone,
+    Daemonized,
+    Ended { status: String, failure: bool },
+}
+
+enum Event {
+    Launched(usize, Launch),
+    ExitHandled(usize, Exit),
+    Stopped(Vec<(StopReport, Signal)>),
+    StopFinished,
+}
+
+fn stop_options(spec: &Service) -> StopOptions {
+    StopOptions {
+        signal: spec.stop_signal,
+        timeout: spec.stop_timeout,
+    }
+}
+
+fn holders_of(report: &ports::PortReport) -> String {
+    let holders: Vec<String> = report
+        .holders()
+        .iter()
+        .map(|o| {
+            let command: String = o.command_line().chars().take(60).collect();
+            match &o.service {
+                Some(service) => format!("pid {} ({command}, service {service})", o.pid),
+                None => format!("pid {} ({command})", o.pid),
+            }
+        })
+        .collect();
+    if holders.is_empty() {
+        "another process".into()
+    } else {
+        holders.join(", ")
+    }
+}
+
+fn is_bad_input(error: &StartError) -> bool {
+    matches!(
+        error,
+        StartError::BadCwd(_)
+            | StartError::EnvFile { .. }
+            | StartError::EmptyCommand
+            | StartError::CommandNotFound(_)
+            | StartError::NotExecutable(_)
+            | StartError::AlreadyRunning { .. }
+            | StartError::UnverifiedPidFile { .. }
+            | StartError::State(_)
+    )
+}
+
+fn wait_exit_record(state: &StateDir, record: &Record, limit: Duration) -> Option<ExitRecord> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(exit) = state.load_exit(&record.name, &record.run_id) {
+            return Some(exit);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn tree_alive(record: &Record) -> bool {
+    os::snapshot().is_ok_and(|snapshot| {
+        !live_members(&snapshot, record, &mut MarkerCache::default()).is_empty()
+    })
+}
+
+/// Chooses the port, starts the service and waits until it is ready.
+fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
+    let began = Instant::now();
+    let mut notes = Vec::new();
+    let port = match spec.port {
+        None => None,
+        Some(wanted) => match ports::lookup(wanted, &ctx.state) {
+            Ok(report) if report.held => {
+                let holders = holders_of(&report);
+                if !spec.fallback {
+                    return Launch::Failed {
+                        why: format!(
+                            "port {wanted} is in use by {holders} (`reaper up --kill-existing` frees it; fallback = true moves to a free port)"
+                        ),
+                        retry: true,
+                        notes,
+                    };
+                }
+                let next = wanted
+                    .checked_add(1)
+                    .and_then(|from| ports::first_free(from, 1).ok())
+                    .and_then(|free| free.first().copied());
+                match next {
+                    Some(port) => {
+                        notes.push(format!(
+                            "port {wanted} is in use by {holders}; {} uses port {port}",
+                            spec.name
+                        ));
+                        Some(port)
+                    }
+                    None => {
+                        return Launch::Failed {
+                            why: format!("port {wanted} is in use by {holders} and no port after it is free"),
+                            retry: true,
+                            notes,
+                        };
+                    }
+                }
+            }
+            _ => Some(wanted),
+        },
+    };
+    let request = StartRequest {
+        name: spec.name.clone(),
+        argv: spec.argv.clone(),
+        cwd: spec.cwd.clone(),
+        env: spec.env.clone(),
+        env_files: spec.env_files.clone(),
+        port,
+        log: None,
+        min_uptime: Duration::ZERO,
+        ready_timeout: spec.ready_timeout,
+        log_max_bytes: LOG_MAX_BYTES,
+        log_keep: LOG_KEEP,
+        stack: Some(ctx.stack_id.clone()),
+        wait_for_port: false,
+    };
+    let record = match service::start(&ctx.state, &request) {
+        Ok(started) => started.record,
+        Err(error) => {
+            return Launch::Failed {
+                why: error.to_string(),
+                retry: !is_bad_input(&error),
+                notes,
+            };
+        }
+    };
+    let leader = record.leader.pin().ok();
+    let mut probe = Probe::new(spec.probe(port), &record.log, offset);
+    let deadline = began + spec.ready_timeout;
+    let mut leader_exit_seen = false;
+    loop {
+        if ctx.stop.load(Ordering::SeqCst) {
+            return Launch::Aborted;
+        }
+        if probe.check() {
+            return Launch::Ready {
+                record: Box::new(record),
+                port,
+                ready_after: began.elapsed(),
+                notes,
+            };
+        }
+        let leader_gone = leader.as_ref().is_none_or(Pinned::has_exited);
+        if leader_gone && !leader_exit_seen {
+            leader_exit_seen = true;
+            let exit = wait_exit_record(&ctx.state, &record, EXIT_RECORD_WAIT);
+            let clean = exit.as_ref().is_some_and(|e| e.code == Some(0));
+            if !clean || !tree_alive(&record) {
+                let status = exit.map_or_else(
+                    || "its processes are gone".to_string(),
+                    |e| describe_exit(e.code, e.signal),
+                );
+                let _ = stop_names(&ctx.state, vec![spec.name.clone()], stop_options(spec));
+                let tail = crate::service::tail_lines(&record.log, 5).unwrap_or_default();
+                let mut why = format!("{} exited during start-up ({status})", spec.name);
+                if !tail.is_empty() {
+                    why.push_str("; last lines of its log:");
+                    for line in tail {
+                        why.push_str("\n  | ");
+                        why.push_str(&line);
+                    }
+                }
+                return Launch::Failed {
+                    why,
+                    retry: true,
+                    notes,
+                };
+            }
+            notes.push(format!(
+                "pid {} of {} exited 0 and left processes running (it daemonized); reaper tracks them",
+                record.leader.pid, spec.name
+            ));
+            continue;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = stop_names(&ctx.state, vec![spec.name.clone()], stop_options(spec));
+            let what = spec
+                .probe(port)
+                .map_or_else(|| "running".to_string(), |p| p.to_string());
+            return Launch::Failed {
+                why: format!(
+                    "{} was not ready within {} ({what}); it was stopped",
+                    spec.name,
+                    format_duration(spec.ready_timeout)
+                ),
+                retry: true,
+                notes,
+            };
+        }
+        let wait = probe.interval().min(deadline - now);
+        match leader.as_ref().filter(|_| !leader_exit_seen) {
+            Some(leader) => os::wait_for_exit(&[leader], wait),
+            None => std::thread::sleep(wait),
+        }
+    }
+}
+
+/// Decides what a leader's exit means: the service was restarted or stopped by someone else, it
+/// daemonized, or it ended (then whatever is left of its tree is stopped and the record removed).
+fn handle_exit(ctx: &Ctx, spec: &Service, known: &Record, daemonized: bool) -> Exit {
+    let exit = if daemonized {
+        ctx.state.load_exit(&known.name, &known.run_id)
+    } else {
+        wait_exit_record(&ctx.state, known, EXIT_RECORD_WAIT)
+    };
+    // A concurrent `reaper restart` or `reaper stop` holds the lock while it works.
+    let Ok(lock) = ctx.state.lock(&spec.name) else {
+        return Exit::Gone;
+    };
+    let current = match ctx.state.load(&spec.name) {
+        Ok(Some(Entry::Record(current))) => current,
+        _ => return Exit::Gone,
+    };
+    if current.run_id != known.run_id {
+        return Exit::Adopted(current);
+    }
+    let clean = exit.as_ref().is_some_and(|e| e.code == Some(0));
+    if !daemonized && clean && tree_alive(&current) {
+        return Exit::Daemonized;
+    }
+    let _ = stop_records_locked(
+        &ctx.state,
+        std::slice::from_ref(&*current),
+        stop_options(spec),
+        std::slice::from_ref(&lock),
+    );
+    if daemonized {
+        Exit::Ended {
+            status: "all of its processes are gone (it had daemonized)".into(),
+            failure: true,
+        }
+    } else {
+        Exit::Ended {
+            status: exit.map_or_else(
+                || "unknown status".to_string(),
+                |e| describe_exit(e.code, e.signal),
+            ),
+            failure: !clean,
+        }
+    }
+}
+
+/// SIGKILLs every live process of every stack record in `state`; returns how many.
+fn force_kill(state: &StateDir) -> usize {
+    let Ok(snapshot) = os::snapshot() else {
+        return 0;
+    };
+    let mut markers = MarkerCache::default();
+    let mut count = 0;
+    for entry in state.list().unwrap_or_default() {
+        let Entry::Record(record) = entry else {
+            continue;
+        };
+        if record.stack.is_none() {
+            continue;
+        }
+        let members = containment::members(&snapshot, &record.anchor(), &mut markers);
+        for pid in members.pids {
+            let Some(info) = snapshot.get(pid).filter(|p| p.state.is_alive()) else {
+                continue;
+            };
+            let pinned = ProcessRef::of(info).ok().and_then(|r| r.pin().ok());
+            if let Some(pinned) = pinned
+                && pinned.signal(Signal::Kill).is_ok()
+            {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+// --- The supervisor loop ----------------------------------------------------------------------
+
+struct Svc {
+    spec: Service,
+    phase: ServicePhase,
+    since: String,
+    record: Option<Record>,
+    leader: Option<Pinned>,
+    keeper: Option<Pinned>,
+    daemonized: bool,
+    port: Option<u16>,
+    restarts: u32,
+    consecutive: u32,
+    retry_at: Option<Instant>,
+    ready_at: Option<Instant>,
+    ready_after: Option<Duration>,
+    last_exit: Option<String>,
+    message: Option<String>,
+    busy: bool,
+    tail: Option<LogTail>,
+}
+
+impl Svc {
+    fn set(&mut self, phase: ServicePhase) {
+        if self.phase != phase {
+            self.phase = phase;
+            self.since = now_rfc3339();
+        }
+    }
+
+    fn terminal(&self) -> bool {
+        matches!(
+            self.phase,
+            ServicePhase::Exited
+                | ServicePhase::Crashed
+                | ServicePhase::Failed
+                | ServicePhase::Stopped
+        )
+    }
+
+    fn adopt(&mut self, record: Record) {
+        self.leader = record.leader.pin().ok();
+        self.keeper = record.keeper.as_ref().and_then(|k| k.pin().ok());
+        self.daemonized = false;
+        self.port = record.port.or(self.port);
+        self.record = Some(record);
+    }
+
+    fn entry(&self) -> ServiceEntry {
+        ServiceEntry {
+            name: self.spec.name.clone(),
+            state: self.phase,
+            pid: self.record.as_ref().map(|r| r.leader.pid),
+            run_id: self.record.as_ref().map(|r| r.run_id.clone()),
+            restarts: self.restarts,
+            port: self.port.or(self.spec.port),
+            probe: self
+                .spec
+                .probe(self.port.or(self.spec.port))
+                .map(|p| p.to_string()),
+            depends_on: self.spec.depends_on.clone(),
+            stop_signal: self.spec.stop_signal.to_string(),
+            stop_timeout_ms: self.spec.stop_timeout.as_millis() as u64,
+            since: self.since.clone(),
+            ready_after_ms: self.ready_after.map(|d| d.as_millis() as u64),
+            last_exit: self.last_exit.clone(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// Backoff before restart number `consecutive + 1`: `backoff` doubled per consecutive restart,
+/// at most `max_backoff`.
+pub fn backoff_delay(backoff: Duration, max_backoff: Duration, consecutive: u32) -> Duration {
+    backoff
+        .checked_mul(1u32.checked_shl(consecutive.min(31)).unwrap_or(u32::MAX))
+        .unwrap_or(max_backoff)
+        .min(max_backoff)
+}
+
+fn log_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Refuses to start over a running stack or service, or with `kill_existing` ends them and
+/// frees the declared ports.
+fn prepare(
+    state: &StateDir,
+    stack: &Stack,
+    order: &[String],
+    options: &UpOptions,
+    printer: &mut Printer,
+) -> Result<(), UpError> {
+    if let Some(existing) = status::read(state)
+        && existing.supervisor.pid != std::process::id()
+        && existing.supervisor_alive()
+    {
+        if !options.kill_existing {
+            return Err(UpError::AlreadyRunning(format!(
+                "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it, --kill-existing replaces it",
+                existing.supervisor.pid, existing.started_at
+            )));
+        }
+        printer.event(&format!(
+            "--kill-existing: stopping the running stack (supervisor pid {})",
+            existing.supervisor.pid
+        ));
+        let report = crate::stack::control::down(state, Some(stack), &mut |line| {
+            printer.event(line)
+        });
+        if let Err(e) = report {
+            return Err(UpError::Failed(e.to_string()));
+        }
+    }
+    let has_records = order
+        .iter()
+        .any(|name| state.record_path(name).exists() || state.pid_path(name).exists());
+    if has_records {
+        let statuses = service::status(state, None)?;
+        for s in statuses.iter().filter(|s| order.contains(&s.name)) {
+            if s.state != service::ServiceState::Running && s.state != service::ServiceState::Unverified {
+                continue;
+            }
+            if s.state == service::ServiceState::Unverified && !s.problem.as_deref().unwrap_or_default().contains("alive") {
+                continue;
+            }
+            let pid = s.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
+            if !options.kill_existing || s.state == service::ServiceState::Unverified {
+                return Err(UpError::AlreadyRunning(format!(
+                    "{} is already running (pid {pid}); `reaper stop {}` or `reaper down` stops it, --kill-existing replaces it",
+                    s.name, s.name
+                )));
+            }
+            let spec = stack.service(&s.name).expect("selected services exist");
+            for report in stop_names(state, vec![s.name.clone()], stop_options(spec)) {
+                printer.event(&format!(
+                    "--kill-existing: {}",
+                    describe_stop(&report, spec.stop_signal)
+                ));
+            }
+        }
+    }
+    if options.kill_existing {
+        for spec in order.iter().filter_map(|name| stack.service(name)) {
+            let Some(port) = spec.port.filter(|_| !spec.fallback) else {
+                continue;
+            };
+            let free = ports::free(
+                port,
+                state,
+                ports::FreeOptions {
+                    signal: Signal::Term,
+                    timeout: Duration::from_secs(5),
+                    attempts: 3,
+                    force: false,
+                },
+            )
+            .map_err(|e| UpError::Failed(format!("--kill-existing: port {port}: {e}")))?;
+            for ended in &free.ended {
+                printer.event(&format!(
+                    "--kill-existing: port {port}: ended pid {} ({})",
+                    ended.pid, ended.command
+                ));
+            }
+            for stopped in &free.services {
+                printer.event(&format!(
+                    "--kill-existing: port {port}: {}",
+                    describe_stop(&stopped.report, Signal::Term)
+                ));
+            }
+            if !free.freed {
+                return Err(UpError::Failed(format!(
+                    "--kill-existing: port {port} is still in use: {}",
+                    free.problem
+                        .or(free.refused)
+                        .unwrap_or_else(|| "unknown holder".into())
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the stack in the foreground until it is stopped (a signal, `reaper down`) or every
+/// service has ended. Returns the exit code: 0 when every service stopped or exited cleanly,
+/// 1 when one failed to start, crashed without restart, or was given up after its restarts.
+pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, UpError> {
+    let began = Instant::now();
+    let selected = stack.selection(&options.services).map_err(UpError::BadInput)?;
+    let levels = stack.levels(&selected);
+    let order: Vec<String> = levels.concat();
+    let subreaper = os::become_subreaper();
+    let watch = SignalWatch::new(&[Signal::Chld, Signal::Int, Signal::Term, Signal::Hup])
+        .map_err(UpError::Signals)?;
+    state.ensure()?;
+    let mut printer = Printer::new(&order);
+    if let Err(e) = subreaper {
+        printer.event(&format!(
+            "warning: cannot become a subreaper ({e}); processes that daemonize may escape"
+        ));
+    }
+    prepare(state, stack, &order, options, &mut printer)?;
+    let me = os::process_info(std::process::id())
+        .ok_or_else(|| UpError::Failed("cannot read this process's own entry".into()))
+        .and_then(|info| ProcessRef::of(&info).map_err(|e| UpError::Failed(e.to_string())))?;
+    let ctx = Arc::new(Ctx {
+        state: state.clone(),
+        stack_id: stack.file.display().to_string(),
+        stop: AtomicBool::new(false),
+    });
+    let mut svcs: Vec<Svc> = order
+        .iter()
+        .map(|name| Svc {
+            spec: stack.service(name).expect("selected services exist").clone(),
+            phase: ServicePhase::Waiting,
+            since: now_rfc3339(),
+            record: None,
+            leader: None,
+            keeper: None,
+            daemonized: false,
+            port: None,
+            restarts: 0,
+            consecutive: 0,
+            retry_at: None,
+            ready_at: None,
+            ready_after: None,
+            last_exit: None,
+            message: None,
+            busy: false,
+            tail: None,
+        })
+        .collect();
+    let mut document = StackStatus {
+        schema: status::STACK_SCHEMA,
+        config: stack.file.clone(),
+        supervisor: me,
+        detached: options.detached,
+        started_at: now_rfc3339(),
+        phase: StackPhase::Starting,
+        message: None,
+        services: Vec::new(),
+    };
+    printer.event(&format!(
+        "up: {} service{} from {} (state in {}; Ctrl-C stops them)",
+        order.len(),
+        if order.len() == 1 { "" } else { "s" },
+        stack.file.display(),
+        state.root.display()
+    ));
+    let (sender, events) = mpsc::channel::<Event>();
+    let waker = watch.waker();
+    let mut stopping = false;
+    let mut forced = false;
+    let mut stopper_started = false;
+    let mut finished = false;
+    let mut failures = 0usize;
+    let mut abort_message: Option<String> = None;
+    let mut stop_began: Option<Instant> = None;
+    let mut dirty = true;
+    let begin_stop = |stopping: &mut bool,
+                          svcs: &mut [Svc],
+                          printer: &mut Printer,
+                          document: &mut StackStatus,
+                          why: &str| {
+        if *stopping {
+            return;
+        }
+        *stopping = true;
+        ctx.stop.store(true, Ordering::SeqCst);
+        document.phase = StackPhase::Stopping;
+        printer.event(why);
+        for svc in svcs.iter_mut() {
+            svc.retry_at = None;
+            if !svc.terminal() {
+                svc.set(ServicePhase::Stopping);
+            }
+        }
+    };
+    loop {
+        let now = Instant::now();
+        // Reap every child that exited: keepers, and services of keepers that were killed.
+        loop {
+            match os::reap_child_nonblocking() {
+                ChildEvent::Exited { .. } | ChildEvent::Stopped { .. } => continue,
+                ChildEvent::NothingReady | ChildEvent::NoChildren => break,
+            }
+        }
+        // Signals.
+        for signal in watch.wait(Some(Duration::ZERO)) {
+            if signal == Signal::Chld {
+                continue;
+            }
+            if !stopping {
+                stop_began = Some(Instant::now());
+                begin_stop(
+                    &mut stopping,
+                    &mut svcs,
+                    &mut printer,
+                    &mut document,
+                    &format!(
+                        "{signal} received: stopping {} in reverse dependency order (Ctrl-C again to force)",
+                        if order.len() == 1 { "the service" } else { "the services" }
+                    ),
+                );
+                dirty = true;
+            } else if !forced {
+                forced = true;
+                let killed = force_kill(state);
+                printer.event(&format!(
+                    "{signal} received again: SIGKILL sent to {killed} process{}",
+                    if killed == 1 { "" } else { "es" }
+                ));
+            }
+        }
+        // Results of worker jobs.
+        let mut request_stop: Option<String> = None;
+        while let Ok(event) = events.try_recv() {
+            dirty = true;
+            match event {
+                Event::Launched(index, outcome) => {
+                    let svc = &mut svcs[index];
+                    svc.busy = false;
+                    match outcome {
+                        Launch::Ready {
+                            record,
+                            port,
+                            ready_after,
+                            notes,
+                        } => {
+                            for note in notes {
+                                printer.event(&note);
+                            }
+                            svc.port = port;
+                            svc.adopt(*record);
+                            svc.daemonized = svc.leader.as_ref().is_none_or(Pinned::has_exited);
+                            if stopping {
+                                continue;
+                            }
+                            svc.ready_at = Some(Instant::now());
+                            svc.ready_after = Some(ready_after);
+                            svc.message = None;
+                            svc.set(ServicePhase::Ready);
+                            let record = svc.record.as_ref().expect("just adopted");
+                            let port = svc.port.map(|p| format!(", port {p}")).unwrap_or_default();
+                            let probe = svc
+                                .spec
+                                .probe(svc.port)
+                                .map(|p| format!(", {p}"))
+                                .unwrap_or_default();
+                            printer.event(&format!(
+                                "{} is ready after {} (pid {}{port}{probe})",
+                                svc.spec.name,
+                                format_duration(ready_after),
+                                record.leader.pid
+                            ));
+                        }
+                        Launch::Aborted => {}
+                        Launch::Failed { why, retry, notes } => {
+                            for note in notes {
+                                printer.event(&note);
+                            }
+                            svc.record = None;
+                            svc.leader = None;
+                            svc.keeper = None;
+                            svc.message = Some(why.lines().next().unwrap_or_default().to_string());
+                            if stopping {
+                                svc.set(ServicePhase::Failed);
+                                printer.event(&why);
+                                continue;
+                            }
+                            let may_restart = retry && svc.spec.restart != RestartPolicy::No;
+                            if may_restart && svc.consecutive < svc.spec.max_restarts {
+                                let delay = backoff_delay(
+                                    svc.spec.backoff,
+                                    svc.spec.max_backoff,
+                                    svc.consecutive,
+                                );
+                                svc.consecutive += 1;
+                                svc.restarts += 1;
+                                svc.retry_at = Some(Instant::now() + delay);
+                                svc.set(ServicePhase::Restarting);
+                                printer.event(&format!(
+                                    "{why}\nrestarting {} in {} (restart {} of {})",
+                                    svc.spec.name,
+                                    format_duration(delay),
+                                    svc.consecutive,
+                                    svc.spec.max_restarts
+                                ));
+                                continue;
+                            }
+                            failures += 1;
+                            svc.set(ServicePhase::Failed);
+                            if may_restart {
+                                svc.message = Some(format!(
+                                    "gave up after {} restarts: {}",
+                                    svc.consecutive,
+                                    svc.message.clone().unwrap_or_default()
+                                ));
+                            }
+                            printer.event(&why);
+                            if document.phase == StackPhase::Starting {
+                                let message = format!(
+                                    "{} failed to start{}",
+                                    svc.spec.name,
+                                    if may_restart {
+                                        format!(" after {} restarts", svc.consecutive)
+                                    } else {
+                                        String::new()
+                                    }
+                                );
+                                abort_message = Some(message.clone());
+                                request_stop = Some(format!("{message}: stopping the stack"));
+                            } else {
+                                printer.event(&format!(
+                                    "{} failed and is not restarted",
+                                    svc.spec.name
+                                ));
+                            }
+                        }
+                    }
+                }
+                Event::ExitHandled(index, outcome) => {
+                    let svc = &mut svcs[index];
+                    svc.busy = false;
+                    match outcome {
+                        Exit::Adopted(record) => {
+                            printer.event(&format!(
+                                "{} was restarted outside the supervisor (now pid {})",
+                                svc.spec.name, record.leader.pid
+                            ));
+                            svc.adopt(*record);
+                            svc.restarts += 1;
+                            svc.ready_at = Some(Instant::now());
+                        }
+                        Exit::Gone => {
+                            svc.record = None;
+                            svc.leader = None;
+                            svc.keeper = None;
+                            if !stopping {
+                                printer.event(&format!(
+                                    "{} was stopped outside the supervisor",
+                                    svc.spec.name
+                                ));
+                            }
+                            svc.set(ServicePhase::Stopped);
+                        }
+                        Exit::Daemonized => {
+                            svc.daemonized = true;
+                            if let Some(record) = &svc.record {
+                                printer.event(&format!(
+                                    "pid {} of {} exited 0 and left processes running (it daemonized); reaper tracks them",
+                                    record.leader.pid, svc.spec.name
+                                ));
+                            }
+                        }
+                        Exit::Ended { status, failure } => {
+                            svc.record = None;
+                            svc.leader = None;
+                            svc.keeper = None;
+                            svc.last_exit = Some(status.clone());
+                            if stopping {
+                                svc.set(ServicePhase::Stopped);
+                                continue;
+                            }
+                            let stable = svc
+                                .ready_at
+                                .is_some_and(|at| at.elapsed() >= svc.spec.max_backoff);
+                            if stable {
+                                svc.consecutive = 0;
+                            }
+                            let restart = match svc.spec.restart {
+                                RestartPolicy::No => false,
+                                RestartPolicy::OnFailure => failure,
+                                RestartPolicy::Always => true,
+                            };
+                            if restart && svc.consecutive < svc.spec.max_restarts {
+                                let delay = backoff_delay(
+                                    svc.spec.backoff,
+                                    svc.spec.max_backoff,
+                                    svc.consecutive,
+                                );
+                                svc.consecutive += 1;
+                                svc.restarts += 1;
+                                svc.retry_at = Some(Instant::now() + delay);
+                                svc.set(ServicePhase::Restarting);
+                                printer.event(&format!(
+                                    "{} exited ({status}); restarting in {} (restart {} of {})",
+                                    svc.spec.name,
+                                    format_duration(delay),
+                                    svc.consecutive,
+                                    svc.spec.max_restarts
+                                ));
+                            } else if restart {
+                                failures += 1;
+                                svc.message = Some(format!(
+                                    "gave up after {} restarts; last exit: {status}",
+                                    svc.consecutive
+                                ));
+                                svc.set(ServicePhase::Failed);
+                                printer.event(&format!(
+                                    "{} exited ({status}); giving up after {} restarts",
+                                    svc.spec.name, svc.consecutive
+                                ));
+                            } else if failure {
+                                failures += 1;
+                                svc.message = Some(format!("crashed: {status}"));
+                                svc.set(ServicePhase::Crashed);
+                                printer.event(&format!(
+                                    "{} crashed ({status}) and is not restarted (restart = \"{}\")",
+                                    svc.spec.name,
+                                    match svc.spec.restart {
+                                        RestartPolicy::No => "no",
+                                        RestartPolicy::OnFailure => "on-failure",
+                                        RestartPolicy::Always => "always",
+                                    }
+                                ));
+                            } else {
+                                svc.set(ServicePhase::Exited);
+                                printer.event(&format!("{} exited ({status})", svc.spec.name));
+                            }
+                        }
+                    }
+                }
+                Event::Stopped(reports) => {
+                    for (report, signal) in reports {
+                        if let Some(svc) = svcs.iter_mut().find(|s| s.spec.name == report.name) {
+                            if let Some(tail) = svc.tail.as_mut().filter(|_| options.show_output)
+                            {
+                                for line in tail.drain() {
+                                    printer.line(&svc.spec.name, &line);
+                                }
+                            }
+                            svc.record = None;
+                            svc.leader = None;
+                            svc.keeper = None;
+                            if !svc.terminal() {
+                                svc.set(ServicePhase::Stopped);
+                            }
+                        }
+                        printer.event(&describe_stop(&report, signal));
+                    }
+                }
+                Event::StopFinished => finished = true,
+            }
+        }
+        if let Some(why) = request_stop.take() {
+            stop_began = Some(Instant::now());
+            begin_stop(&mut stopping, &mut svcs, &mut printer, &mut document, &why);
+        }
+        // Exits of running services.
+        if !stopping {
+            for (index, svc) in svcs.iter_mut().enumerate() {
+                if svc.busy || svc.phase != ServicePhase::Ready {
+                    continue;
+                }
+                let ended = if svc.daemonized {
+                    svc.keeper.as_ref().is_none_or(Pinned::has_exited)
+                } else {
+                    svc.leader.as_ref().is_none_or(Pinned::has_exited)
+                };
+                let Some(record) = svc.record.clone().filter(|_| ended) else {
+                    continue;
+                };
+                svc.busy = true;
+                let (ctx, spec, sender, waker) =
+                    (ctx.clone(), svc.spec.clone(), sender.clone(), waker.clone());
+                let daemonized = svc.daemonized;
+                std::thread::spawn(move || {
+                    let outcome = handle_exit(&ctx, &spec, &record, daemonized);
+                    let _ = sender.send(Event::ExitHandled(index, outcome));
+                    waker.wake();
+                });
+            }
+        }
+        // Restart delays that are over.
+        for svc in svcs.iter_mut() {
+            if svc.retry_at.is_some_and(|at| at <= now) && !stopping {
+                svc.retry_at = None;
+                svc.set(ServicePhase::Waiting);
+                dirty = true;
+            }
+        }
+        // Launch services whose dependencies are ready.
+        if !stopping {
+            for index in 0..svcs.len() {
+                if svcs[index].busy || svcs[index].phase != ServicePhase::Waiting {
+                    continue;
+                }
+                let deps_ready = svcs[index].spec.depends_on.iter().all(|dep| {
+                    svcs.iter().any(|s| {
+                        s.spec.name == *dep
+                            && matches!(s.phase, ServicePhase::Ready | ServicePhase::Exited)
+                    })
+                });
+                if !deps_ready {
+                    continue;
+                }
+                let svc = &mut svcs[index];
+                svc.busy = true;
+                svc.set(ServicePhase::Starting);
+                dirty = true;
+                let log = state.default_log_path(&svc.spec.name);
+                let offset = log_len(&log);
+                if svc.tail.is_none() {
+                    svc.tail = Some(LogTail::new(&log, offset));
+                }
+                let (ctx, spec, sender, waker) =
+                    (ctx.clone(), svc.spec.clone(), sender.clone(), waker.clone());
+                std::thread::spawn(move || {
+                    let outcome = launch(&ctx, &spec, offset);
+                    let _ = sender.send(Event::Launched(index, outcome));
+                    waker.wake();
+                });
+            }
+        }
+        // The stack is up once every service was ready (or exited cleanly).
+        if document.phase == StackPhase::Starting
+            && svcs
+                .iter()
+                .all(|s| matches!(s.phase, ServicePhase::Ready | ServicePhase::Exited))
+        {
+            document.phase = StackPhase::Running;
+            dirty = true;
+            printer.event(&format!(
+                "all {} service{} ready after {}",
+                svcs.len(),
+                if svcs.len() == 1 { " is" } else { "s are" },
+                format_duration(began.elapsed())
+            ));
+        }
+        // Every service ended by itself: stop (sweeping whatever is left) and exit.
+        if !stopping && svcs.iter().all(|s| s.terminal() && !s.busy && s.retry_at.is_none()) {
+            stop_began = Some(Instant::now());
+            begin_stop(
+                &mut stopping,
+                &mut svcs,
+                &mut printer,
+                &mut document,
+                "every service has ended",
+            );
+            dirty = true;
+        }
+        // Once no worker is busy, stop in reverse dependency order.
+        if stopping && !stopper_started && svcs.iter().all(|s| !s.busy) {
+            stopper_started = true;
+            let plan: Vec<Vec<(String, StopOptions)>> = levels
+                .iter()
+                .rev()
+                .map(|level| {
+                    level
+                        .iter()
+                        .filter_map(|name| stack.service(name))
+                        .map(|spec| (spec.name.clone(), stop_options(spec)))
+                        .collect()
+                })
+                .collect();
+            let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
+            let names = order.clone();
+            std::thread::spawn(move || {
+                stop_stack(&ctx, &plan, &names, &sender, &waker);
+                let _ = sender.send(Event::StopFinished);
+                waker.wake();
+            });
+        }
+        // Output.
+        if options.show_output {
+            for svc in svcs.iter_mut() {
+                if let Some(tail) = svc.tail.as_mut() {
+                    for line in tail.lines() {
+                        printer.line(&svc.spec.name, &line);
+                    }
+                }
+            }
+        }
+        printer.flush();
+        if dirty {
+            dirty = false;
+            document.services = svcs.iter().map(Svc::entry).collect();
+            let _ = status::write(state, &document);
+        }
+        if finished {
+            break;
+        }
+        watch.wait(Some(TICK));
+    }
+    // Everything is stopped: last output, reap the keepers, final status.
+    if options.show_output {
+        for svc in svcs.iter_mut() {
+            if let Some(tail) = svc.tail.as_mut() {
+                for line in tail.drain() {
+                    printer.line(&svc.spec.name, &line);
+                }
+            }
+        }
+    }
+    let deadline = Instant::now() + REAP_WAIT;
+    loop {
+        match os::reap_child_nonblocking() {
+            ChildEvent::Exited { .. } | ChildEvent::Stopped { .. } => continue,
+            ChildEvent::NoChildren => break,
+            ChildEvent::NothingReady if Instant::now() >= deadline => break,
+            ChildEvent::NothingReady => {
+                watch.wait(Some(TICK));
+            }
+        }
+    }
+    let code = if failures > 0 || abort_message.is_some() {
+        1
+    } else {
+        0
+    };
+    let elapsed = stop_began.map(|at| at.elapsed()).unwrap_or_default();
+    match &abort_message {
+        Some(message) => {
+            printer.event(&format!("{message}; everything was stopped"));
+            document.phase = StackPhase::Failed;
+            document.message = Some(message.clone());
+            document.services = svcs.iter().map(Svc::entry).collect();
+            let _ = status::write(state, &document);
+        }
+        None => {
+            printer.event(&format!(
+                "stack stopped in {}{}",
+                format_duration(elapsed),
+                if failures > 0 {
+                    format!(
+                        "; {failures} service{} failed",
+                        if failures == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            let _ = status::remove(state);
+        }
+    }
+    printer.flush();
+    Ok(code)
+}
+
+/// Stops the stack's services level by level, in reverse dependency order (each level in
+/// parallel, each service with its own signal and timeout), then sweeps any stack record left.
+fn stop_stack(
+    ctx: &Ctx,
+    plan: &[Vec<(String, StopOptions)>],
+    names: &[String],
+    sender: &mpsc::Sender<Event>,
+    waker: &os::Waker,
+) {
+    for level in plan {
+        if !level
+            .iter()
+            .any(|(name, _)| ctx.state.record_path(name).exists())
+        {
+            continue;
+        }
+        let reports = stop_level(&ctx.state, level);
+        let _ = sender.send(Event::Stopped(reports));
+        waker.wake();
+    }
+    // Sweep: any record of this stack still there (a service adopted from a restart that raced
+    // with the stop, for instance).
+    let left: Vec<String> = ctx
+        .state
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Record(record)
+                if record.stack.as_deref() == Some(ctx.stack_id.as_str())
+                    && names.contains(&record.name) =>
+            {
+                Some(record.name)
+            }
+            _ => None,
+        })
+        .collect();
+    if !left.is_empty() {
+        let options = StopOptions {
+            signal: Signal::Term,
+            timeout: Duration::from_secs(10),
+        };
+        let reports = stop_names(&ctx.state, left, options)
+            .into_iter()
+            .map(|r| (r, Signal::Term))
+            .collect();
+        let _ = sender.send(Event::Stopped(reports));
+        waker.wake();
+    }
+}
+
+// --- Detached ---------------------------------------------------------------------------------
+
+/// Starts the supervisor detached, as the managed service [`SUPERVISOR_NAME`] (so it has a
+/// keeper and a record like any service), prints its lines as they come, and returns once every
+/// service is ready (exit code 0) or the supervisor gave up (1, after printing why).
+pub fn detach(
+    state: &StateDir,
+    stack: &Stack,
+    options: &UpOptions,
+    cwd: &Path,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<u8, UpError> {
+    stack.selection(&options.services).map_err(UpError::BadInput)?;
+    state.ensure()?;
+    if let Some(existing) = status::read(state)
+        && existing.supervisor_alive()
+        && !options.kill_existing
+    {
+        return Err(UpError::AlreadyRunning(format!(
+            "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it",
+            existing.supervisor.pid, existing.started_at
+        )));
+    }
+    let exe = std::env::current_exe().map_err(|e| UpError::Failed(e.to_string()))?;
+    let mut argv: Vec<String> = vec![
+        exe.display().to_string(),
+        "--state-dir".into(),
+        state.root.display().to_string(),
+        "up".into(),
+        "--supervisor".into(),
+        "-f".into(),
+        stack.file.display().to_string(),
+    ];
+    if options.kill_existing {
+        argv.push("--kill-existing".into());
+    }
+    if !options.services.is_empty() {
+        argv.push("--".into());
+        argv.extend(options.services.iter().cloned());
+    }
+    let log = state.default_log_path(SUPERVISOR_NAME);
+    let mut tail = LogTail::new(&log, log_len(&log));
+    let request = StartRequest {
+        name: SUPERVISOR_NAME.into(),
+        argv,
+        cwd: cwd.to_path_buf(),
+        env: Vec::new(),
+        env_files: Vec::new(),
+        port: None,
+        log: None,
+        min_uptime: Duration::ZERO,
+        ready_timeout: Duration::from_secs(30),
+        log_max_bytes: LOG_MAX_BYTES,
+        log_keep: LOG_KEEP,
+        stack: None,
+        wait_for_port: false,
+    };
+    let started = service::start(state, &request).map_err(|e| match e {
+        StartError::AlreadyRunning { .. } => UpError::AlreadyRunning(format!(
+            "{e} (the detached supervisor is already running; `reaper down` stops it)"
+        )),
+        other => UpError::Failed(other.to_string()),
+    })?;
+    let supervisor = started.record.leader.clone();
+    let pinned = supervisor.pin().ok();
+    loop {
+        for line in tail.lines() {
+            on_line(&line);
+        }
+        let current = status::read(state).filter(|s| s.supervisor.pid == supervisor.pid);
+        if let Some(current) = &current {
+            if current.phase == StackPhase::Running {
+                return Ok(0);
+            }
+        }
+        let gone = pinned.as_ref().is_none_or(Pinned::has_exited);
+        if gone {
+            for line in tail.drain() {
+                on_line(&line);
+            }
+            // The supervisor stopped what it started; remove its record and anything left.
+            let _ = crate::stack::control::down(state, Some(stack), &mut |_| {});
+            return Ok(1);
+        }
+        match pinned.as_ref() {
+            Some(p) => os::wait_for_exit(&[p], TICK),
+            None => std::thread::sleep(TICK),
+        }
+    }
+}
+
+/// Where the state of a stack lives: `explicit` (`--state-dir`, `REAPER_STATE_DIR`) if given,
+/// else the directory of its configuration file.
+pub fn state_dir_for(explicit: Option<&Path>, cwd: &Path, config_root: &Path) -> StateDir {
+    StateDir {
+        root: match explicit {
+            Some(dir) if dir.is_absolute() => dir.to_path_buf(),
+            Some(dir) => cwd.join(dir),
+            None => PathBuf::from(config_root),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_limit() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(10);
+        assert_eq!(backoff_delay(base, max, 0), Duration::from_millis(100));
+        assert_eq!(backoff_delay(base, max, 1), Duration::from_millis(200));
+        assert_eq!(backoff_delay(base, max, 3), Duration::from_millis(800));
+        assert_eq!(backoff_delay(base, max, 10), max);
+        assert_eq!(backoff_delay(base, max, 40), max);
+    }
+
+    #[test]
+    fn clock_has_milliseconds() {
+        let now = clock();
+        assert_eq!(now.len(), 12, "{now}");
+        assert_eq!(&now[2..3], ":");
+        assert_eq!(&now[8..9], ".");
+    }
+}
