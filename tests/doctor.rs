@@ -246,3 +246,55 @@ fn exit_codes_zero_one_two() {
         .code(2)
         .stderr(contains("orphan_patterns"));
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A python listener on `port`, carrying the sandbox token; returns once it accepts.
+fn foreign_listener(sandbox: &Sandbox, port: u16) -> std::process::Child {
+    let child = std::process::Command::new("python3")
+        .args(["-c", "import socket,sys,time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); time.sleep(1000)"])
+        .arg(port.to_string())
+        .env(common::TOKEN_VAR, &sandbox.token)
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    sandbox.note_tree();
+    child
+}
+
+#[test]
+fn declared_port_held_by_another_process_is_a_conflict() {
+    let sandbox = Sandbox::new();
+    let port = free_port();
+    // The service listens briefly (enough for start's readiness), then lets the port go.
+    sandbox
+        .reaper()
+        .args(["start", "api", "--port", &port.to_string(), "--", "python3", "-c"])
+        .arg("import os,socket,time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen()\ntime.sleep(0.5); s.close(); time.sleep(1000)")
+        .assert()
+        .success();
+    sandbox.note_tree();
+    assert!(wait_until(Duration::from_secs(5), || std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()));
+    let mut intruder = foreign_listener(&sandbox, port);
+    let (code, report) = doctor(&sandbox, &["--sample", "0", "--scope", "project"]);
+    assert_eq!(code, 1);
+    let conflicts = findings_for(&report, "port_conflict", |f| f["port"] == port);
+    assert_eq!(conflicts.len(), 1, "{report}");
+    assert_eq!(conflicts[0]["pid"], intruder.id());
+    assert_eq!(conflicts[0]["service"], "api");
+    assert!(conflicts[0]["fix"].as_str().unwrap().contains(&format!("reaper port {port} --kill")));
+    // A second service declaring a held port is refused before it starts.
+    sandbox
+        .reaper()
+        .args(["start", "api2", "--port", &port.to_string(), "--", "sleep", "1000"])
+        .assert()
+        .code(1)
+        .stderr(contains(format!("port {port} is already in use by pid {}", intruder.id())));
+    assert!(!sandbox.record_path("api2").exists());
+    sandbox.reaper().args(["stop", "api"]).assert().success();
+    intruder.kill().unwrap();
+    intruder.wait().unwrap();
+    sandbox.assert_nothing_left();
+}

@@ -8,10 +8,12 @@ use common::{Sandbox, alive};
 use predicates::str::contains;
 
 /// Starts a setsid daemon (`sleep 1000`, in a session of its own, reparented to reaper when its
-/// parent exits), waits until it has written its pid, then exits with `code`.
+/// parent exits; its output goes to /dev/null, as a daemon's does, so it does not hold the
+/// test's pipes open), waits until it has written its pid, then exits with `code`.
 fn daemon_script(daemon_prelude: &str, code: i32) -> String {
     format!(
-        "(setsid sh -c '{daemon_prelude} echo $$ > daemon.pid; exec sleep 1000' &); \
+        "(setsid sh -c '{daemon_prelude} echo $$ > daemon.pid; exec sleep 1000' \
+         </dev/null >/dev/null 2>&1 &); \
          while [ ! -s daemon.pid ]; do sleep 0.01; done; exit {code}"
     )
 }

@@ -351,14 +351,19 @@ pub fn kill(args: KillArgs) -> CliResult {
 /// Emergency clean-up: stop everything, end orphans, free ports, remove stale records.
 ///
 /// In order: stop every managed service (whole trees), end processes carrying this project's
-/// marker without a record, end processes matching each
+/// marker without a record, free each --port (its holders are ended),
+/// end processes matching each
 /// --pattern (your own processes only), and remove stale records and pid files. Prints a summary
 /// of everything done. Graceful first; SIGKILL after --timeout (--force: SIGKILL at once).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper emergency
+  reaper emergency --port 8001 --port 3000
   reaper emergency --pattern uvicorn --pattern 'npm.*dev' --force")]
 pub struct EmergencyArgs {
+    /// Free this port too (repeatable).
+    #[arg(long = "port", value_name = "P", value_parser = clap::value_parser!(u16).range(1..))]
+    ports: Vec<u16>,
     /// End your processes matching this regex too (repeatable).
     #[arg(long = "pattern", value_name = "REGEX")]
     patterns: Vec<String>,
@@ -409,6 +414,19 @@ pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
         .filter(|a| a.action == "removed")
         .count();
     summary.push(format!("{removed} stale record(s) removed"));
+    for port in &args.ports {
+        let options = reaper::ports::FreeOptions {
+            signal: Signal::Term,
+            timeout: args.timeout,
+            attempts: 3,
+            force: args.force,
+        };
+        let freed = reaper::ports::free(*port, state, options)
+            .map(|report| report.freed)
+            .unwrap_or(false);
+        ok &= freed;
+        summary.push(format!("port {port} {}", if freed { "free" } else { "STILL HELD" }));
+    }
     if !patterns.is_empty() {
         let (count, complete) = kill_matching(
             &patterns,

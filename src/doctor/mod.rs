@@ -293,6 +293,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         }
     }
 
+    findings.extend(port_conflicts(state, &entries, &owned));
     findings.extend(stale_records(&first, entries));
 
     if !options.sample.is_zero() {
@@ -326,6 +327,46 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         findings,
         summary,
     })
+}
+
+/// Ports declared by records, held by a process that is not part of the declaring service.
+fn port_conflicts(state: &StateDir, entries: &[Entry], owned: &Ownership) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let Entry::Record(record) = entry else { continue };
+        let Some(port) = record.port else { continue };
+        let Ok(report) = crate::ports::lookup(port, state) else { continue };
+        for socket in report.sockets.iter().filter(|s| s.holds_port) {
+            for holder in &socket.owners {
+                if owned.members.get(&holder.pid) == Some(&record.name) {
+                    continue;
+                }
+                let mut f = finding(FindingKind::PortConflict, None);
+                f.pid = Some(holder.pid);
+                f.start_time = Some(holder.identity.start_time);
+                f.command = Some(holder.command.join(" "));
+                f.service = Some(record.name.clone());
+                f.port = Some(port);
+                f.owned = holder.service.is_some();
+                f.evidence = format!(
+                    "port {port} is declared by service {} but {} {} holds it ({})",
+                    record.name,
+                    match &holder.service {
+                        Some(other) => format!("service {other}'s process"),
+                        None => "process".to_string(),
+                    },
+                    holder.pid,
+                    socket.local
+                );
+                f.fix = format!(
+                    "free it with `reaper port {port} --kill`, or move {} to another port (`reaper start --port-fallback`)",
+                    record.name
+                );
+                out.push(f);
+            }
+        }
+    }
+    out
 }
 
 fn stale_records(snapshot: &Snapshot, entries: Vec<Entry>) -> Vec<Finding> {

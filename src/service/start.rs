@@ -131,6 +131,15 @@ pub enum StartError {
         /// Its last lines.
         tail: Vec<String>,
     },
+    /// The port is already held by another process: the readiness check would pass because of
+    /// it, and the service could not bind.
+    #[error("port {port} is already in use by {holder}; free it with `--kill-existing` or take the next free port with `--port-fallback` (see `reaper port {port}`)")]
+    PortInUse {
+        /// The port.
+        port: u16,
+        /// Who holds it.
+        holder: String,
+    },
     /// The port did not open in time; the service was stopped again.
     #[error("{name} did not accept connections on port {port} within {timeout}; it was stopped{}", tail_block(.log, .tail))]
     NotReady {
@@ -191,6 +200,9 @@ pub(crate) fn start_locked(
     }
     if !request.cwd.is_dir() {
         return Err(StartError::BadCwd(request.cwd.clone()));
+    }
+    if let Some(port) = request.port {
+        refuse_if_port_held(state, name, port)?;
     }
     let env = build_env(request)?;
     let log = request
@@ -567,4 +579,26 @@ fn abandon(state: &StateDir, record: &Record) -> Result<(), StateError> {
     };
     let _ = terminate::stop_trees(&[target]);
     state.remove(&record.name)
+}
+
+fn refuse_if_port_held(state: &StateDir, name: &str, port: u16) -> Result<(), StartError> {
+    let Ok(report) = crate::ports::lookup(port, state) else {
+        return Ok(());
+    };
+    if !report.held {
+        return Ok(());
+    }
+    let holder = report
+        .sockets
+        .iter()
+        .filter(|s| s.holds_port)
+        .flat_map(|s| s.owners.iter())
+        .next()
+        .map(|owner| match &owner.service {
+            Some(service) => format!("service {service} (pid {})", owner.pid),
+            None => format!("pid {} ({})", owner.pid, owner.command.join(" ")),
+        })
+        .unwrap_or_else(|| "a process reaper cannot see".to_string());
+    actionlog::record(state, &format!("start {name}: port {port} held by {holder}"));
+    Err(StartError::PortInUse { port, holder })
 }
