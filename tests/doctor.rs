@@ -248,7 +248,11 @@ fn exit_codes_zero_one_two() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A python listener on `port`, carrying the sandbox token; returns once it accepts.
@@ -259,7 +263,9 @@ fn foreign_listener(sandbox: &Sandbox, port: u16) -> std::process::Child {
         .env(common::TOKEN_VAR, &sandbox.token)
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
     sandbox.note_tree();
     child
 }
@@ -276,7 +282,9 @@ fn declared_port_held_by_another_process_is_a_conflict() {
         .assert()
         .success();
     sandbox.note_tree();
-    assert!(wait_until(Duration::from_secs(5), || std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()));
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    }));
     let mut intruder = foreign_listener(&sandbox, port);
     let (code, report) = doctor(&sandbox, &["--sample", "0", "--scope", "project"]);
     assert_eq!(code, 1);
@@ -284,17 +292,46 @@ fn declared_port_held_by_another_process_is_a_conflict() {
     assert_eq!(conflicts.len(), 1, "{report}");
     assert_eq!(conflicts[0]["pid"], intruder.id());
     assert_eq!(conflicts[0]["service"], "api");
-    assert!(conflicts[0]["fix"].as_str().unwrap().contains(&format!("reaper port {port} --kill")));
+    assert!(
+        conflicts[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("reaper port {port} --kill"))
+    );
     // A second service declaring a held port is refused before it starts.
     sandbox
         .reaper()
-        .args(["start", "api2", "--port", &port.to_string(), "--", "sleep", "1000"])
+        .args([
+            "start",
+            "api2",
+            "--port",
+            &port.to_string(),
+            "--",
+            "sleep",
+            "1000",
+        ])
         .assert()
         .code(1)
-        .stderr(contains(format!("port {port} is already in use by pid {}", intruder.id())));
+        .stderr(contains(format!(
+            "port {port} is already in use by pid {}",
+            intruder.id()
+        )));
     assert!(!sandbox.record_path("api2").exists());
-    sandbox.reaper().args(["stop", "api"]).assert().success();
-    intruder.kill().unwrap();
+    // Safe mode leaves a process reaper does not own alone; --force frees the port.
+    sandbox
+        .reaper()
+        .args(["doctor", "--sample", "0", "--scope", "project", "--fix"])
+        .assert()
+        .code(1)
+        .stdout(contains("add --force"));
+    assert!(common::alive(intruder.id()));
+    sandbox
+        .reaper()
+        .args(["doctor", "--sample", "0", "--scope", "project", "--fix", "--force", "--timeout", "2s"])
+        .assert()
+        .success()
+        .stdout(contains(format!("freed port {port}")));
     intruder.wait().unwrap();
+    sandbox.reaper().args(["stop", "api"]).assert().success();
     sandbox.assert_nothing_left();
 }

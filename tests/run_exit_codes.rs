@@ -12,7 +12,11 @@ use predicates::str::contains;
 #[test]
 fn success_passes_through() {
     let sandbox = Sandbox::new();
-    sandbox.reaper().args(["run", "--", "true"]).assert().code(0);
+    sandbox
+        .reaper()
+        .args(["run", "--", "true"])
+        .assert()
+        .code(0);
     sandbox.assert_nothing_left();
 }
 
@@ -124,7 +128,15 @@ fn json_report_of_a_plain_run() {
     let sandbox = Sandbox::new();
     sandbox
         .reaper()
-        .args(["run", "--json-report", "report.json", "--", "sh", "-c", "exit 5"])
+        .args([
+            "run",
+            "--json-report",
+            "report.json",
+            "--",
+            "sh",
+            "-c",
+            "exit 5",
+        ])
         .assert()
         .code(5);
     let text = std::fs::read_to_string(sandbox.path().join("report.json")).unwrap();

@@ -135,7 +135,15 @@ fn fail_without_leaks_keeps_the_exit_code() {
     let sandbox = Sandbox::new();
     sandbox
         .reaper()
-        .args(["run", "--leaks", "fail", "--", "sh", "-c", "sleep 0.01 & wait"])
+        .args([
+            "run",
+            "--leaks",
+            "fail",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.01 & wait",
+        ])
         .assert()
         .code(0)
         .stderr("");

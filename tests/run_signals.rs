@@ -165,12 +165,7 @@ fn sigtstp_suspends_the_tree_with_reaper_and_sigcont_resumes_both() {
     let sandbox = Sandbox::new();
     let mut run = Running::start(
         &sandbox,
-        &[
-            "--",
-            "sh",
-            "-c",
-            "sleep 1000 & echo $!; echo ready; wait",
-        ],
+        &["--", "sh", "-c", "sleep 1000 & echo $!; echo ready; wait"],
     );
     let grandchild: u32 = run.line().parse().unwrap();
     run.expect_line("ready");

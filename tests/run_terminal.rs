@@ -128,9 +128,15 @@ fn command_holds_the_terminal_and_reaper_takes_it_back() {
         out.contains("inner True True"),
         "the command is not the foreground group of its own: {out}{err}"
     );
-    assert!(out.contains("read typed"), "the command could not read the terminal: {out}{err}");
+    assert!(
+        out.contains("read typed"),
+        "the command could not read the terminal: {out}{err}"
+    );
     assert!(out.contains("rc=0"), "{out}{err}");
-    assert!(out.contains("after True"), "the terminal was not taken back: {out}{err}");
+    assert!(
+        out.contains("after True"),
+        "the terminal was not taken back: {out}{err}"
+    );
     sandbox.assert_nothing_left();
 }
 
@@ -144,7 +150,10 @@ fn ctrl_z_stops_command_and_reaper_fg_resumes_both_ctrl_c_ends() {
     let (out, err) = drive(&sandbox, JOB_CONTROL_DRIVER);
     assert!(err.contains("STOPPED True"), "{err}\n{out}");
     assert!(err.contains("RESUMED True"), "{err}\n{out}");
-    assert!(out.contains("rc=130"), "Ctrl-C should end the command: {out}");
+    assert!(
+        out.contains("rc=130"),
+        "Ctrl-C should end the command: {out}"
+    );
     assert!(err.contains("GONE True"), "{err}\n{out}");
     sandbox.assert_nothing_left();
 }

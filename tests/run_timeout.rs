@@ -76,7 +76,15 @@ fn custom_signal_is_used_on_timeout() {
     // The command ignores TERM but ends on INT (KeyboardInterrupt).
     sandbox
         .reaper()
-        .args(["run", "--timeout", "300ms", "--signal", "INT", "--kill-after", "10s"])
+        .args([
+            "run",
+            "--timeout",
+            "300ms",
+            "--signal",
+            "INT",
+            "--kill-after",
+            "10s",
+        ])
         .args(["--", "python3", "-c"])
         .arg("import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(1000)")
         .assert()

@@ -425,7 +425,10 @@ pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
             .map(|report| report.freed)
             .unwrap_or(false);
         ok &= freed;
-        summary.push(format!("port {port} {}", if freed { "free" } else { "STILL HELD" }));
+        summary.push(format!(
+            "port {port} {}",
+            if freed { "free" } else { "STILL HELD" }
+        ));
     }
     if !patterns.is_empty() {
         let (count, complete) = kill_matching(

@@ -107,7 +107,8 @@ pub fn run(args: Args) -> CliResult {
         signal: args.signal,
         leaks: args.leaks.into(),
     };
-    let report = supervise::run(&options).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
+    let report =
+        supervise::run(&options).map_err(|e| CliError::new(EXIT_INTERNAL, e.to_string()))?;
     print_summary(&report, &options);
     if let Some(path) = &args.json_report {
         let mut text = serde_json::to_vec_pretty(&report).expect("reports serialise");

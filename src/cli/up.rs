@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use reaper::stack::control::{self, PsDocument};
-use reaper::stack::{self, Located, LoadError, Stack, checks};
+use reaper::stack::{self, LoadError, Located, Stack, checks};
 use reaper::state::StateDir;
 use reaper::supervisor::up::{self, UpError, UpOptions};
 use reaper::units::format_duration;
@@ -249,7 +249,10 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
 
 /// The stack, if its configuration can be found and read; problems are warnings here, since
 /// `down` and `ps` work from the records alone.
-fn optional_stack(file: Option<&Path>, cwd: &Path) -> Result<(Option<Located>, Option<Stack>), CliError> {
+fn optional_stack(
+    file: Option<&Path>,
+    cwd: &Path,
+) -> Result<(Option<Located>, Option<Stack>), CliError> {
     let located = match stack::locate(file, cwd) {
         Ok(located) => located,
         Err(e) if file.is_some() => return Err(CliError::new(EXIT_USAGE, e.to_string())),
@@ -300,7 +303,11 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
                 out,
                 "stack {phase}: supervisor pid {}{}, since {}; config {}",
                 supervisor.pid,
-                if supervisor.detached { " (detached)" } else { "" },
+                if supervisor.detached {
+                    " (detached)"
+                } else {
+                    ""
+                },
                 supervisor.started_at,
                 supervisor.config.display()
             )?;
@@ -332,10 +339,12 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
             s.name.clone(),
             s.state.clone(),
             s.pid.map_or_else(dash, |p| p.to_string()),
-            s.uptime_secs.filter(|_| s.pid.is_some()).map_or_else(dash, |u| match u {
-                0 => "<1s".to_string(),
-                _ => format_duration(std::time::Duration::from_secs(u)),
-            }),
+            s.uptime_secs
+                .filter(|_| s.pid.is_some())
+                .map_or_else(dash, |u| match u {
+                    0 => "<1s".to_string(),
+                    _ => format_duration(std::time::Duration::from_secs(u)),
+                }),
             s.restarts.to_string(),
             s.port.map_or_else(dash, |p| p.to_string()),
             s.health.clone().unwrap_or_else(dash),
@@ -381,11 +390,7 @@ pub fn run_check(cwd: &Path, args: CheckArgs) -> CliResult {
     if !problems.is_empty() {
         return Err(CliError::new(
             EXIT_FAILURE,
-            format!(
-                "{} of {} failed",
-                problems.len(),
-                plural(total, "check")
-            ),
+            format!("{} of {} failed", problems.len(), plural(total, "check")),
         ));
     }
     writeln!(

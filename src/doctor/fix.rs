@@ -302,11 +302,35 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
         .iter()
         .filter(|f| f.kind == FindingKind::PortConflict)
     {
-        outcomes.push(outcome(
-            f,
-            false,
-            "the holder is not this service: free the port with `reaper port PORT --kill`".into(),
-        ));
+        let Some(port) = f.port else { continue };
+        if !options.force {
+            outcomes.push(outcome(
+                f,
+                false,
+                format!(
+                    "the holder is not this service: add --force, or `reaper port {port} --kill`"
+                ),
+            ));
+            continue;
+        }
+        let free = crate::ports::FreeOptions {
+            signal: Signal::Term,
+            timeout: options.timeout,
+            attempts: 3,
+            force: false,
+        };
+        outcomes.push(match crate::ports::free(port, state, free) {
+            Ok(freed) if freed.freed => outcome(f, true, format!("freed port {port}")),
+            Ok(freed) => outcome(
+                f,
+                false,
+                freed
+                    .problem
+                    .or(freed.refused)
+                    .unwrap_or_else(|| format!("port {port} is still held")),
+            ),
+            Err(e) => outcome(f, false, e.to_string()),
+        });
     }
     outcomes
 }

@@ -333,9 +333,13 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
 fn port_conflicts(state: &StateDir, entries: &[Entry], owned: &Ownership) -> Vec<Finding> {
     let mut out = Vec::new();
     for entry in entries {
-        let Entry::Record(record) = entry else { continue };
+        let Entry::Record(record) = entry else {
+            continue;
+        };
         let Some(port) = record.port else { continue };
-        let Ok(report) = crate::ports::lookup(port, state) else { continue };
+        let Ok(report) = crate::ports::lookup(port, state) else {
+            continue;
+        };
         for socket in report.sockets.iter().filter(|s| s.holds_port) {
             for holder in &socket.owners {
                 if owned.members.get(&holder.pid) == Some(&record.name) {

@@ -76,10 +76,21 @@ fn read_proc_file<'b>(relative: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> 
     static PROC: OnceLock<Option<OwnedFd>> = OnceLock::new();
     let dir = PROC
         .get_or_init(|| {
-            rustix::fs::open("/proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+            rustix::fs::open(
+                "/proc",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
         })
         .as_ref()?;
-    let fd = openat(dir, relative, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let fd = openat(
+        dir,
+        relative,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
     let mut len = 0;
     loop {
         if len == buf.len() {
@@ -107,7 +118,11 @@ fn read_proc_file<'b>(relative: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> 
 fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
     let open = text.iter().position(|b| *b == b'(')?;
     let close = text.iter().rposition(|b| *b == b')')?;
-    let pid: u32 = std::str::from_utf8(&text[..open]).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::str::from_utf8(&text[..open])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let name = String::from_utf8_lossy(&text[open + 1..close]).into_owned();
     let rest = std::str::from_utf8(text.get(close + 2..)?).ok()?;
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
@@ -138,7 +153,9 @@ fn read_info(pid: Pid, buf: &mut Vec<u8>) -> Option<ProcessInfo> {
 /// The owner (real uid) of a process.
 pub fn uid_of(pid: Pid) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/{pid}")).ok().map(|m| m.uid())
+    std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
+        .map(|m| m.uid())
 }
 
 /// Above this many processes the table is read by two threads: the work is all system calls,
@@ -152,7 +169,10 @@ pub fn snapshot() -> io::Result<Snapshot> {
         .collect();
     let read = |chunk: &[Pid]| -> Vec<ProcessInfo> {
         let mut buf = vec![0; 4096];
-        chunk.iter().filter_map(|pid| read_info(*pid, &mut buf)).collect()
+        chunk
+            .iter()
+            .filter_map(|pid| read_info(*pid, &mut buf))
+            .collect()
     };
     if pids.len() < PARALLEL_SCAN {
         return Ok(Snapshot::from_processes(read(&pids)));
@@ -573,10 +593,7 @@ pub fn spawn_in_new_group(command: &mut std::process::Command, take_terminal: bo
         unsafe {
             command.pre_exec(|| {
                 let _ = with_sigttou_blocked(|| {
-                    rustix::termios::tcsetpgrp(
-                        rustix::stdio::stdin(),
-                        rustix::process::getpid(),
-                    )
+                    rustix::termios::tcsetpgrp(rustix::stdio::stdin(), rustix::process::getpid())
                 });
                 Ok(())
             });
@@ -586,10 +603,7 @@ pub fn spawn_in_new_group(command: &mut std::process::Command, take_terminal: bo
 
 /// Stops the calling process (SIGSTOP) until something sends it SIGCONT (a shell's `fg`).
 pub fn stop_self() {
-    let _ = rustix::process::kill_process(
-        rustix::process::getpid(),
-        rustix::process::Signal::STOP,
-    );
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
 }
 
 /// Signals delivered to this process, turned into events a loop can wait for with a timeout.

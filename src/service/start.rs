@@ -133,7 +133,9 @@ pub enum StartError {
     },
     /// The port is already held by another process: the readiness check would pass because of
     /// it, and the service could not bind.
-    #[error("port {port} is already in use by {holder}; free it with `--kill-existing` or take the next free port with `--port-fallback` (see `reaper port {port}`)")]
+    #[error(
+        "port {port} is already in use by {holder}; free it with `--kill-existing` or take the next free port with `--port-fallback` (see `reaper port {port}`)"
+    )]
     PortInUse {
         /// The port.
         port: u16,
@@ -599,6 +601,9 @@ fn refuse_if_port_held(state: &StateDir, name: &str, port: u16) -> Result<(), St
             None => format!("pid {} ({})", owner.pid, owner.command.join(" ")),
         })
         .unwrap_or_else(|| "a process reaper cannot see".to_string());
-    actionlog::record(state, &format!("start {name}: port {port} held by {holder}"));
+    actionlog::record(
+        state,
+        &format!("start {name}: port {port} held by {holder}"),
+    );
     Err(StartError::PortInUse { port, holder })
 }

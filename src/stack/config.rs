@@ -15,9 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{
-    Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, closest,
-};
+use super::{Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, closest};
 use crate::signal::Signal;
 
 /// Name of the supervisor's own record when it runs detached (`reaper up -d`); no service may
@@ -256,10 +254,9 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.chars().count(), |nl| before[nl + 1..].chars().count())
-        + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, column)
 }
 
@@ -339,7 +336,10 @@ fn parse_error(shown: &str, text: &str, error: &toml::de::Error) -> ConfigError 
     } else if let Some(rest) = raw.strip_prefix("missing field ") {
         let field = backticked(rest).first().cloned().unwrap_or_default();
         let hint = match field.as_str() {
-            "command" => "add command = \"...\": the program to run, e.g. command = \"python3 app.py\"".to_string(),
+            "command" => {
+                "add command = \"...\": the program to run, e.g. command = \"python3 app.py\""
+                    .to_string()
+            }
             other => format!("add `{other} = ...`"),
         };
         (format!("missing `{field}`"), Some(hint))
@@ -428,9 +428,9 @@ pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
     let sample = url.replace("${PORT}", "1").replace("$PORT", "1");
     match super::HttpTarget::parse(&sample) {
         Some(_) => Ok(()),
-        None if sample.starts_with("https://") => Err(
-            "https is not supported by the readiness probe; probe a plain http:// URL".into(),
-        ),
+        None if sample.starts_with("https://") => {
+            Err("https is not supported by the readiness probe; probe a plain http:// URL".into())
+        }
         None => Err("expected http://HOST[:PORT][/PATH], e.g. http://127.0.0.1:8001/health".into()),
     }
 }
@@ -591,39 +591,45 @@ pub fn validate(
                 depends_on.push(dep_name);
             }
         }
-        let ready = config.ready.as_ref().and_then(|ready| match ready.get_ref() {
-            ReadyConfig::Tcp(0) => {
-                errors.at(
-                    ready.span(),
-                    format!("service `{name}`: ready.tcp 0 is not a port"),
-                    Some("use 1-65535".into()),
-                );
-                None
-            }
-            ReadyConfig::Tcp(port) => Some(Readiness::Tcp(*port)),
-            ReadyConfig::Http(url) => match check_http_url(url) {
-                Ok(()) => Some(Readiness::Http(url.clone())),
-                Err(why) => {
-                    errors.at(
-                        ready.span(),
-                        format!("service `{name}`: ready.http `{url}` is not usable"),
-                        Some(why),
-                    );
-                    None
-                }
-            },
-            ReadyConfig::Log(pattern) => match regex::Regex::new(pattern) {
-                Ok(regex) => Some(Readiness::Log(regex)),
-                Err(e) => {
-                    errors.at(
+        let ready =
+            config
+                .ready
+                .as_ref()
+                .and_then(|ready| match ready.get_ref() {
+                    ReadyConfig::Tcp(0) => {
+                        errors.at(
+                            ready.span(),
+                            format!("service `{name}`: ready.tcp 0 is not a port"),
+                            Some("use 1-65535".into()),
+                        );
+                        None
+                    }
+                    ReadyConfig::Tcp(port) => Some(Readiness::Tcp(*port)),
+                    ReadyConfig::Http(url) => match check_http_url(url) {
+                        Ok(()) => Some(Readiness::Http(url.clone())),
+                        Err(why) => {
+                            errors.at(
+                                ready.span(),
+                                format!("service `{name}`: ready.http `{url}` is not usable"),
+                                Some(why),
+                            );
+                            None
+                        }
+                    },
+                    ReadyConfig::Log(pattern) => {
+                        match regex::Regex::new(pattern) {
+                            Ok(regex) => Some(Readiness::Log(regex)),
+                            Err(e) => {
+                                errors.at(
                         ready.span(),
                         format!("service `{name}`: ready.log is not a valid regular expression"),
                         Some(e.to_string().lines().last().unwrap_or_default().trim().into()),
                     );
-                    None
-                }
-            },
-        });
+                                None
+                            }
+                        }
+                    }
+                });
         let ready_timeout = duration_field(
             &mut errors,
             &name,
@@ -655,14 +661,18 @@ pub fn validate(
         let stop_signal = match &config.stop_signal {
             None => Signal::Term,
             Some(text) => match text.get_ref().parse::<Signal>() {
-                Ok(Signal::Stop | Signal::Cont | Signal::Chld | Signal::Winch | Signal::Tstp) | Err(_) => {
+                Ok(Signal::Stop | Signal::Cont | Signal::Chld | Signal::Winch | Signal::Tstp)
+                | Err(_) => {
                     errors.at(
                         text.span(),
                         format!(
                             "service `{name}`: `{}` is not a usable stop signal",
                             text.get_ref()
                         ),
-                        Some("use SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 or SIGKILL".into()),
+                        Some(
+                            "use SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 or SIGKILL"
+                                .into(),
+                        ),
                     );
                     Signal::Term
                 }

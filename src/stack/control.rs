@@ -64,7 +64,11 @@ pub fn stop_level(state: &StateDir, level: &[(String, StopOptions)]) -> Vec<(Sto
 }
 
 /// Stops the named services with `options`; names whose record vanished meanwhile are skipped.
-pub fn stop_names(state: &StateDir, mut names: Vec<String>, options: StopOptions) -> Vec<StopReport> {
+pub fn stop_names(
+    state: &StateDir,
+    mut names: Vec<String>,
+    options: StopOptions,
+) -> Vec<StopReport> {
     loop {
         if names.is_empty() {
             return Vec::new();
@@ -228,7 +232,10 @@ pub fn down(
     if state.record_path(SUPERVISOR_NAME).exists() {
         for stopped in stop_names(state, vec![SUPERVISOR_NAME.to_string()], DEFAULT_STOP) {
             if !stopped.processes.is_empty() || !stopped.complete() {
-                on_line(&crate::supervisor::up::describe_stop(&stopped, Signal::Term));
+                on_line(&crate::supervisor::up::describe_stop(
+                    &stopped,
+                    Signal::Term,
+                ));
             }
             report.reports.push((stopped, Signal::Term));
         }
@@ -357,8 +364,10 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
                     .unwrap_or_default(),
                 (None, Some(entry)) => entry.state.label().to_string(),
                 (None, None) => match last.map(|l| l.state) {
-                    Some(phase @ (super::status::ServicePhase::Crashed
-                    | super::status::ServicePhase::Failed)) => phase.label().to_string(),
+                    Some(
+                        phase @ (super::status::ServicePhase::Crashed
+                        | super::status::ServicePhase::Failed),
+                    ) => phase.label().to_string(),
                     _ => "stopped".to_string(),
                 },
             };

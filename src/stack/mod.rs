@@ -355,9 +355,7 @@ impl Stack {
                 )
             })
             .collect();
-        levels_of(selected, |name| {
-            deps.get(name).cloned().unwrap_or_default()
-        })
+        levels_of(selected, |name| deps.get(name).cloned().unwrap_or_default())
     }
 }
 
@@ -453,7 +451,10 @@ pub(crate) fn find_cycles(services: &[Service]) -> Vec<Vec<String>> {
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
-pub(crate) fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     fn distance(a: &str, b: &str) -> usize {
         let b: Vec<char> = b.chars().collect();
         let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -536,7 +537,10 @@ mod tests {
     #[test]
     fn http_urls() {
         let t = HttpTarget::parse("http://127.0.0.1:8001/health?x=1").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("127.0.0.1", 8001, "/health?x=1"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("127.0.0.1", 8001, "/health?x=1")
+        );
         let t = HttpTarget::parse("http://[::1]:9/").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("[::1]", 9));
         assert_eq!(HttpTarget::parse("http://localhost").unwrap().port, 80);
@@ -553,7 +557,10 @@ mod tests {
 
     #[test]
     fn levels_follow_dependencies() {
-        let names: Vec<String> = ["web", "api", "db", "cache"].iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = ["web", "api", "db", "cache"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let levels = levels_of(&names, |n| match n {
             "web" => vec!["api"],
             "api" => vec!["db", "cache"],

@@ -21,7 +21,10 @@ pub const BASE_PORT: u16 = 5000;
 pub const PORT_STEP: u16 = 100;
 
 /// `(name, command, line)` for every entry of a Procfile, or every problem found.
-pub fn parse(shown: &str, text: &str) -> Result<Vec<(String, String, usize)>, Vec<super::ConfigError>> {
+pub fn parse(
+    shown: &str,
+    text: &str,
+) -> Result<Vec<(String, String, usize)>, Vec<super::ConfigError>> {
     let mut errors = Errors::new(shown, text);
     let mut entries: Vec<(String, String, usize)> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
@@ -44,7 +47,10 @@ pub fn parse(shown: &str, text: &str) -> Result<Vec<(String, String, usize)>, Ve
             errors.line(
                 line,
                 format!("invalid process name `{name}`"),
-                Some("use letters, digits, '.', '_' or '-', not starting with '.', '-' or '_stack'".into()),
+                Some(
+                    "use letters, digits, '.', '_' or '-', not starting with '.', '-' or '_stack'"
+                        .into(),
+                ),
             );
             continue;
         }
@@ -86,11 +92,16 @@ pub fn load(path: &Path, shown: &str, text: &str) -> Result<Stack, LoadError> {
     let root = path.parent().unwrap_or(Path::new("/")).to_path_buf();
     let dotenv = root.join(".env");
     let mut env_files = Vec::new();
-    let mut base = std::env::var("PORT").ok().and_then(|p| p.parse::<u16>().ok());
+    let mut base = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok());
     if dotenv.is_file() {
         if let Err(why) = check_env_file(&dotenv) {
             return Err(LoadError::Invalid(vec![super::ConfigError {
-                file: super::config::shown_path(&dotenv, &std::env::current_dir().unwrap_or_default()),
+                file: super::config::shown_path(
+                    &dotenv,
+                    &std::env::current_dir().unwrap_or_default(),
+                ),
                 line: 1,
                 column: 1,
                 message: format!(".env: {why}"),
@@ -156,7 +167,10 @@ mod tests {
         let text = "# comment\nweb: python3 -m http.server $PORT\n\nworker:  sh -c 'echo hi'  \n";
         let entries = parse("Procfile", text).unwrap();
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0], ("web".into(), "python3 -m http.server $PORT".into(), 2));
+        assert_eq!(
+            entries[0],
+            ("web".into(), "python3 -m http.server $PORT".into(), 2)
+        );
         assert_eq!(entries[1].1, "sh -c 'echo hi'");
     }
 

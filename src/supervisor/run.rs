@@ -554,11 +554,18 @@ impl Supervisor {
         Ok(report
             .processes
             .into_iter()
-            .map(|EndedProcess { pid, command, outcome, .. }| Leak {
-                pid,
-                command,
-                action: leak_action(outcome),
-            })
+            .map(
+                |EndedProcess {
+                     pid,
+                     command,
+                     outcome,
+                     ..
+                 }| Leak {
+                    pid,
+                    command,
+                    action: leak_action(outcome),
+                },
+            )
             .collect())
     }
 }

@@ -369,7 +369,9 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                     }
                     None => {
                         return Launch::Failed {
-                            why: format!("port {wanted} is in use by {holders} and no port after it is free"),
+                            why: format!(
+                                "port {wanted} is in use by {holders} and no port after it is free"
+                            ),
                             retry: true,
                             notes,
                         };
@@ -658,9 +660,8 @@ fn prepare(
             "--kill-existing: stopping the running stack (supervisor pid {})",
             existing.supervisor.pid
         ));
-        let report = crate::stack::control::down(state, Some(stack), &mut |line| {
-            printer.event(line)
-        });
+        let report =
+            crate::stack::control::down(state, Some(stack), &mut |line| printer.event(line));
         if let Err(e) = report {
             return Err(UpError::Failed(e.to_string()));
         }
@@ -671,10 +672,14 @@ fn prepare(
     if has_records {
         let statuses = service::status(state, None)?;
         for s in statuses.iter().filter(|s| order.contains(&s.name)) {
-            if s.state != service::ServiceState::Running && s.state != service::ServiceState::Unverified {
+            if s.state != service::ServiceState::Running
+                && s.state != service::ServiceState::Unverified
+            {
                 continue;
             }
-            if s.state == service::ServiceState::Unverified && !s.problem.as_deref().unwrap_or_default().contains("alive") {
+            if s.state == service::ServiceState::Unverified
+                && !s.problem.as_deref().unwrap_or_default().contains("alive")
+            {
                 continue;
             }
             let pid = s.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
@@ -739,7 +744,9 @@ fn prepare(
 /// 1 when one failed to start, crashed without restart, or was given up after its restarts.
 pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, UpError> {
     let began = Instant::now();
-    let selected = stack.selection(&options.services).map_err(UpError::BadInput)?;
+    let selected = stack
+        .selection(&options.services)
+        .map_err(UpError::BadInput)?;
     let levels = stack.levels(&selected);
     let order: Vec<String> = levels.concat();
     let subreaper = os::become_subreaper();
@@ -764,7 +771,10 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
     let mut svcs: Vec<Svc> = order
         .iter()
         .map(|name| Svc {
-            spec: stack.service(name).expect("selected services exist").clone(),
+            spec: stack
+                .service(name)
+                .expect("selected services exist")
+                .clone(),
             phase: ServicePhase::Waiting,
             since: now_rfc3339(),
             record: None,
@@ -811,10 +821,10 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
     let mut stop_began: Option<Instant> = None;
     let mut dirty = true;
     let begin_stop = |stopping: &mut bool,
-                          svcs: &mut [Svc],
-                          printer: &mut Printer,
-                          document: &mut StackStatus,
-                          why: &str| {
+                      svcs: &mut [Svc],
+                      printer: &mut Printer,
+                      document: &mut StackStatus,
+                      why: &str| {
         if *stopping {
             return;
         }
@@ -852,7 +862,11 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                     &mut document,
                     &format!(
                         "{signal} received: stopping {} in reverse dependency order (Ctrl-C again to force)",
-                        if order.len() == 1 { "the service" } else { "the services" }
+                        if order.len() == 1 {
+                            "the service"
+                        } else {
+                            "the services"
+                        }
                     ),
                 );
                 dirty = true;
@@ -1077,8 +1091,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 Event::Stopped(reports) => {
                     for (report, signal) in reports {
                         if let Some(svc) = svcs.iter_mut().find(|s| s.spec.name == report.name) {
-                            if let Some(tail) = svc.tail.as_mut().filter(|_| options.show_output)
-                            {
+                            if let Some(tail) = svc.tail.as_mut().filter(|_| options.show_output) {
                                 for line in tail.drain() {
                                     printer.line(&svc.spec.name, &line);
                                 }
@@ -1182,7 +1195,11 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             ));
         }
         // Every service ended by itself: stop (sweeping whatever is left) and exit.
-        if !stopping && svcs.iter().all(|s| s.terminal() && !s.busy && s.retry_at.is_none()) {
+        if !stopping
+            && svcs
+                .iter()
+                .all(|s| s.terminal() && !s.busy && s.retry_at.is_none())
+        {
             stop_began = Some(Instant::now());
             begin_stop(
                 &mut stopping,
@@ -1354,7 +1371,9 @@ pub fn detach(
     cwd: &Path,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<u8, UpError> {
-    stack.selection(&options.services).map_err(UpError::BadInput)?;
+    stack
+        .selection(&options.services)
+        .map_err(UpError::BadInput)?;
     state.ensure()?;
     if let Some(existing) = status::read(state)
         && existing.supervisor_alive()
