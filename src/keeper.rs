@@ -133,15 +133,33 @@ pub fn run() -> i32 {
                 at: now_rfc3339(),
             };
             // Only while the record is still this run's: a stop removes it first.
-            if state.load(&spec.name).ok().flatten().is_some_and(
-                |entry| matches!(entry, crate::state::Entry::Record(r) if r.run_id == spec.run_id),
-            ) {
+            if record_is_this_run(&state, &spec) {
                 let _ = state.save_exit(&spec.name, &exit);
             }
             emit(&KeeperEvent::Exited { code, signal });
         }
     }
     0
+}
+
+/// How long the keeper waits for `reaper start` to write the record of a leader that exited at
+/// once (the record is written only after the keeper reports the spawn).
+const RECORD_WAIT: Duration = Duration::from_secs(1);
+
+/// True when the record of `spec.name` is this run's. A leader that exits right after the spawn
+/// can be reaped before `reaper start` has written the record: a missing record is waited for
+/// (briefly), so the exit status of such a run is recorded too.
+fn record_is_this_run(state: &StateDir, spec: &KeeperSpec) -> bool {
+    let deadline = std::time::Instant::now() + RECORD_WAIT;
+    loop {
+        match state.load(&spec.name) {
+            Ok(Some(crate::state::Entry::Record(r))) => return r.run_id == spec.run_id,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            _ => return false,
+        }
+    }
 }
 
 fn spawn_service(spec: &KeeperSpec) -> io::Result<Pid> {

@@ -34,6 +34,12 @@
 //! pid files), `.run/NAME.json` (identity and metadata), written atomically; a lock file per name
 //! serialises concurrent commands. Every action is appended to `.logs/reaper.log`.
 //!
+//! **Stacks** ([`stack`], [`supervisor::up`]): `reaper up` reads `reaper.toml` (or a Procfile)
+//! and starts each service as an ordinary managed service (record, keeper, marker, log) in
+//! dependency order, waiting for readiness probes; the supervisor, itself a child subreaper,
+//! only orchestrates: restarts with backoff, output multiplexing, reverse-order stop. Since all
+//! state is in records, `reaper down` ends everything even after the supervisor was killed.
+//!
 //! ## Platform notes
 //! Linux is the reference platform: pidfds, `PR_SET_CHILD_SUBREAPER`, `/proc`. Other platforms
 //! implement the same function set in [`os`].

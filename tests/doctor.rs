@@ -327,7 +327,17 @@ fn declared_port_held_by_another_process_is_a_conflict() {
     assert!(common::alive(intruder.id()));
     sandbox
         .reaper()
-        .args(["doctor", "--sample", "0", "--scope", "project", "--fix", "--force", "--timeout", "2s"])
+        .args([
+            "doctor",
+            "--sample",
+            "0",
+            "--scope",
+            "project",
+            "--fix",
+            "--force",
+            "--timeout",
+            "2s",
+        ])
         .assert()
         .success()
         .stdout(contains(format!("freed port {port}")));

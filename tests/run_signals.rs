@@ -81,8 +81,11 @@ impl Drop for Running {
 const OBSERVER: &str = r#"
 import os, signal, subprocess, sys, time
 name = sys.argv[1]
+def say(text):
+    # One write per line: the two processes share stdout (and PYTHONUNBUFFERED may be set).
+    os.write(1, (text + "\n").encode())
 def report(signum, frame):
-    print(name, "got", signal.Signals(signum).name, flush=True)
+    say(f"{name} got {signal.Signals(signum).name}")
     if signum == signal.SIGINT:
         os._exit(0)
 signal.signal(signal.SIGUSR1, report)
@@ -96,7 +99,7 @@ if name == "parent":
             break
 else:
     open("child.ready", "w").close()
-print(name, "ready", flush=True)
+say(f"{name} ready")
 while True:
     time.sleep(0.1)
 "#;

@@ -1,7 +1,8 @@
 //! `reaper run` in a terminal (a pseudo-terminal driven by a python script): the command's
 //! group is the terminal's foreground group, so it can read the terminal; reaper takes the
 //! terminal back when the command exits; and in an interactive shell Ctrl-Z stops the command
-//! and reaper together, `fg` resumes both, and Ctrl-C reaches the command.
+//! and reaper together, `fg` resumes both, Ctrl-C reaches the command, and a run started in
+//! the background hands the terminal to its command on `fg`.
 
 mod common;
 
@@ -105,6 +106,27 @@ os.write(fd, b"exit\n")
 finish(pid, fd)
 "#;
 
+const BACKGROUND_THEN_FG_DRIVER: &str = r#"
+pid, fd = start(["bash", "--norc", "--noprofile", "-i"])
+os.write(fd, b"PS1='PROMPT> '\n")
+read_until(fd, rb"PROMPT> $")
+command = "import sys; print('started', flush=True); print('got', sys.stdin.readline().strip(), flush=True)"
+os.write(fd, f"'{REAPER}' run -- python3 -c \"{command}\" &\n".encode())
+read_until(fd, rb"started")
+read_until(fd, rb"PROMPT> $")
+# Reading the terminal from the background stops the command, and reaper stops with it.
+job = re.search(rb"\[1\] (\d+)", out)
+reaper = int(job.group(1)) if job else None
+print("REAPER STOPPED", until(lambda: state(reaper) == "T"), file=sys.stderr)
+os.write(fd, b"fg\n")
+os.write(fd, b"hello\n")
+print("READ", read_until(fd, rb"got hello"), file=sys.stderr)
+os.write(fd, b"echo rc=$?\n")
+read_until(fd, rb"rc=\d+")
+os.write(fd, b"exit\n")
+finish(pid, fd)
+"#;
+
 fn drive(sandbox: &Sandbox, driver: &str) -> (String, String) {
     let output = Command::new("python3")
         .current_dir(sandbox.path())
@@ -155,5 +177,19 @@ fn ctrl_z_stops_command_and_reaper_fg_resumes_both_ctrl_c_ends() {
         "Ctrl-C should end the command: {out}"
     );
     assert!(err.contains("GONE True"), "{err}\n{out}");
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn run_started_in_the_background_gets_the_terminal_on_fg() {
+    if Command::new("bash").arg("--version").output().is_err() {
+        eprintln!("skipped: no bash");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let (out, err) = drive(&sandbox, BACKGROUND_THEN_FG_DRIVER);
+    assert!(err.contains("REAPER STOPPED True"), "{err}\n{out}");
+    assert!(err.contains("READ True"), "{err}\n{out}");
+    assert!(out.contains("rc=0"), "{out}");
     sandbox.assert_nothing_left();
 }

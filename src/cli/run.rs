@@ -15,11 +15,12 @@ use super::{CliError, CliResult, EXIT_USAGE, duration_arg, signal_arg};
 /// Run CMD in the foreground with a timeout; nothing it starts outlives it.
 ///
 /// CMD runs with the terminal's stdin, stdout and stderr, in a process group of its own (the
-/// terminal's foreground group when reaper holds the terminal; without a terminal, a session of
-/// its own), carrying a marker. reaper is a child subreaper meanwhile, so daemons that CMD starts
-/// are reparented to it. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH sent to
-/// reaper are forwarded to every process of the tree; a second SIGINT sends SIGKILL. Ctrl-Z
-/// suspends the tree and reaper together, and `fg` resumes both.
+/// terminal's foreground group when reaper holds the terminal, so CMD can read it and gets
+/// Ctrl-C from it directly; without a terminal, a session of its own), carrying a marker. reaper
+/// is a child subreaper meanwhile, so daemons that CMD starts are reparented to it. SIGINT,
+/// SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH sent to reaper are forwarded to every
+/// process of the tree; a second SIGINT sends SIGKILL. Ctrl-Z suspends the tree and reaper
+/// together, and `fg` resumes both.
 ///
 /// When --timeout expires, the graceful signal goes to the whole tree, and SIGKILL follows
 /// after --kill-after. When CMD exits, whatever it left running (adopted orphans, marker
@@ -34,15 +35,15 @@ use super::{CliError, CliResult, EXIT_USAGE, duration_arg, signal_arg};
   echo hi | reaper run -- cat
 
 Exit codes:
-  N    CMD's exit code (0 when it succeeded)
-  128+N  CMD was killed by signal N (e.g. 130 for SIGINT)
-  122  --leaks fail: CMD left processes running (they were ended)
-  124  --timeout expired; the tree exited after the graceful signal
-  125  reaper run itself failed (signals, process table, report file)
-  126  CMD was found but cannot be executed
-  127  CMD was not found
-  137  --timeout expired and some process needed SIGKILL
-  2    bad usage")]
+  N      CMD's exit code (0 when it succeeded)
+  128+N  CMD was killed by signal N (e.g. 130 for SIGINT, 143 for SIGTERM)
+  122    --leaks fail: CMD left processes running (they were ended)
+  124    --timeout expired; the tree exited after the graceful signal
+  125    reaper run itself failed (signals, process table, report file)
+  126    CMD was found but cannot be executed
+  127    CMD was not found
+  137    --timeout expired and some process needed SIGKILL
+  2      bad usage (options, durations, signals, report directory)")]
 pub struct Args {
     /// End the whole tree after this long (10, 10s, 500ms, 2m; 0: no limit).
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]

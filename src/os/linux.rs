@@ -543,6 +543,14 @@ pub fn stdin_terminal() -> StdinTerminal {
     }
 }
 
+/// The foreground process group of the terminal on standard input, if it is our controlling
+/// terminal.
+pub fn terminal_foreground_group() -> Option<Pid> {
+    rustix::termios::tcgetpgrp(rustix::stdio::stdin())
+        .ok()
+        .map(|group| group.as_raw_nonzero().get() as Pid)
+}
+
 /// The process group of the calling process.
 pub fn own_process_group() -> Pid {
     rustix::process::getpgrp().as_raw_nonzero().get() as Pid
@@ -632,9 +640,11 @@ impl Waker {
 }
 
 impl SignalWatch {
-    /// Installs handlers for `signals`; they stay installed until the watch is dropped, and the
-    /// signals no longer have their default effect (SIGTSTP no longer stops us, SIGTERM no longer
-    /// ends us) in the meantime.
+    /// Installs handlers for `signals`: from now on they no longer have their default effect
+    /// (SIGTSTP no longer stops us, SIGTERM no longer ends us); they are reported instead.
+    /// Dropping the watch unregisters the handlers, after which these signals are ignored, not
+    /// restored to their defaults (the handler library stays installed), so keep the watch for
+    /// as long as the process should react to them.
     pub fn new(signals: &[Signal]) -> io::Result<SignalWatch> {
         use rustix::pipe::{PipeFlags, pipe_with};
         let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;

@@ -27,9 +27,8 @@ use windows_sys::Win32::Foundation::{
     NO_ERROR, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::NetworkManagement::IpHelper::{
-    GetExtendedTcpTable, GetExtendedUdpTable, MIB_TCP6ROW_OWNER_PID, MIB_TCPROW_OWNER_PID,
-    MIB_UDP6ROW_OWNER_PID, MIB_UDPROW_OWNER_PID, TCP_TABLE_OWNER_PID_LISTENER,
-    UDP_TABLE_OWNER_PID,
+    GetExtendedTcpTable, GetExtendedUdpTable, MIB_TCP6ROW_OWNER_PID, MIB_UDP6ROW_OWNER_PID,
+    MIB_UDPROW_OWNER_PID, UDP_TABLE_OWNER_PID,
 };
 use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6};
 use windows_sys::Win32::Storage::FileSystem::{LOCKFILE_EXCLUSIVE_LOCK, LockFileEx};
@@ -55,6 +54,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
     EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
 };
 
+use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -585,19 +585,24 @@ pub struct ListeningSocket {
     pub protocol: Protocol,
     /// Local address and port.
     pub local: SocketAddr,
-    /// An identifier for the socket (Windows has no socket inodes: a stable hash of protocol,
-    /// address and owner), matching what [`socket_inodes`] returns for its owner.
+    /// An identifier for the socket (see [`sockets`]).
     pub inode: u64,
 }
 
-fn socket_id(protocol: Protocol, local: &SocketAddr, pid: Pid) -> u64 {
+/// Windows has no socket inodes: a socket is identified by a hash of its protocol, addresses
+/// and owner pid, which is stable for the socket's life. 0 means no process holds it.
+fn socket_id(protocol: Protocol, local: &SocketAddr, remote: Option<&SocketAddr>, pid: Pid) -> u64 {
     use std::hash::{Hash, Hasher};
+    if pid == 0 {
+        return 0;
+    }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (protocol, local, pid).hash(&mut hasher);
-    hasher.finish()
+    (protocol, local, remote, pid).hash(&mut hasher);
+    hasher.finish().max(1)
 }
 
 fn table(tcp: bool, family: u16) -> Vec<u8> {
+    use windows_sys::Win32::NetworkManagement::IpHelper::TCP_TABLE_OWNER_PID_ALL;
     let mut size = 0u32;
     let mut buffer: Vec<u8> = Vec::new();
     for _ in 0..4 {
@@ -609,7 +614,7 @@ fn table(tcp: bool, family: u16) -> Vec<u8> {
                 buffer.as_mut_ptr().cast::<c_void>()
             };
             if tcp {
-                GetExtendedTcpTable(ptr, &mut size, 0, u32::from(family), TCP_TABLE_OWNER_PID_LISTENER, 0)
+                GetExtendedTcpTable(ptr, &mut size, 0, u32::from(family), TCP_TABLE_OWNER_PID_ALL, 0)
             } else {
                 GetExtendedUdpTable(ptr, &mut size, 0, u32::from(family), UDP_TABLE_OWNER_PID, 0)
             }
@@ -646,50 +651,135 @@ fn port_of(raw: u32) -> u16 {
     u16::from_be(raw as u16)
 }
 
-/// Every listening TCP socket and bound UDP socket, with its owner pid.
-pub fn owned_sockets() -> Vec<(ListeningSocket, Pid)> {
+fn tcp_state(raw: u32) -> SocketState {
+    match raw {
+        2 => SocketState::Listen,
+        3 => SocketState::SynSent,
+        4 => SocketState::SynRecv,
+        5 => SocketState::Established,
+        6 => SocketState::FinWait1,
+        7 => SocketState::FinWait2,
+        8 => SocketState::CloseWait,
+        9 => SocketState::Closing,
+        10 => SocketState::LastAck,
+        11 => SocketState::TimeWait,
+        _ => SocketState::Close,
+    }
+}
+
+/// Every TCP socket (per `tcp`) and, with `udp`, every UDP socket, with its owner pid.
+fn owned(tcp: TcpScope, udp: bool) -> Vec<(Socket, Pid)> {
+    use windows_sys::Win32::NetworkManagement::IpHelper::MIB_TCPROW_OWNER_PID as Tcp4;
     let mut out = Vec::new();
-    let mut push = |protocol, local: SocketAddr, pid: Pid| {
-        out.push((
-            ListeningSocket {
-                protocol,
-                local,
-                inode: socket_id(protocol, &local, pid),
-            },
-            pid,
-        ));
+    let mut push = |protocol, local: SocketAddr, remote: Option<SocketAddr>, state, pid: Pid| {
+        let socket = Socket {
+            protocol,
+            local,
+            remote,
+            state,
+            inode: socket_id(protocol, &local, remote.as_ref(), pid),
+            uid: 0,
+        };
+        out.push((socket, pid));
     };
-    for row in rows::<MIB_TCPROW_OWNER_PID>(&table(true, AF_INET)) {
-        let ip = Ipv4Addr::from(u32::from_be(row.dwLocalAddr));
-        push(Protocol::Tcp, SocketAddr::new(IpAddr::V4(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
+    if tcp != TcpScope::None {
+        let keep = |state: SocketState| tcp == TcpScope::All || state == SocketState::Listen;
+        for row in rows::<Tcp4>(&table(true, AF_INET)) {
+            let state = tcp_state(row.dwState);
+            if keep(state) {
+                let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwLocalAddr))), port_of(row.dwLocalPort));
+                let remote = (state != SocketState::Listen).then(|| {
+                    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwRemoteAddr))), port_of(row.dwRemotePort))
+                });
+                push(Protocol::Tcp, local, remote, state, row.dwOwningPid);
+            }
+        }
+        for row in rows::<MIB_TCP6ROW_OWNER_PID>(&table(true, AF_INET6)) {
+            let state = tcp_state(row.dwState);
+            if keep(state) {
+                let local = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(row.ucLocalAddr)), port_of(row.dwLocalPort));
+                let remote = (state != SocketState::Listen).then(|| {
+                    SocketAddr::new(IpAddr::V6(Ipv6Addr::from(row.ucRemoteAddr)), port_of(row.dwRemotePort))
+                });
+                push(Protocol::Tcp, local, remote, state, row.dwOwningPid);
+            }
+        }
     }
-    for row in rows::<MIB_TCP6ROW_OWNER_PID>(&table(true, AF_INET6)) {
-        let ip = Ipv6Addr::from(row.ucLocalAddr);
-        push(Protocol::Tcp, SocketAddr::new(IpAddr::V6(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
-    }
-    for row in rows::<MIB_UDPROW_OWNER_PID>(&table(false, AF_INET)) {
-        let ip = Ipv4Addr::from(u32::from_be(row.dwLocalAddr));
-        push(Protocol::Udp, SocketAddr::new(IpAddr::V4(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
-    }
-    for row in rows::<MIB_UDP6ROW_OWNER_PID>(&table(false, AF_INET6)) {
-        let ip = Ipv6Addr::from(row.ucLocalAddr);
-        push(Protocol::Udp, SocketAddr::new(IpAddr::V6(ip), port_of(row.dwLocalPort)), row.dwOwningPid);
+    if udp {
+        for row in rows::<MIB_UDPROW_OWNER_PID>(&table(false, AF_INET)) {
+            let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwLocalAddr))), port_of(row.dwLocalPort));
+            push(Protocol::Udp, local, None, SocketState::Unconnected, row.dwOwningPid);
+        }
+        for row in rows::<MIB_UDP6ROW_OWNER_PID>(&table(false, AF_INET6)) {
+            let local = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(row.ucLocalAddr)), port_of(row.dwLocalPort));
+            push(Protocol::Udp, local, None, SocketState::Unconnected, row.dwOwningPid);
+        }
     }
     out
 }
 
-/// Every listening TCP socket and bound UDP socket.
-pub fn listening_sockets() -> io::Result<Vec<ListeningSocket>> {
-    Ok(owned_sockets().into_iter().map(|(s, _)| s).collect())
+/// Sockets on `port` (all ports if `None`): listeners and bound UDP sockets with `listening`,
+/// every TCP state and UDP socket without.
+pub fn sockets(port: Option<u16>, listening: bool) -> io::Result<Vec<Socket>> {
+    let scope = if listening { TcpScope::Listening } else { TcpScope::All };
+    read_sockets(port, scope, true)
 }
 
-/// Identifiers of the listening sockets a process owns.
+/// Sockets on `port` (all if `None`) of the TCP states in `tcp`, and UDP sockets with `udp`.
+pub fn read_sockets(port: Option<u16>, tcp: TcpScope, udp: bool) -> io::Result<Vec<Socket>> {
+    Ok(owned(tcp, udp)
+        .into_iter()
+        .map(|(socket, _)| socket)
+        .filter(|s| port.is_none_or(|p| s.local.port() == p))
+        .collect())
+}
+
+/// Which processes hold the sockets `inodes` (all sockets if `None`): the IP helper tables
+/// name the owner of each socket, so no process needs to be scanned.
+pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
+    let mut scan = OwnerScan::default();
+    for (socket, pid) in owned(TcpScope::All, true) {
+        if socket.inode != 0 && inodes.is_none_or(|set| set.contains(&socket.inode)) {
+            scan.owners.entry(socket.inode).or_default().push(pid);
+        }
+    }
+    scan
+}
+
+/// Every listening TCP socket and bound UDP socket.
+pub fn listening_sockets() -> io::Result<Vec<ListeningSocket>> {
+    Ok(owned(TcpScope::Listening, true)
+        .into_iter()
+        .map(|(s, _)| ListeningSocket { protocol: s.protocol, local: s.local, inode: s.inode })
+        .collect())
+}
+
+/// Identifiers of the sockets a process owns.
 pub fn socket_inodes(pid: Pid) -> HashSet<u64> {
-    owned_sockets()
+    owned(TcpScope::All, true)
         .into_iter()
         .filter(|(_, owner)| *owner == pid)
         .map(|(s, _)| s.inode)
         .collect()
+}
+
+/// Binds `addr` and lets it go at once, to prove a port free. `reuse_addr` is ignored: on
+/// Windows `SO_REUSEADDR` lets a socket take over a port another socket uses.
+pub fn try_bind(protocol: Protocol, addr: SocketAddr, _reuse_addr: bool) -> io::Result<()> {
+    match protocol {
+        Protocol::Tcp => std::net::TcpListener::bind(addr).map(drop),
+        Protocol::Udp => std::net::UdpSocket::bind(addr).map(drop),
+    }
+}
+
+/// The name of user `uid` (only the current user is known, see [`uid_of`]).
+pub fn user_name(uid: u32) -> Option<String> {
+    (uid == 0).then(|| std::env::var("USERNAME").ok()).flatten()
+}
+
+/// Network namespaces do not exist on Windows.
+pub fn in_foreign_network_namespace() -> Option<bool> {
+    None
 }
 
 /// Puts the calling process (the keeper) in a new named job object for run `run_id`, so every

@@ -244,9 +244,46 @@ pub struct DoctorConfig {
 /// final newline).
 pub fn json_schema() -> String {
     let schema = schemars::schema_for!(ConfigFile);
-    let mut text = serde_json::to_string_pretty(&schema).expect("schemas serialise");
+    let mut value = serde_json::to_value(&schema).expect("schemas serialise");
+    drop_null(&mut value);
+    let mut text = serde_json::to_string_pretty(&value).expect("schemas serialise");
     text.push('\n');
     text
+}
+
+/// TOML has no null: an optional key is absent, never `null`. Removes the `null` alternatives
+/// and `"default": null` that schemars derives for `Option` fields.
+fn drop_null(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            if let Some(Value::Array(alternatives)) = map.get_mut("anyOf") {
+                alternatives.retain(|a| a.get("type") != Some(&Value::from("null")));
+                if alternatives.len() == 1 {
+                    let only = alternatives.remove(0);
+                    map.remove("anyOf");
+                    if let Value::Object(inner) = only {
+                        for (key, value) in inner {
+                            map.entry(key).or_insert(value);
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(drop_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null),
+        _ => {}
+    }
 }
 
 /// Line and column (both from 1) of byte `offset` in `text`.

@@ -204,10 +204,15 @@ pub fn down(
                 report.supervisor_exited = pinned.has_exited();
                 if !report.supervisor_exited {
                     on_line(&format!(
-                        "the supervisor (pid {}) did not finish within {}; stopping the services directly",
+                        "the supervisor (pid {}) did not finish within {}: killing it and stopping the services directly",
                         status.supervisor.pid,
                         crate::units::format_duration(budget)
                     ));
+                    // It is the verified supervisor process (pinned): end it, so it cannot
+                    // restart what is stopped next.
+                    let _ = pinned.signal(Signal::Kill);
+                    os::wait_for_exit(&[&pinned], Duration::from_secs(2));
+                    report.supervisor_exited = pinned.has_exited();
                 }
             }
         }

@@ -127,7 +127,10 @@ impl StateDir {
                 path: dir.clone(),
                 source,
             })?;
-            let probe = dir.join(format!(".probe-{}", std::process::id()));
+            // Unique per call: threads of one process may check the same directory at once.
+            static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let probe = dir.join(format!(".probe-{}-{n}", std::process::id()));
             File::create(&probe)
                 .and_then(|_| fs::remove_file(&probe))
                 .map_err(|source| StateError::Unusable {

@@ -204,7 +204,8 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     // Ctrl-Z and SIGWINCH from it directly, as it would without reaper. A new session would
     // leave it without a controlling terminal, so interactive programs could not read it. In the
     // background, the command gets its own group but not the terminal (it stays a background
-    // job). Without a terminal it gets a session of its own: nothing it does (setsid, job
+    // job; if it reads the terminal it stops, reaper stops with it, and `fg` hands it the
+    // terminal). Without a terminal it gets a session of its own: nothing it does (setsid, job
     // control, a terminal it opens) can touch reaper's session, and the session id names the
     // tree. In every case signals that reach reaper itself (kill, a CI runner cancelling the
     // job) are forwarded to every member of the tree.
@@ -255,7 +256,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     };
     let mut supervisor = Supervisor {
         watch,
-        foreground: terminal == StdinTerminal::Foreground,
+        job_control: terminal != StdinTerminal::NotATerminal,
         leader,
         anchor,
         markers: MarkerCache::default(),
@@ -277,9 +278,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
             break;
         }
         let now = Instant::now();
-        if let Some(deadline) = deadline
-            && now >= deadline
-        {
+        if deadline.is_some_and(|d| now >= d) {
             timeout_stop = Some(supervisor.stop_tree()?);
             break;
         }
@@ -288,11 +287,9 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
             supervisor.handle(signal);
         }
     }
-    if supervisor.foreground {
-        // Take the terminal back from the command's group (leaked members may still be in it),
-        // so what reaper prints and the shell's next prompt are not in the background.
-        let _ = os::give_terminal_to(os::own_process_group());
-    }
+    // Take the terminal back from the command's group (leaked members may still be in it), so
+    // what reaper prints and the shell's next prompt are not in the background.
+    supervisor.take_terminal_back();
     let leaks = if timeout_stop.is_some() || (subreaper && supervisor.no_children) {
         // After a timeout the tree was stopped whole. As a subreaper with no child left, no
         // descendant is left either (every orphan of the tree is reparented to us), and a marker
@@ -374,8 +371,9 @@ fn leak_action(outcome: Outcome) -> LeakAction {
 /// The state of one run while the command is alive.
 struct Supervisor {
     watch: SignalWatch,
-    /// The command's group holds the terminal's foreground (see [`run`]).
-    foreground: bool,
+    /// The command runs in a process group of its own in our session, whose controlling
+    /// terminal is on stdin: it can be handed the terminal (see [`run`]).
+    job_control: bool,
     leader: Pid,
     anchor: Anchor,
     markers: MarkerCache,
@@ -389,8 +387,8 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    /// Reaps every child that has exited; a stop of the command in the foreground (Ctrl-Z)
-    /// suspends the tree and reaper with it.
+    /// Reaps every child that has exited. In a terminal, a stop of the command (Ctrl-Z, or
+    /// reading the terminal from the background) suspends the tree and reaper with it.
     fn reap(&mut self) {
         loop {
             match os::reap_child_nonblocking() {
@@ -399,11 +397,18 @@ impl Supervisor {
                 }
                 ChildEvent::Exited { .. } => self.orphans_reaped += 1,
                 ChildEvent::Stopped { pid } => {
-                    // Only in the foreground: there the shell sees reaper stop and `fg` resumes
-                    // it. Elsewhere, stopping reaper because someone stopped the command could
-                    // leave it stopped for good.
-                    if pid == self.leader && self.foreground && self.status.is_none() {
-                        self.suspend();
+                    // Only with a terminal: there the shell sees reaper's job stop and `fg`
+                    // resumes it (bash sends no SIGCONT to a job that is running, so reaper must
+                    // stop to learn of the `fg`). Without one, stopping reaper because someone
+                    // stopped the command could leave it stopped for good.
+                    if pid == self.leader && self.job_control && self.status.is_none() {
+                        if os::terminal_foreground_group() == Some(os::own_process_group()) {
+                            // We were brought to the foreground (`fg` of a running job) and the
+                            // command stopped reading the terminal meanwhile: hand it over.
+                            self.resume();
+                        } else {
+                            self.suspend();
+                        }
                     }
                 }
                 ChildEvent::NothingReady => {
@@ -473,24 +478,31 @@ impl Supervisor {
     /// and stop reaper, so the shell sees the job stopped. Returns once something (`fg`, `bg`)
     /// has continued reaper, after resuming the tree.
     fn suspend(&mut self) {
-        if self.foreground {
-            let _ = os::give_terminal_to(os::own_process_group());
-        }
+        self.take_terminal_back();
         self.signal_tree(Signal::Stop);
         os::stop_self();
         self.resume();
     }
 
-    /// Continues the tree; in the foreground, hands the terminal back to the command's group if
-    /// reaper was continued in the foreground (`fg`, not `bg`).
+    /// Continues the tree. If reaper was continued in the foreground (`fg`; also for a run
+    /// started in the background and brought to the foreground later), the command's group is
+    /// handed the terminal again; after `bg` it is not.
     fn resume(&mut self) {
-        if self.foreground
+        if self.job_control
             && self.status.is_none()
-            && os::stdin_terminal() == StdinTerminal::Foreground
+            && os::terminal_foreground_group() == Some(os::own_process_group())
         {
             let _ = os::give_terminal_to(self.leader);
         }
         self.signal_tree(Signal::Cont);
+    }
+
+    /// Gives the terminal back to reaper's group if the command's group holds it (never takes
+    /// it from anyone else, such as the shell after `bg`).
+    fn take_terminal_back(&self) {
+        if self.job_control && os::terminal_foreground_group() == Some(self.leader) {
+            let _ = os::give_terminal_to(os::own_process_group());
+        }
     }
 
     /// Stops the whole tree (graceful signal, SIGKILL after `kill_after`) on a helper thread

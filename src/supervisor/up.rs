@@ -59,7 +59,7 @@ const LOG_MAX_BYTES: u64 = 10 << 20;
 /// Log rotation of stack services: files kept.
 const LOG_KEEP: u32 = 3;
 /// How long to wait for the keeper's exit record after the leader exited.
-const EXIT_RECORD_WAIT: Duration = Duration::from_secs(1);
+const EXIT_RECORD_WAIT: Duration = Duration::from_millis(1500);
 /// How long to wait for the keepers (our children) to exit and be reaped at the end.
 const REAP_WAIT: Duration = Duration::from_secs(3);
 
@@ -254,6 +254,7 @@ enum Launch {
         record: Box<Record>,
         port: Option<u16>,
         ready_after: Duration,
+        daemonized: bool,
         notes: Vec<String>,
     },
     Failed {
@@ -318,13 +319,15 @@ fn is_bad_input(error: &StartError) -> bool {
     )
 }
 
-fn wait_exit_record(state: &StateDir, record: &Record, limit: Duration) -> Option<ExitRecord> {
+/// Waits (up to `limit`, or until the stack is being stopped) for the keeper's exit record of
+/// `record`'s run.
+fn wait_exit_record(ctx: &Ctx, record: &Record, limit: Duration) -> Option<ExitRecord> {
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(exit) = state.load_exit(&record.name, &record.run_id) {
+        if let Some(exit) = ctx.state.load_exit(&record.name, &record.run_id) {
             return Some(exit);
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || ctx.stop.load(Ordering::SeqCst) {
             return None;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -419,13 +422,14 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                 record: Box::new(record),
                 port,
                 ready_after: began.elapsed(),
+                daemonized: leader_exit_seen,
                 notes,
             };
         }
         let leader_gone = leader.as_ref().is_none_or(Pinned::has_exited);
         if leader_gone && !leader_exit_seen {
             leader_exit_seen = true;
-            let exit = wait_exit_record(&ctx.state, &record, EXIT_RECORD_WAIT);
+            let exit = wait_exit_record(ctx, &record, EXIT_RECORD_WAIT);
             let clean = exit.as_ref().is_some_and(|e| e.code == Some(0));
             if !clean || !tree_alive(&record) {
                 let status = exit.map_or_else(
@@ -484,7 +488,7 @@ fn handle_exit(ctx: &Ctx, spec: &Service, known: &Record, daemonized: bool) -> E
     let exit = if daemonized {
         ctx.state.load_exit(&known.name, &known.run_id)
     } else {
-        wait_exit_record(&ctx.state, known, EXIT_RECORD_WAIT)
+        wait_exit_record(ctx, known, EXIT_RECORD_WAIT)
     };
     // A concurrent `reaper restart` or `reaper stop` holds the lock while it works.
     let Ok(lock) = ctx.state.lock(&spec.name) else {
@@ -572,6 +576,7 @@ struct Svc {
     last_exit: Option<String>,
     message: Option<String>,
     busy: bool,
+    ever_ready: bool,
     tail: Option<LogTail>,
 }
 
@@ -631,6 +636,22 @@ pub fn backoff_delay(backoff: Duration, max_backoff: Duration, consecutive: u32)
         .checked_mul(1u32.checked_shl(consecutive.min(31)).unwrap_or(u32::MAX))
         .unwrap_or(max_backoff)
         .min(max_backoff)
+}
+
+/// The variable that carries a dependency's port: `NAME_PORT`, the name upper-cased with every
+/// character other than a letter or digit turned into `_` (`api` → `API_PORT`).
+pub fn port_variable(service: &str) -> String {
+    let name: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}_PORT")
 }
 
 fn log_len(path: &Path) -> u64 {
@@ -790,6 +811,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             last_exit: None,
             message: None,
             busy: false,
+            ever_ready: false,
             tail: None,
         })
         .collect();
@@ -804,11 +826,16 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         services: Vec::new(),
     };
     printer.event(&format!(
-        "up: {} service{} from {} (state in {}; Ctrl-C stops them)",
+        "up: {} service{} from {} (state in {}; {})",
         order.len(),
         if order.len() == 1 { "" } else { "s" },
         stack.file.display(),
-        state.root.display()
+        state.root.display(),
+        if options.detached {
+            "`reaper down` stops them"
+        } else {
+            "Ctrl-C stops them"
+        }
     ));
     let (sender, events) = mpsc::channel::<Event>();
     let waker = watch.waker();
@@ -820,6 +847,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
     let mut abort_message: Option<String> = None;
     let mut stop_began: Option<Instant> = None;
     let mut dirty = true;
+    let mut pending: Vec<Signal> = Vec::new();
     let begin_stop = |stopping: &mut bool,
                       svcs: &mut [Svc],
                       printer: &mut Printer,
@@ -842,14 +870,12 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
     loop {
         let now = Instant::now();
         // Reap every child that exited: keepers, and services of keepers that were killed.
-        loop {
-            match os::reap_child_nonblocking() {
-                ChildEvent::Exited { .. } | ChildEvent::Stopped { .. } => continue,
-                ChildEvent::NothingReady | ChildEvent::NoChildren => break,
-            }
-        }
-        // Signals.
-        for signal in watch.wait(Some(Duration::ZERO)) {
+        while let ChildEvent::Exited { .. } | ChildEvent::Stopped { .. } =
+            os::reap_child_nonblocking()
+        {}
+        // Signals (those that arrived during the last wait, and any since).
+        pending.extend(watch.wait(Some(Duration::ZERO)));
+        for signal in pending.drain(..) {
             if signal == Signal::Chld {
                 continue;
             }
@@ -892,6 +918,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                             record,
                             port,
                             ready_after,
+                            daemonized,
                             notes,
                         } => {
                             for note in notes {
@@ -899,13 +926,14 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                             }
                             svc.port = port;
                             svc.adopt(*record);
-                            svc.daemonized = svc.leader.as_ref().is_none_or(Pinned::has_exited);
+                            svc.daemonized = daemonized;
                             if stopping {
                                 continue;
                             }
                             svc.ready_at = Some(Instant::now());
                             svc.ready_after = Some(ready_after);
                             svc.message = None;
+                            svc.ever_ready = true;
                             svc.set(ServicePhase::Ready);
                             let record = svc.record.as_ref().expect("just adopted");
                             let port = svc.port.map(|p| format!(", port {p}")).unwrap_or_default();
@@ -1161,6 +1189,17 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 if !deps_ready {
                     continue;
                 }
+                // Each dependency's actual port, as NAME_PORT (after a fallback it differs from
+                // the declared one).
+                let dependency_ports: Vec<(String, String)> = svcs[index]
+                    .spec
+                    .depends_on
+                    .iter()
+                    .filter_map(|dep| {
+                        let port = svcs.iter().find(|s| s.spec.name == *dep)?.port?;
+                        Some((port_variable(dep), port.to_string()))
+                    })
+                    .collect();
                 let svc = &mut svcs[index];
                 svc.busy = true;
                 svc.set(ServicePhase::Starting);
@@ -1170,8 +1209,9 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 if svc.tail.is_none() {
                     svc.tail = Some(LogTail::new(&log, offset));
                 }
-                let (ctx, spec, sender, waker) =
-                    (ctx.clone(), svc.spec.clone(), sender.clone(), waker.clone());
+                let mut spec = svc.spec.clone();
+                spec.env.splice(0..0, dependency_ports);
+                let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
                 std::thread::spawn(move || {
                     let outcome = launch(&ctx, &spec, offset);
                     let _ = sender.send(Event::Launched(index, outcome));
@@ -1179,12 +1219,9 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 });
             }
         }
-        // The stack is up once every service was ready (or exited cleanly).
-        if document.phase == StackPhase::Starting
-            && svcs
-                .iter()
-                .all(|s| matches!(s.phase, ServicePhase::Ready | ServicePhase::Exited))
-        {
+        // The stack is up once every service has been ready (a service that crashed since is
+        // restarted or reported on its own).
+        if document.phase == StackPhase::Starting && svcs.iter().all(|s| s.ever_ready) {
             document.phase = StackPhase::Running;
             dirty = true;
             printer.event(&format!(
@@ -1251,7 +1288,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         if finished {
             break;
         }
-        watch.wait(Some(TICK));
+        pending.extend(watch.wait(Some(TICK)));
     }
     // Everything is stopped: last output, reap the keepers, final status.
     if options.show_output {
@@ -1375,12 +1412,14 @@ pub fn detach(
         .selection(&options.services)
         .map_err(UpError::BadInput)?;
     state.ensure()?;
-    if let Some(existing) = status::read(state)
-        && existing.supervisor_alive()
-        && !options.kill_existing
-    {
+    let running = status::read(state).filter(StackStatus::supervisor_alive);
+    if options.kill_existing && (running.is_some() || state.record_path(SUPERVISOR_NAME).exists()) {
+        on_line("--kill-existing: stopping the running stack");
+        crate::stack::control::down(state, Some(stack), on_line)
+            .map_err(|e| UpError::Failed(e.to_string()))?;
+    } else if let Some(existing) = running {
         return Err(UpError::AlreadyRunning(format!(
-            "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it",
+            "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it, --kill-existing replaces it",
             existing.supervisor.pid, existing.started_at
         )));
     }
