@@ -145,6 +145,7 @@ pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) 
     if let Some(keeper) = keeper {
         seeds.extend(snapshot.children(keeper.pid));
     }
+    seeds.extend(os::contained_processes(&anchor.run_id));
     for info in snapshot.iter() {
         if info.kernel_thread || info.start_time < leader.start_time {
             continue;

@@ -90,12 +90,12 @@ pub fn run() -> i32 {
         let line = serde_json::to_string(event).expect("events serialise");
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     };
-    if let Err(e) = os::become_subreaper() {
-        note(&spec.log, &format!("cannot become a subreaper: {e}"));
+    if let Err(e) = os::contain_run(&spec.run_id) {
+        note(&spec.log, &format!("cannot contain the service's descendants: {e}"));
     }
     rotate_if_needed(&spec.log, spec.log_max_bytes, spec.log_keep);
-    let leader = match spawn_service(&spec) {
-        Ok(pid) => pid,
+    let child = match spawn_service(&spec) {
+        Ok(child) => child,
         Err(e) => {
             let kind = match e.kind() {
                 io::ErrorKind::NotFound => "not_found",
@@ -109,6 +109,7 @@ pub fn run() -> i32 {
             return 1;
         }
     };
+    let leader = child.id();
     let start_time = os::process_info(leader).map_or(0, |info| info.start_time);
     emit(&KeeperEvent::Spawned {
         pid: leader,
@@ -124,21 +125,19 @@ pub fn run() -> i32 {
     let state = StateDir {
         root: spec.state_root.clone(),
     };
-    while let Some((pid, code, signal)) = os::reap_any_child() {
-        if pid == leader {
-            let exit = ExitRecord {
-                run_id: spec.run_id.clone(),
-                code,
-                signal,
-                at: now_rfc3339(),
-            };
-            // Only while the record is still this run's: a stop removes it first.
-            if record_is_this_run(&state, &spec) {
-                let _ = state.save_exit(&spec.name, &exit);
-            }
-            emit(&KeeperEvent::Exited { code, signal });
+    os::supervise_service(child, |code, signal| {
+        let exit = ExitRecord {
+            run_id: spec.run_id.clone(),
+            code,
+            signal,
+            at: now_rfc3339(),
+        };
+        // Only while the record is still this run's: a stop removes it first.
+        if record_is_this_run(&state, &spec) {
+            let _ = state.save_exit(&spec.name, &exit);
         }
-    }
+        emit(&KeeperEvent::Exited { code, signal });
+    });
     0
 }
 
@@ -162,7 +161,7 @@ fn record_is_this_run(state: &StateDir, spec: &KeeperSpec) -> bool {
     }
 }
 
-fn spawn_service(spec: &KeeperSpec) -> io::Result<Pid> {
+fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
     let (program, args) = spec
         .argv
         .split_first()
@@ -182,9 +181,7 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<Pid> {
         .stdout(log.try_clone()?)
         .stderr(log);
     os::spawn_in_new_session(&mut command);
-    let child = command.spawn()?;
-    // The keeper reaps with wait(-1); the std handle is not needed.
-    Ok(child.id())
+    command.spawn()
 }
 
 /// Appends a diagnostic line from the keeper itself to the service log.

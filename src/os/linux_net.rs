@@ -22,7 +22,7 @@ use rustix::fs::{CWD, Mode, OFlags, RawDir, openat, readlinkat_raw};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
-use super::Protocol;
+use crate::os::Protocol;
 use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::Pid;
 

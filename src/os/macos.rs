@@ -338,6 +338,12 @@ pub fn socket_inodes(pid: Pid) -> HashSet<u64> {
     owned_sockets().into_iter().filter(|(_, owner)| *owner == pid).map(|(s, _)| s.inode).collect()
 }
 
+/// Containment of a keeper's run: nothing to set up on macOS (no subreaper, no job objects); the
+/// service's session and marker identify its tree.
+pub fn contain_run(_run_id: &str) -> io::Result<()> {
+    Ok(())
+}
+
 /// macOS has no child subreaper: orphans go to launchd, which reaps them. Containment relies on
 /// sessions and markers instead. Always succeeds.
 pub fn become_subreaper() -> io::Result<()> {

@@ -9,11 +9,45 @@
 //! - [`sockets`] / [`read_sockets`] / [`socket_owners`] / [`try_bind`]: the socket tables
 //!   filtered by port, the processes holding given sockets (permission problems reported), and
 //!   bind checks; [`user_name`], [`in_foreign_network_namespace`] for explanations.
-//! - [`become_subreaper`] / [`detach_into_new_session`]: containment primitives.
+//! - [`become_subreaper`] / [`spawn_in_new_session`] / [`contained_processes`]: containment
+//!   primitives (Windows: job objects).
+//!
+//! `unix.rs` holds what Linux and macOS share (signals as events, terminals, reaping, locks).
 //!
 //! No platform type leaks out of this module.
 
 #[cfg_attr(target_os = "linux", path = "linux.rs")]
+#[cfg_attr(target_os = "macos", path = "macos.rs")]
+#[cfg_attr(windows, path = "windows.rs")]
 mod platform;
 
 pub use platform::*;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::*;
+
+use std::net::SocketAddr;
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (listening sockets only).
+    Tcp,
+    /// UDP (bound sockets).
+    Udp,
+}
+
+/// A listening TCP socket or a bound UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListeningSocket {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Kernel socket inode, which links the socket to its owners' file descriptors.
+    pub inode: u64,
+}
+

@@ -782,10 +782,15 @@ pub fn in_foreign_network_namespace() -> Option<bool> {
     None
 }
 
+/// Windows has no reparenting and no subreaper; containment is [`contain_run`]'s job object.
+pub fn become_subreaper() -> io::Result<()> {
+    Ok(())
+}
+
 /// Puts the calling process (the keeper) in a new named job object for run `run_id`, so every
 /// process the service starts is contained in it and can be listed with
 /// [`contained_processes`]. The job handle is kept open for the keeper's life.
-pub fn become_subreaper_for(run_id: &str) -> io::Result<()> {
+pub fn contain_run(run_id: &str) -> io::Result<()> {
     static JOB: OnceLock<Handle> = OnceLock::new();
     let name = wide(&job_name(run_id));
     // SAFETY: the name outlives the call; the result is checked.

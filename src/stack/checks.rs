@@ -128,9 +128,17 @@ fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, String> {
 
 /// True when `program` is an executable file on PATH (or, with a '/', relative to `root`).
 pub fn program_exists(program: &str, root: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
     let executable = |path: &Path| {
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        std::fs::metadata(path).is_ok_and(|m| {
+            #[cfg(unix)]
+            let runnable = {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o111 != 0
+            };
+            #[cfg(not(unix))]
+            let runnable = true;
+            m.is_file() && runnable
+        })
     };
     if program.contains('/') {
         return executable(&root.join(program));

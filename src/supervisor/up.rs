@@ -175,11 +175,27 @@ impl Printer {
     }
 }
 
-/// Local wall-clock time, `HH:MM:SS.mmm`.
+/// Local wall-clock time, `HH:MM:SS.mmm` (UTC where the local offset is unknown).
 pub fn clock() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    #[cfg(unix)]
+    if let Some(local) = local_clock(now) {
+        return local;
+    }
+    let day = now.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60,
+        now.subsec_millis()
+    )
+}
+
+#[cfg(unix)]
+fn local_clock(now: Duration) -> Option<String> {
     let secs = now.as_secs() as libc::time_t;
     // SAFETY: `tm` is plain data that localtime_r fully writes on success; both pointers are
     // valid for the duration of the call, and localtime_r is the thread-safe variant.
@@ -188,7 +204,7 @@ pub fn clock() -> String {
         let ok = !libc::localtime_r(&secs, &mut tm).is_null();
         (ok, tm)
     };
-    if ok {
+    ok.then(|| {
         format!(
             "{:02}:{:02}:{:02}.{:03}",
             tm.tm_hour,
@@ -196,16 +212,7 @@ pub fn clock() -> String {
             tm.tm_sec,
             now.subsec_millis()
         )
-    } else {
-        let day = now.as_secs() % 86_400;
-        format!(
-            "{:02}:{:02}:{:02}.{:03}",
-            day / 3600,
-            day % 3600 / 60,
-            day % 60,
-            now.subsec_millis()
-        )
-    }
+    })
 }
 
 /// One line summarising how a service's tree was stopped.
