@@ -692,10 +692,8 @@ pub fn lookup(port: u16, state: &StateDir) -> io::Result<PortReport> {
         notes.push(why);
     }
     let unseen_owner = sockets.iter().any(|s| s.inode != 0 && s.owners.is_empty());
-    if (sockets.is_empty() || unseen_owner)
-        && let Some(note) = namespace_note(port)
-    {
-        notes.push(note);
+    if sockets.is_empty() || unseen_owner {
+        notes.extend(namespace_note(port));
     }
     Ok(PortReport {
         port,

@@ -1,5 +1,6 @@
 //! Bad input: each case gets a clear one-line error or a safe skip with a reason, the right exit
 //! code, no signal to anything not ours, and no record lost or corrupted.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Concurrent commands: 20 simultaneous `start` of one name run exactly one process, and
 //! `stop --all` ends 50 services in parallel.
+#![cfg(target_os = "linux")]
 
 mod common;
 

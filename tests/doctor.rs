@@ -1,5 +1,6 @@
 //! `reaper doctor`: zombies (a parent that never reaps 5 children), marker orphans, hung
 //! processes, stale records, the JSON report and its file, exit codes 0/1/2, and `--fix`.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `reaper kill PATTERN…`: matches on the full command line (with a random token, so only this
 //! test's processes can match), whole trees ended, `--dry-run` touches nothing, no confirmation
 //! means no action off a terminal.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The rest of a service's life: status fields, restart with the same command and env, logs
 //! (tail, follow, rotation), clean of exited records and of marker-carrying orphans.
+#![cfg(target_os = "linux")]
 
 mod common;
 

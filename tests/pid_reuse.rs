@@ -1,5 +1,6 @@
 //! PID reuse: a record whose pid now belongs to an unrelated process is stale; that process is
 //! never signalled, `stop` refuses to touch it, and `clean` removes only the record.
+#![cfg(target_os = "linux")]
 
 mod common;
 

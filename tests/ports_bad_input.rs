@@ -1,5 +1,6 @@
 //! Bad input to `reaper port`: a clear one-line error and exit 2, nothing signalled; a service
 //! name instead of a port is resolved through the records.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! user's process read without permission (reaper run as `nobody`), and another network
 //! namespace (reaper run under `unshare -n`). Setting these up needs root; elsewhere the tests
 //! say so and pass.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod ports_common;

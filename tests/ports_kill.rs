@@ -1,6 +1,7 @@
 //! `reaper port PORT --kill`: ends exactly the holders of the port (all of them), escalates to
 //! SIGKILL, stops a managed service through its record, proves the port free by binding it,
 //! and never touches clients, processes on other ports, or reaper's own ancestry.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod ports_common;

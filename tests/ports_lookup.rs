@@ -1,6 +1,7 @@
 //! `reaper port PORT` and `reaper ports`: every socket on the port and every process holding
 //! it, on real listeners (TCP v4 and v6, UDP, a socket shared by a forked pair, a managed
 //! service), and a port with only TIME-WAIT sockets.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod ports_common;

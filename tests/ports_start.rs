@@ -1,5 +1,6 @@
 //! `reaper start --port P --port-fallback` (use the next free port when P is taken) and
 //! `--kill-existing` (free P first).
+#![cfg(target_os = "linux")]
 
 mod common;
 mod ports_common;

@@ -1,6 +1,7 @@
 //! `reaper run` exit codes: the command's own code passes through, a signal becomes 128+N, a
 //! missing command is 127 and a non-executable one 126 (as shells report them), and stdin,
 //! stdout and stderr are the caller's.
+#![cfg(target_os = "linux")]
 
 mod common;
 

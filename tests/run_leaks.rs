@@ -1,6 +1,7 @@
 //! `reaper run --leaks`: what the command leaves running when it exits — a `setsid` daemon, a
 //! background job of its group — is found in every mode: `kill` ends it and keeps the command's
 //! exit code, `report` lists it and leaves it running, `fail` ends it and exits 122.
+#![cfg(target_os = "linux")]
 
 mod common;
 

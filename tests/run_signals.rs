@@ -1,6 +1,7 @@
 //! Signals sent to `reaper run` reach every process of the command's tree (SIGINT, SIGUSR1,
 //! SIGTERM), a second SIGINT escalates to SIGKILL, and SIGTSTP suspends the tree with reaper
 //! until SIGCONT resumes both.
+#![cfg(target_os = "linux")]
 
 mod common;
 

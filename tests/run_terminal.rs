@@ -3,6 +3,7 @@
 //! terminal back when the command exits; and in an interactive shell Ctrl-Z stops the command
 //! and reaper together, `fg` resumes both, Ctrl-C reaches the command, and a run started in
 //! the background hands the terminal to its command on `fg`.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `reaper run --timeout`: when it expires the whole tree gets the graceful signal, SIGKILL after
 //! --kill-after; exit 124 when the graceful signal was enough, 137 when SIGKILL was needed; and
 //! nothing of the tree is left either way.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `reaper run` reaps what its command orphans: an orphan that exits while the command still
 //! runs is reaped at once (so the command can see it vanish), and a zombie whose parent never
 //! reaps it is reaped once that parent exits. None is left for the caller to inherit.
+#![cfg(target_os = "linux")]
 
 mod common;
 

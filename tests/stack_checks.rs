@@ -1,6 +1,7 @@
 //! [checks]: files that must exist, FILE:VARIABLE groups that must match (values never
 //! printed), programs on PATH; `reaper check` runs them alone, `reaper up` refuses to start
 //! anything when one fails.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod stack_common;

@@ -1,5 +1,6 @@
 //! reaper.toml validation: every configuration error is reported with file, line, column and a
 //! hint, before anything starts; the shipped JSON Schema matches the config types.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod stack_common;

@@ -1,5 +1,6 @@
 //! `reaper up -d`, `ps`, `restart`/`logs` on stack services, `down`, and `down` after the
 //! supervisor was killed with SIGKILL: nothing of the stack may be left.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod stack_common;

@@ -1,5 +1,6 @@
 //! Procfile mode: without reaper.toml, a Procfile and .env in the directory are used as foreman
 //! uses them (sh -c, .env for every process, PORT = base + 100 × index).
+#![cfg(target_os = "linux")]
 
 mod common;
 mod stack_common;

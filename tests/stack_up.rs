@@ -1,6 +1,7 @@
 //! `reaper up` in the foreground: dependency order and readiness, prefixed output, restarts with
 //! backoff, daemonizing services, Ctrl-C (also while a service is still starting), a second
 //! Ctrl-C, and a failed start — all on real processes, with nothing left behind.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod stack_common;

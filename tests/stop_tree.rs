@@ -1,6 +1,7 @@
 //! Stopping whole trees: normal TERM exit, escalation decided by the tree (not the leader),
 //! TERM-ignoring trees, setsid double-forked daemons, wrapper chains, forks during the stop, and
 //! zombie children. After each, nothing carrying the test's token and no zombie of ours remains.
+#![cfg(target_os = "linux")]
 
 mod common;
 

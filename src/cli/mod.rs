@@ -6,6 +6,7 @@ mod logs;
 mod output;
 mod port;
 mod restart;
+#[cfg(unix)]
 mod run;
 mod start;
 mod status;
@@ -74,11 +75,13 @@ enum Command {
     Restart(restart::Args),
     Status(status::Args),
     Logs(logs::Args),
+    #[cfg(unix)]
     Up(up::UpArgs),
     Down(up::DownArgs),
     Ps(up::PsArgs),
     Check(up::CheckArgs),
     Schema(up::SchemaArgs),
+    #[cfg(unix)]
     Run(run::Args),
     Clean(clean::Args),
     Doctor(doctor::DoctorArgs),
@@ -175,6 +178,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => restart::run(&state, args),
         Command::Status(args) => status::run(&state, args),
         Command::Logs(args) => logs::run(&state, args),
+        #[cfg(unix)]
         Command::Up(args) => up::run_up(cli.state_dir.as_deref(), &cwd, args),
         Command::Down(args) => up::run_down(cli.state_dir.as_deref(), &cwd, args),
         Command::Ps(args) => up::run_ps(cli.state_dir.as_deref(), &cwd, args),
@@ -182,6 +186,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Schema(args) => up::run_schema(args),
         Command::Port(args) => port::run_port(&state, args),
         Command::Ports(args) => port::run_ports(&state, args),
+        #[cfg(unix)]
         Command::Run(args) => run::run(args),
         Command::Clean(args) => clean::run(&state, args),
         Command::Doctor(args) => doctor::doctor(&state, args),

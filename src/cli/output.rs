@@ -35,48 +35,7 @@ pub fn print_table(table: &Table) -> io::Result<()> {
 /// Prints one line per process ended, and whether it went gracefully or by force.
 pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    let forced = report
-        .processes
-        .iter()
-        .filter(|p| p.outcome == Outcome::Forced)
-        .count();
-    let survived = report
-        .processes
-        .iter()
-        .filter(|p| p.outcome == Outcome::Survived)
-        .count();
-    let running = report
-        .processes
-        .iter()
-        .filter(|p| p.outcome == Outcome::StillRunning)
-        .count();
-    let total = report.processes.len();
-    let plural = if total == 1 { "" } else { "es" };
-    if let Some(why) = &report.refused {
-        writeln!(out, "{}: not stopped: {why}", report.name)?;
-    } else if running > 0 {
-        writeln!(
-            out,
-            "{}: {running} of {total} process{plural} still running after {signal} (not escalated; use --force)",
-            report.name
-        )?;
-    } else if survived > 0 {
-        writeln!(
-            out,
-            "{}: {survived} of {total} process{plural} survived SIGKILL (uninterruptible or not ours to kill)",
-            report.name
-        )?;
-    } else if total == 0 {
-        writeln!(out, "{}: nothing was running", report.name)?;
-    } else {
-        writeln!(
-            out,
-            "stopped {} in {}: {total} process{plural}, {} gracefully, {forced} by force",
-            report.name,
-            format_duration(report.elapsed),
-            total - forced
-        )?;
-    }
+    writeln!(out, "{}", report.summary(signal))?;
     for process in &report.processes {
         let how = match process.outcome {
             Outcome::Graceful => format!("exited after {signal}"),

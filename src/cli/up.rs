@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use reaper::stack::control::{self, PsDocument};
 use reaper::stack::{self, LoadError, Located, Stack, checks};
 use reaper::state::StateDir;
+#[cfg(unix)]
 use reaper::supervisor::up::{self, UpError, UpOptions};
 use reaper::units::format_duration;
 
-use super::{
-    CliError, CliResult, EXIT_ALREADY_RUNNING, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, output,
-    state_code,
-};
+use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, output};
+#[cfg(unix)]
+use super::{EXIT_ALREADY_RUNNING, state_code};
 
 /// Which configuration file to use.
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,7 @@ pub struct FileArg {
 /// service with its stop_signal, SIGKILL after its stop_timeout); a second Ctrl-C kills
 /// everything at once. With -d the supervisor runs detached and `up` returns once every service
 /// is ready.
+#[cfg(unix)]
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper up
@@ -147,8 +148,11 @@ pub struct SchemaArgs {}
 
 fn state_for(explicit: Option<&Path>, cwd: &Path, located: Option<&Located>) -> StateDir {
     match located {
-        Some(located) => up::state_dir_for(explicit, cwd, located.root()),
-        None => StateDir::discover(explicit, cwd),
+        // The stack's state lives beside its configuration file unless a directory is given.
+        Some(located) if explicit.is_none() => StateDir {
+            root: located.root().to_path_buf(),
+        },
+        _ => StateDir::discover(explicit, cwd),
     }
 }
 
@@ -190,6 +194,7 @@ fn locate(file: Option<&Path>, cwd: &Path) -> Result<Located, CliError> {
     stack::locate(file, cwd).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))
 }
 
+#[cfg(unix)]
 fn up_error(error: UpError) -> CliError {
     let code = match &error {
         UpError::BadInput(_) => EXIT_USAGE,
@@ -200,6 +205,7 @@ fn up_error(error: UpError) -> CliError {
     CliError::new(code, error.to_string())
 }
 
+#[cfg(unix)]
 pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
     let located = locate(args.config.file.as_deref(), cwd)?;
     let state = state_for(explicit, cwd, Some(&located));

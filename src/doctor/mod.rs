@@ -320,10 +320,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
     Ok(Report {
         schema: REPORT_SCHEMA,
         scanned_at: now_rfc3339(),
-        host: rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned(),
+        host: os::host_name(),
         findings,
         summary,
     })

@@ -393,3 +393,8 @@ pub fn contained_processes(_run_id: &str) -> Vec<Pid> {
 pub fn become_subreaper() -> io::Result<()> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(Into::into)
 }
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}

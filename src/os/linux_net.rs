@@ -10,12 +10,11 @@
 //! `readlinkat` relative to each `/proc/PID/fd` directory (no path walk and no allocation per
 //! fd), and on two threads when there are many processes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use rustix::fs::{CWD, Mode, OFlags, RawDir, openat, readlinkat_raw};
@@ -455,9 +454,7 @@ fn for_each_socket(
             Err(e @ (Errno::ACCESS | Errno::PERM)) => return Err(e),
             Err(_) => continue,
         };
-        if let Some(inode) = socket_inode(&link[..len])
-            && !found(inode)
-        {
+        if socket_inode(&link[..len]).is_some_and(|inode| !found(inode)) {
             break;
         }
     }
@@ -488,9 +485,11 @@ fn all_pids(proc_dir: BorrowedFd<'_>) -> Vec<Pid> {
     while let Some(entry) = iter.next() {
         let Ok(entry) = entry else { break };
         let name = entry.file_name().to_bytes();
-        if name.first().is_some_and(u8::is_ascii_digit)
-            && let Some(pid) = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok())
-        {
+        let pid = name
+            .first()
+            .filter(|b| b.is_ascii_digit())
+            .and_then(|_| std::str::from_utf8(name).ok()?.parse().ok());
+        if let Some(pid) = pid {
             pids.push(pid);
         }
     }
@@ -582,60 +581,6 @@ pub(crate) fn sockets_of(pid: Pid) -> HashSet<u64> {
         });
     }
     inodes
-}
-
-/// Binds (without listening) a socket of `protocol` to `addr` and closes it again: whether a
-/// server could bind that address now. With `reuse_addr`, sets `SO_REUSEADDR` first, as most
-/// servers do (it lets a bind succeed over connections left in TIME-WAIT). IPv6 sockets are
-/// IPv6-only. A host without the address family gives [`io::ErrorKind::Unsupported`].
-pub fn try_bind(protocol: Protocol, addr: SocketAddr, reuse_addr: bool) -> io::Result<()> {
-    let family = if addr.is_ipv4() {
-        AddressFamily::INET
-    } else {
-        AddressFamily::INET6
-    };
-    let kind = match protocol {
-        Protocol::Tcp => SocketType::STREAM,
-        Protocol::Udp => SocketType::DGRAM,
-    };
-    let socket = match rustix::net::socket_with(family, kind, SocketFlags::CLOEXEC, None) {
-        Ok(socket) => socket,
-        Err(Errno::AFNOSUPPORT) => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this host has no IPv6",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if reuse_addr {
-        rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
-    }
-    if addr.is_ipv6() {
-        rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
-    }
-    rustix::net::bind(&socket, &addr)?;
-    Ok(())
-}
-
-/// The name of user `uid` from `/etc/passwd`, if it has one there.
-pub fn user_name(uid: u32) -> Option<String> {
-    static USERS: OnceLock<HashMap<u32, String>> = OnceLock::new();
-    USERS
-        .get_or_init(|| {
-            std::fs::read_to_string("/etc/passwd")
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|line| {
-                    let mut fields = line.split(':');
-                    let name = fields.next()?;
-                    let uid = fields.nth(1)?.parse().ok()?;
-                    Some((uid, name.to_string()))
-                })
-                .collect()
-        })
-        .get(&uid)
-        .cloned()
 }
 
 /// Whether this process runs in a network namespace of its own: not the one of pid 1 (a

@@ -13,10 +13,11 @@ use std::collections::HashSet;
 use std::ffi::c_void;
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::{ListeningSocket, Protocol};
+use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -224,19 +225,7 @@ impl Pinned {
             Some(info) if info.start_time == self.start_time && info.state.is_alive() => {}
             _ => return Ok(()),
         }
-        let raw = match signal {
-            Signal::Hup => libc::SIGHUP,
-            Signal::Int => libc::SIGINT,
-            Signal::Quit => libc::SIGQUIT,
-            Signal::Kill => libc::SIGKILL,
-            Signal::Usr1 => libc::SIGUSR1,
-            Signal::Usr2 => libc::SIGUSR2,
-            Signal::Term => libc::SIGTERM,
-            Signal::Cont => libc::SIGCONT,
-            Signal::Stop => libc::SIGSTOP,
-            Signal::Chld => libc::SIGCHLD,
-            Signal::Winch => libc::SIGWINCH,
-        };
+        let raw = super::unix::raw_signal(signal).as_raw();
         // SAFETY: kill has no memory arguments.
         if unsafe { libc::kill(self.pid as i32, raw) } != 0 {
             let error = io::Error::last_os_error();
@@ -285,57 +274,79 @@ pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
     }
 }
 
-/// Transport protocol of a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP (listening sockets only).
-    Tcp,
-    /// UDP (bound sockets).
-    Udp,
-}
 
-/// A listening TCP socket or a bound UDP socket.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ListeningSocket {
-    /// TCP or UDP.
-    pub protocol: Protocol,
-    /// Local address and port.
-    pub local: SocketAddr,
-    /// An identifier for the socket (a hash of protocol, address and owner), matching what
-    /// [`socket_inodes`] returns for its owner.
-    pub inode: u64,
-}
-
-/// Every listening TCP socket and bound UDP socket with its owner pid (one owner per socket:
-/// a socket shared by forked workers is reported under one of them).
-pub fn owned_sockets() -> Vec<(ListeningSocket, Pid)> {
+/// Listening TCP sockets and bound UDP sockets with their owner pid (the `listeners` crate, one
+/// owner per socket: a socket shared by forked workers is reported under one of them). Other TCP
+/// states are not listed on macOS.
+fn owned() -> Vec<(Socket, Pid)> {
     use std::hash::{Hash, Hasher};
     let Ok(all) = listeners::get_all() else { return Vec::new() };
     all.into_iter()
         .map(|l| {
-            let protocol = match l.protocol {
-                listeners::Protocol::TCP => Protocol::Tcp,
-                listeners::Protocol::UDP => Protocol::Udp,
+            let (protocol, state) = match l.protocol {
+                listeners::Protocol::TCP => (Protocol::Tcp, SocketState::Listen),
+                listeners::Protocol::UDP => (Protocol::Udp, SocketState::Unconnected),
             };
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             (protocol, l.socket, l.process.pid).hash(&mut hasher);
-            (
-                ListeningSocket { protocol, local: l.socket, inode: hasher.finish() },
-                l.process.pid,
-            )
+            let socket = Socket {
+                protocol,
+                local: l.socket,
+                remote: None,
+                state,
+                inode: hasher.finish().max(1),
+                uid: uid_of(l.process.pid).unwrap_or(u32::MAX),
+            };
+            (socket, l.process.pid)
         })
         .collect()
 }
 
+/// Sockets on `port` (all ports if `None`); macOS lists listeners and bound UDP sockets only.
+pub fn sockets(port: Option<u16>, _listening: bool) -> io::Result<Vec<Socket>> {
+    read_sockets(port, TcpScope::Listening, true)
+}
+
+/// Sockets on `port` (all if `None`): TCP listeners unless `tcp` is `None`, UDP with `udp`.
+pub fn read_sockets(port: Option<u16>, tcp: TcpScope, udp: bool) -> io::Result<Vec<Socket>> {
+    Ok(owned()
+        .into_iter()
+        .map(|(s, _)| s)
+        .filter(|s| port.is_none_or(|p| s.local.port() == p))
+        .filter(|s| match s.protocol {
+            Protocol::Tcp => tcp != TcpScope::None,
+            Protocol::Udp => udp,
+        })
+        .collect())
+}
+
+/// Which processes hold the sockets `inodes` (all if `None`).
+pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
+    let mut scan = OwnerScan::default();
+    for (socket, pid) in owned() {
+        if inodes.is_none_or(|set| set.contains(&socket.inode)) {
+            scan.owners.entry(socket.inode).or_default().push(pid);
+        }
+    }
+    scan
+}
+
 /// Every listening TCP socket and bound UDP socket.
 pub fn listening_sockets() -> io::Result<Vec<ListeningSocket>> {
-    Ok(owned_sockets().into_iter().map(|(s, _)| s).collect())
+    Ok(owned()
+        .into_iter()
+        .map(|(s, _)| ListeningSocket { protocol: s.protocol, local: s.local, inode: s.inode })
+        .collect())
 }
 
 /// Identifiers of the listening sockets a process owns.
 pub fn socket_inodes(pid: Pid) -> HashSet<u64> {
-    owned_sockets().into_iter().filter(|(_, owner)| *owner == pid).map(|(s, _)| s.inode).collect()
+    owned().into_iter().filter(|(_, owner)| *owner == pid).map(|(s, _)| s.inode).collect()
+}
+
+/// Network namespaces do not exist on macOS.
+pub fn in_foreign_network_namespace() -> Option<bool> {
+    None
 }
 
 /// Containment of a keeper's run: nothing to set up on macOS (no subreaper, no job objects); the
@@ -348,4 +359,9 @@ pub fn contain_run(_run_id: &str) -> io::Result<()> {
 /// sessions and markers instead. Always succeeds.
 pub fn become_subreaper() -> io::Result<()> {
     Ok(())
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
 }

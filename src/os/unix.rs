@@ -8,6 +8,9 @@ use std::time::Duration;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::Pid as RawPid;
 
+use std::net::SocketAddr;
+
+use super::Protocol;
 use crate::process::Pid;
 use crate::signal::Signal;
 
@@ -267,8 +270,7 @@ impl SignalWatch {
     /// restored to their defaults (the handler library stays installed), so keep the watch for
     /// as long as the process should react to them.
     pub fn new(signals: &[Signal]) -> io::Result<SignalWatch> {
-        use rustix::pipe::{PipeFlags, pipe_with};
-        let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        let (read, write) = nonblocking_pipe()?;
         let write = std::sync::Arc::new(write);
         let mut watch = SignalWatch {
             signals: signals.to_vec(),
@@ -347,4 +349,70 @@ pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
             other => return other.map_err(Into::into),
         }
     }
+}
+
+/// Binds (without listening) a socket of `protocol` to `addr` and closes it again: whether a
+/// server could bind that address now. With `reuse_addr`, sets `SO_REUSEADDR` first, as most
+/// servers do (it lets a bind succeed over connections left in TIME-WAIT). IPv6 sockets are
+/// IPv6-only. A host without the address family gives [`io::ErrorKind::Unsupported`].
+pub fn try_bind(protocol: Protocol, addr: SocketAddr, reuse_addr: bool) -> io::Result<()> {
+    let family = if addr.is_ipv4() {
+        rustix::net::AddressFamily::INET
+    } else {
+        rustix::net::AddressFamily::INET6
+    };
+    let kind = match protocol {
+        Protocol::Tcp => rustix::net::SocketType::STREAM,
+        Protocol::Udp => rustix::net::SocketType::DGRAM,
+    };
+    let socket = match rustix::net::socket(family, kind, None) {
+        Ok(socket) => socket,
+        Err(rustix::io::Errno::AFNOSUPPORT) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this host has no IPv6",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if reuse_addr {
+        rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    }
+    if addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
+    }
+    rustix::net::bind(&socket, &addr)?;
+    Ok(())
+}
+
+/// The name of user `uid` from `/etc/passwd`, if it has one there.
+pub fn user_name(uid: u32) -> Option<String> {
+    static USERS: std::sync::OnceLock<std::collections::HashMap<u32, String>> = std::sync::OnceLock::new();
+    USERS
+        .get_or_init(|| {
+            std::fs::read_to_string("/etc/passwd")
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|line| {
+                    let mut fields = line.split(':');
+                    let name = fields.next()?;
+                    let uid = fields.nth(1)?.parse().ok()?;
+                    Some((uid, name.to_string()))
+                })
+                .collect()
+        })
+        .get(&uid)
+        .cloned()
+}
+
+/// A pipe whose ends are close-on-exec and non-blocking (`pipe2` is not on every Unix).
+fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    use rustix::io::{FdFlags, fcntl_setfd};
+    let (read, write) = rustix::pipe::pipe()?;
+    for end in [&read, &write] {
+        fcntl_setfd(end, FdFlags::CLOEXEC)?;
+        fcntl_setfl(end, fcntl_getfl(end)? | OFlags::NONBLOCK)?;
+    }
+    Ok((read, write))
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_INSUFFICIENT_BUFFER, FILETIME, HANDLE, HWND, INVALID_HANDLE_VALUE, LPARAM,
-    NO_ERROR, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    NO_ERROR,
 };
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     GetExtendedTcpTable, GetExtendedUdpTable, MIB_TCP6ROW_OWNER_PID, MIB_UDP6ROW_OWNER_PID,
@@ -55,6 +55,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
 };
 
 use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
+use super::{ListeningSocket, Protocol};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -563,31 +564,11 @@ pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
         .map(|p| p.handle.0)
         .collect();
     let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX - 1);
-    // SAFETY: the handles stay open (borrowed from `pinned`) for the whole call.
-    let result = unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, millis) };
-    let _ = (result == WAIT_TIMEOUT, result >= WAIT_OBJECT_0);
+    // SAFETY: the handles stay open (borrowed from `pinned`) for the whole call. Whether it
+    // returned on an exit or on the timeout, the caller re-checks each process.
+    unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, millis) };
 }
 
-/// Transport protocol of a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP (listening sockets only).
-    Tcp,
-    /// UDP (bound sockets).
-    Udp,
-}
-
-/// A listening TCP socket or a bound UDP socket.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ListeningSocket {
-    /// TCP or UDP.
-    pub protocol: Protocol,
-    /// Local address and port.
-    pub local: SocketAddr,
-    /// An identifier for the socket (see [`sockets`]).
-    pub inode: u64,
-}
 
 /// Windows has no socket inodes: a socket is identified by a hash of its protocol, addresses
 /// and owner pid, which is stable for the socket's life. 0 means no process holds it.
@@ -867,6 +848,11 @@ pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ pub fn down(
                 .map(|n| (n.clone(), stop_options_of(n, current.as_ref(), stack)))
                 .collect();
             for (stopped, signal) in stop_level(state, &plan) {
-                on_line(&crate::supervisor::up::describe_stop(&stopped, signal));
+                on_line(&stopped.summary(signal));
                 report.reports.push((stopped, signal));
             }
         }
@@ -237,10 +237,7 @@ pub fn down(
     if state.record_path(SUPERVISOR_NAME).exists() {
         for stopped in stop_names(state, vec![SUPERVISOR_NAME.to_string()], DEFAULT_STOP) {
             if !stopped.processes.is_empty() || !stopped.complete() {
-                on_line(&crate::supervisor::up::describe_stop(
-                    &stopped,
-                    Signal::Term,
-                ));
+                on_line(&stopped.summary(Signal::Term));
             }
             report.reports.push((stopped, Signal::Term));
         }

@@ -108,8 +108,8 @@ impl Service {
                     url = url
                         .replace("${PORT}", &actual.to_string())
                         .replace("$PORT", &actual.to_string());
-                    if let Some(target) = HttpTarget::parse(&url)
-                        && Some(target.port) == self.port
+                    if let Some(target) =
+                        HttpTarget::parse(&url).filter(|t| Some(t.port) == self.port)
                     {
                         url = target.with_port(actual);
                     }

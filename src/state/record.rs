@@ -299,6 +299,7 @@ mod tests {
         ));
     }
 
+    #[cfg(unix)]
     #[test]
     fn symlinked_pid_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -47,7 +47,7 @@ use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
 use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
-use crate::terminate::{Outcome, StopReport};
+use crate::terminate::StopReport;
 use crate::units::format_duration;
 
 /// How often the loop looks for new log lines and exits when nothing wakes it sooner.
@@ -215,38 +215,6 @@ fn local_clock(now: Duration) -> Option<String> {
     })
 }
 
-/// One line summarising how a service's tree was stopped.
-pub fn describe_stop(report: &StopReport, signal: Signal) -> String {
-    let total = report.processes.len();
-    let forced = report
-        .processes
-        .iter()
-        .filter(|p| p.outcome == Outcome::Forced)
-        .count();
-    let survived = report
-        .processes
-        .iter()
-        .filter(|p| p.outcome == Outcome::Survived)
-        .count();
-    let plural = if total == 1 { "" } else { "es" };
-    if let Some(why) = &report.refused {
-        format!("{} was not stopped: {why}", report.name)
-    } else if survived > 0 {
-        format!(
-            "{}: {survived} of {total} process{plural} survived SIGKILL",
-            report.name
-        )
-    } else if total == 0 {
-        format!("{}: nothing was running", report.name)
-    } else {
-        format!(
-            "stopped {} in {}: {total} process{plural}, {} after {signal}, {forced} by SIGKILL",
-            report.name,
-            format_duration(report.elapsed),
-            total - forced
-        )
-    }
-}
 
 // --- Worker jobs ------------------------------------------------------------------------------
 
@@ -554,9 +522,7 @@ fn force_kill(state: &StateDir) -> usize {
                 continue;
             };
             let pinned = ProcessRef::of(info).ok().and_then(|r| r.pin().ok());
-            if let Some(pinned) = pinned
-                && pinned.signal(Signal::Kill).is_ok()
-            {
+            if pinned.is_some_and(|p| p.signal(Signal::Kill).is_ok()) {
                 count += 1;
             }
         }
@@ -674,10 +640,9 @@ fn prepare(
     options: &UpOptions,
     printer: &mut Printer,
 ) -> Result<(), UpError> {
-    if let Some(existing) = status::read(state)
-        && existing.supervisor.pid != std::process::id()
-        && existing.supervisor_alive()
-    {
+    let existing = status::read(state)
+        .filter(|e| e.supervisor.pid != std::process::id() && e.supervisor_alive());
+    if let Some(existing) = existing {
         if !options.kill_existing {
             return Err(UpError::AlreadyRunning(format!(
                 "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it, --kill-existing replaces it",
@@ -721,7 +686,7 @@ fn prepare(
             for report in stop_names(state, vec![s.name.clone()], stop_options(spec)) {
                 printer.event(&format!(
                     "--kill-existing: {}",
-                    describe_stop(&report, spec.stop_signal)
+                    report.summary(spec.stop_signal)
                 ));
             }
         }
@@ -751,7 +716,7 @@ fn prepare(
             for stopped in &free.services {
                 printer.event(&format!(
                     "--kill-existing: port {port}: {}",
-                    describe_stop(&stopped.report, Signal::Term)
+                    stopped.report.summary(Signal::Term)
                 ));
             }
             if !free.freed {
@@ -1138,7 +1103,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 svc.set(ServicePhase::Stopped);
                             }
                         }
-                        printer.event(&describe_stop(&report, signal));
+                        printer.event(&report.summary(signal));
                     }
                 }
                 Event::StopFinished => finished = true,
@@ -1495,18 +1460,6 @@ pub fn detach(
             Some(p) => os::wait_for_exit(&[p], TICK),
             None => std::thread::sleep(TICK),
         }
-    }
-}
-
-/// Where the state of a stack lives: `explicit` (`--state-dir`, `REAPER_STATE_DIR`) if given,
-/// else the directory of its configuration file.
-pub fn state_dir_for(explicit: Option<&Path>, cwd: &Path, config_root: &Path) -> StateDir {
-    StateDir {
-        root: match explicit {
-            Some(dir) if dir.is_absolute() => dir.to_path_buf(),
-            Some(dir) => cwd.join(dir),
-            None => PathBuf::from(config_root),
-        },
     }
 }
 

@@ -85,10 +85,11 @@ impl Up {
             if self.output().iter().any(|l| l.contains(needle)) {
                 return;
             }
-            if self.status.is_none()
-                && let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
+            let exited = match (&self.status, self.child.as_mut()) {
+                (None, Some(child)) => child.try_wait().ok().flatten(),
+                _ => None,
+            };
+            if let Some(status) = exited {
                 self.status = Some(status);
                 self.child = None;
                 std::thread::sleep(Duration::from_millis(100));
