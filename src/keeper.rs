@@ -91,7 +91,10 @@ pub fn run() -> i32 {
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     };
     if let Err(e) = os::contain_run(&spec.run_id) {
-        note(&spec.log, &format!("cannot contain the service's descendants: {e}"));
+        note(
+            &spec.log,
+            &format!("cannot contain the service's descendants: {e}"),
+        );
     }
     rotate_if_needed(&spec.log, spec.log_max_bytes, spec.log_keep);
     let child = match spawn_service(&spec) {
@@ -181,6 +184,7 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
         .stdout(log.try_clone()?)
         .stderr(log);
     os::spawn_in_new_session(&mut command);
+    os::keep_stdio_private();
     command.spawn()
 }
 

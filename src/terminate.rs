@@ -86,7 +86,12 @@ pub struct StopReport {
 impl StopReport {
     /// One line saying how the tree was stopped (`signal` was the graceful signal).
     pub fn summary(&self, signal: Signal) -> String {
-        let count = |outcome: Outcome| self.processes.iter().filter(|p| p.outcome == outcome).count();
+        let count = |outcome: Outcome| {
+            self.processes
+                .iter()
+                .filter(|p| p.outcome == outcome)
+                .count()
+        };
         let (forced, survived, running) = (
             count(Outcome::Forced),
             count(Outcome::Survived),
@@ -98,9 +103,13 @@ impl StopReport {
         if let Some(why) = &self.refused {
             format!("{name}: not stopped: {why}")
         } else if running > 0 {
-            format!("{name}: {running} of {total} process{plural} still running after {signal} (not escalated; use --force)")
+            format!(
+                "{name}: {running} of {total} process{plural} still running after {signal} (not escalated; use --force)"
+            )
         } else if survived > 0 {
-            format!("{name}: {survived} of {total} process{plural} survived SIGKILL (uninterruptible or not ours to kill)")
+            format!(
+                "{name}: {survived} of {total} process{plural} survived SIGKILL (uninterruptible or not ours to kill)"
+            )
         } else if total == 0 {
             format!("{name}: nothing was running")
         } else {

@@ -5,7 +5,7 @@ use assert_cmd::Command;
 use predicates::str::contains;
 
 fn reaper() -> Command {
-    Command::cargo_bin("reaper").unwrap()
+    Command::new(assert_cmd::cargo::cargo_bin("reaper"))
 }
 
 #[test]

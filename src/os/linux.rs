@@ -330,7 +330,6 @@ impl Pinned {
     }
 }
 
-
 /// Blocks until at least one of `pinned` exits or `timeout` passes. Event-driven through
 /// pidfds; without pidfds it polls every 10 ms.
 pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
@@ -357,7 +356,6 @@ pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
     // EINTR just means we look again sooner.
     let _ = poll(&mut poll_fds, Some(&spec));
 }
-
 
 /// Every listening TCP socket and bound UDP socket in this network namespace.
 pub fn listening_sockets() -> io::Result<Vec<ListeningSocket>> {
@@ -396,5 +394,8 @@ pub fn become_subreaper() -> io::Result<()> {
 
 /// This machine's host name.
 pub fn host_name() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }

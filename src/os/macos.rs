@@ -32,7 +32,15 @@ pub fn boot_id() -> io::Result<String> {
     let boot = unsafe {
         let mut tv: libc::timeval = zeroed();
         let mut len = size_of::<libc::timeval>();
-        if libc::sysctl(mib.as_mut_ptr(), 2, (&mut tv as *mut libc::timeval).cast(), &mut len, std::ptr::null_mut(), 0) != 0 {
+        if libc::sysctl(
+            mib.as_mut_ptr(),
+            2,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        ) != 0
+        {
             return Err(io::Error::last_os_error());
         }
         tv
@@ -47,7 +55,13 @@ fn bsd_info(pid: Pid) -> Option<libc::proc_bsdinfo> {
     unsafe {
         let mut info: libc::proc_bsdinfo = zeroed();
         let size = size_of::<libc::proc_bsdinfo>() as i32;
-        let n = libc::proc_pidinfo(pid as i32, libc::PROC_PIDTBSDINFO, 0, (&mut info as *mut libc::proc_bsdinfo).cast::<c_void>(), size);
+        let n = libc::proc_pidinfo(
+            pid as i32,
+            libc::PROC_PIDTBSDINFO,
+            0,
+            (&mut info as *mut libc::proc_bsdinfo).cast::<c_void>(),
+            size,
+        );
         (n == size).then_some(info)
     }
 }
@@ -57,13 +71,23 @@ fn task_info(pid: Pid) -> Option<libc::proc_taskinfo> {
     unsafe {
         let mut info: libc::proc_taskinfo = zeroed();
         let size = size_of::<libc::proc_taskinfo>() as i32;
-        let n = libc::proc_pidinfo(pid as i32, libc::PROC_PIDTASKINFO, 0, (&mut info as *mut libc::proc_taskinfo).cast::<c_void>(), size);
+        let n = libc::proc_pidinfo(
+            pid as i32,
+            libc::PROC_PIDTASKINFO,
+            0,
+            (&mut info as *mut libc::proc_taskinfo).cast::<c_void>(),
+            size,
+        );
         (n == size).then_some(info)
     }
 }
 
 fn c_name(raw: &[libc::c_char]) -> String {
-    let bytes: Vec<u8> = raw.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -81,7 +105,11 @@ fn info_of(pid: Pid) -> Option<ProcessInfo> {
         _ => ProcessState::Other,
     };
     let start_us = bsd.pbi_start_tvsec * 1_000_000 + bsd.pbi_start_tvusec;
-    let name = if bsd.pbi_name[0] != 0 { c_name(&bsd.pbi_name) } else { c_name(&bsd.pbi_comm) };
+    let name = if bsd.pbi_name[0] != 0 {
+        c_name(&bsd.pbi_name)
+    } else {
+        c_name(&bsd.pbi_comm)
+    };
     Some(ProcessInfo {
         pid,
         ppid: bsd.pbi_ppid,
@@ -91,7 +119,9 @@ fn info_of(pid: Pid) -> Option<ProcessInfo> {
         start_time: start_us,
         started_at: UNIX_EPOCH + Duration::from_micros(start_us),
         name,
-        cpu_time: task.map_or(Duration::ZERO, |t| Duration::from_nanos(t.pti_total_user + t.pti_total_system)),
+        cpu_time: task.map_or(Duration::ZERO, |t| {
+            Duration::from_nanos(t.pti_total_user + t.pti_total_system)
+        }),
         rss_bytes: task.map_or(0, |t| t.pti_resident_size),
         kernel_thread: pid == 0,
     })
@@ -102,7 +132,12 @@ pub fn snapshot() -> io::Result<Snapshot> {
     let mut pids: Vec<i32> = vec![0; 4096];
     loop {
         // SAFETY: the buffer is valid for its byte size.
-        let n = unsafe { libc::proc_listallpids(pids.as_mut_ptr().cast::<c_void>(), (pids.len() * size_of::<i32>()) as i32) };
+        let n = unsafe {
+            libc::proc_listallpids(
+                pids.as_mut_ptr().cast::<c_void>(),
+                (pids.len() * size_of::<i32>()) as i32,
+            )
+        };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -112,7 +147,9 @@ pub fn snapshot() -> io::Result<Snapshot> {
         }
         pids.resize(pids.len() * 2, 0);
     }
-    Ok(Snapshot::from_processes(pids.into_iter().filter_map(|pid| info_of(pid as Pid))))
+    Ok(Snapshot::from_processes(
+        pids.into_iter().filter_map(|pid| info_of(pid as Pid)),
+    ))
 }
 
 /// Reads one process, if it exists.
@@ -126,18 +163,36 @@ fn procargs(pid: Pid) -> Option<(Vec<String>, Vec<String>)> {
     let mut size: usize = 0;
     // SAFETY: first call asks the size; the second fills a buffer of that size.
     unsafe {
-        if libc::sysctl(mib.as_mut_ptr(), 3, std::ptr::null_mut(), &mut size, std::ptr::null_mut(), 0) != 0 {
+        if libc::sysctl(
+            mib.as_mut_ptr(),
+            3,
+            std::ptr::null_mut(),
+            &mut size,
+            std::ptr::null_mut(),
+            0,
+        ) != 0
+        {
             return None;
         }
         let mut buffer = vec![0u8; size];
-        if libc::sysctl(mib.as_mut_ptr(), 3, buffer.as_mut_ptr().cast(), &mut size, std::ptr::null_mut(), 0) != 0 {
+        if libc::sysctl(
+            mib.as_mut_ptr(),
+            3,
+            buffer.as_mut_ptr().cast(),
+            &mut size,
+            std::ptr::null_mut(),
+            0,
+        ) != 0
+        {
             return None;
         }
         buffer.truncate(size);
         let argc = i32::from_ne_bytes(buffer.get(..4)?.try_into().ok()?) as usize;
         let mut fields = buffer[4..].split(|b| *b == 0).filter(|f| !f.is_empty());
         fields.next()?; // executable path
-        let strings: Vec<String> = fields.map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let strings: Vec<String> = fields
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
         let env = strings.get(argc..).unwrap_or_default().to_vec();
         let argv = strings.into_iter().take(argc).collect();
         Some((argv, env))
@@ -176,7 +231,9 @@ pub enum PinError {
     #[error("process {0} is gone")]
     Gone(Pid),
     /// A process has that pid but it is not the one we knew (pid reuse).
-    #[error("pid {pid} now belongs to a different process (started at {found} µs, expected {expected})")]
+    #[error(
+        "pid {pid} now belongs to a different process (started at {found} µs, expected {expected})"
+    )]
     Reused {
         /// The pid.
         pid: Pid,
@@ -208,9 +265,16 @@ impl Pinned {
     pub fn open(pid: Pid, expected_start: u64) -> Result<Pinned, PinError> {
         let found = info_of(pid).ok_or(PinError::Gone(pid))?.start_time;
         if found != expected_start {
-            return Err(PinError::Reused { pid, expected: expected_start, found });
+            return Err(PinError::Reused {
+                pid,
+                expected: expected_start,
+                found,
+            });
         }
-        Ok(Pinned { pid, start_time: expected_start })
+        Ok(Pinned {
+            pid,
+            start_time: expected_start,
+        })
     }
 
     /// The pinned pid.
@@ -238,7 +302,8 @@ impl Pinned {
 
     /// True once the process has exited (it may still be a zombie).
     pub fn has_exited(&self) -> bool {
-        info_of(self.pid).is_none_or(|info| info.start_time != self.start_time || !info.state.is_alive())
+        info_of(self.pid)
+            .is_none_or(|info| info.start_time != self.start_time || !info.state.is_alive())
     }
 }
 
@@ -269,18 +334,26 @@ pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
             tv_nsec: i64::from(timeout.subsec_nanos()) as libc::c_long,
         };
         // A process that exited before registration makes kevent report ESRCH for it at once.
-        libc::kevent(kq, changes.as_ptr(), changes.len() as i32, events.as_mut_ptr(), events.len() as i32, &spec);
+        libc::kevent(
+            kq,
+            changes.as_ptr(),
+            changes.len() as i32,
+            events.as_mut_ptr(),
+            events.len() as i32,
+            &spec,
+        );
         libc::close(kq);
     }
 }
-
 
 /// Listening TCP sockets and bound UDP sockets with their owner pid (the `listeners` crate, one
 /// owner per socket: a socket shared by forked workers is reported under one of them). Other TCP
 /// states are not listed on macOS.
 fn owned() -> Vec<(Socket, Pid)> {
     use std::hash::{Hash, Hasher};
-    let Ok(all) = listeners::get_all() else { return Vec::new() };
+    let Ok(all) = listeners::get_all() else {
+        return Vec::new();
+    };
     all.into_iter()
         .map(|l| {
             let (protocol, state) = match l.protocol {
@@ -335,13 +408,21 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
 pub fn listening_sockets() -> io::Result<Vec<ListeningSocket>> {
     Ok(owned()
         .into_iter()
-        .map(|(s, _)| ListeningSocket { protocol: s.protocol, local: s.local, inode: s.inode })
+        .map(|(s, _)| ListeningSocket {
+            protocol: s.protocol,
+            local: s.local,
+            inode: s.inode,
+        })
         .collect())
 }
 
 /// Identifiers of the listening sockets a process owns.
 pub fn socket_inodes(pid: Pid) -> HashSet<u64> {
-    owned().into_iter().filter(|(_, owner)| *owner == pid).map(|(s, _)| s.inode).collect()
+    owned()
+        .into_iter()
+        .filter(|(_, owner)| *owner == pid)
+        .map(|(s, _)| s.inode)
+        .collect()
 }
 
 /// Network namespaces do not exist on macOS.
@@ -363,5 +444,8 @@ pub fn become_subreaper() -> io::Result<()> {
 
 /// This machine's host name.
 pub fn host_name() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }

@@ -50,4 +50,3 @@ pub struct ListeningSocket {
     /// Kernel socket inode, which links the socket to its owners' file descriptors.
     pub inode: u64,
 }
-

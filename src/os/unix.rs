@@ -33,6 +33,10 @@ pub(crate) fn raw_signal(signal: Signal) -> rustix::process::Signal {
     }
 }
 
+/// Nothing to do on Unix: children get their standard streams explicitly and every other
+/// descriptor reaper opens is close-on-exec (see the Windows version for why it exists).
+pub fn keep_stdio_private() {}
+
 /// Arranges for `command`'s child to start in a new session.
 pub fn spawn_in_new_session(command: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
@@ -387,7 +391,8 @@ pub fn try_bind(protocol: Protocol, addr: SocketAddr, reuse_addr: bool) -> io::R
 
 /// The name of user `uid` from `/etc/passwd`, if it has one there.
 pub fn user_name(uid: u32) -> Option<String> {
-    static USERS: std::sync::OnceLock<std::collections::HashMap<u32, String>> = std::sync::OnceLock::new();
+    static USERS: std::sync::OnceLock<std::collections::HashMap<u32, String>> =
+        std::sync::OnceLock::new();
     USERS
         .get_or_init(|| {
             std::fs::read_to_string("/etc/passwd")

@@ -54,8 +54,8 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
     EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
 };
 
-use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
 use super::{ListeningSocket, Protocol};
+use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -242,7 +242,9 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
 
 /// The command line of a process, split the way the C runtime splits it.
 pub fn command_line(pid: Pid) -> Option<Vec<String>> {
-    use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
+    use windows_sys::Wdk::System::Threading::{
+        NtQueryInformationProcess, ProcessCommandLineInformation,
+    };
     use windows_sys::Win32::Foundation::UNICODE_STRING;
     let handle = open(pid, PROCESS_QUERY_LIMITED_INFORMATION)?;
     let mut buffer = vec![0u8; 4096];
@@ -430,7 +432,9 @@ pub enum PinError {
     #[error("process {0} is gone")]
     Gone(Pid),
     /// A process has that pid but it is not the one we knew (pid reuse).
-    #[error("pid {pid} now belongs to a different process (created at {found}, expected {expected})")]
+    #[error(
+        "pid {pid} now belongs to a different process (created at {found}, expected {expected})"
+    )]
     Reused {
         /// The pid.
         pid: Pid,
@@ -569,7 +573,6 @@ pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
     unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, millis) };
 }
 
-
 /// Windows has no socket inodes: a socket is identified by a hash of its protocol, addresses
 /// and owner pid, which is stable for the socket's life. 0 means no process holds it.
 fn socket_id(protocol: Protocol, local: &SocketAddr, remote: Option<&SocketAddr>, pid: Pid) -> u64 {
@@ -595,7 +598,14 @@ fn table(tcp: bool, family: u16) -> Vec<u8> {
                 buffer.as_mut_ptr().cast::<c_void>()
             };
             if tcp {
-                GetExtendedTcpTable(ptr, &mut size, 0, u32::from(family), TCP_TABLE_OWNER_PID_ALL, 0)
+                GetExtendedTcpTable(
+                    ptr,
+                    &mut size,
+                    0,
+                    u32::from(family),
+                    TCP_TABLE_OWNER_PID_ALL,
+                    0,
+                )
             } else {
                 GetExtendedUdpTable(ptr, &mut size, 0, u32::from(family), UDP_TABLE_OWNER_PID, 0)
             }
@@ -668,9 +678,15 @@ fn owned(tcp: TcpScope, udp: bool) -> Vec<(Socket, Pid)> {
         for row in rows::<Tcp4>(&table(true, AF_INET)) {
             let state = tcp_state(row.dwState);
             if keep(state) {
-                let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwLocalAddr))), port_of(row.dwLocalPort));
+                let local = SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwLocalAddr))),
+                    port_of(row.dwLocalPort),
+                );
                 let remote = (state != SocketState::Listen).then(|| {
-                    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwRemoteAddr))), port_of(row.dwRemotePort))
+                    SocketAddr::new(
+                        IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwRemoteAddr))),
+                        port_of(row.dwRemotePort),
+                    )
                 });
                 push(Protocol::Tcp, local, remote, state, row.dwOwningPid);
             }
@@ -678,9 +694,15 @@ fn owned(tcp: TcpScope, udp: bool) -> Vec<(Socket, Pid)> {
         for row in rows::<MIB_TCP6ROW_OWNER_PID>(&table(true, AF_INET6)) {
             let state = tcp_state(row.dwState);
             if keep(state) {
-                let local = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(row.ucLocalAddr)), port_of(row.dwLocalPort));
+                let local = SocketAddr::new(
+                    IpAddr::V6(Ipv6Addr::from(row.ucLocalAddr)),
+                    port_of(row.dwLocalPort),
+                );
                 let remote = (state != SocketState::Listen).then(|| {
-                    SocketAddr::new(IpAddr::V6(Ipv6Addr::from(row.ucRemoteAddr)), port_of(row.dwRemotePort))
+                    SocketAddr::new(
+                        IpAddr::V6(Ipv6Addr::from(row.ucRemoteAddr)),
+                        port_of(row.dwRemotePort),
+                    )
                 });
                 push(Protocol::Tcp, local, remote, state, row.dwOwningPid);
             }
@@ -688,12 +710,30 @@ fn owned(tcp: TcpScope, udp: bool) -> Vec<(Socket, Pid)> {
     }
     if udp {
         for row in rows::<MIB_UDPROW_OWNER_PID>(&table(false, AF_INET)) {
-            let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwLocalAddr))), port_of(row.dwLocalPort));
-            push(Protocol::Udp, local, None, SocketState::Unconnected, row.dwOwningPid);
+            let local = SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::from(u32::from_be(row.dwLocalAddr))),
+                port_of(row.dwLocalPort),
+            );
+            push(
+                Protocol::Udp,
+                local,
+                None,
+                SocketState::Unconnected,
+                row.dwOwningPid,
+            );
         }
         for row in rows::<MIB_UDP6ROW_OWNER_PID>(&table(false, AF_INET6)) {
-            let local = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(row.ucLocalAddr)), port_of(row.dwLocalPort));
-            push(Protocol::Udp, local, None, SocketState::Unconnected, row.dwOwningPid);
+            let local = SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::from(row.ucLocalAddr)),
+                port_of(row.dwLocalPort),
+            );
+            push(
+                Protocol::Udp,
+                local,
+                None,
+                SocketState::Unconnected,
+                row.dwOwningPid,
+            );
         }
     }
     out
@@ -702,7 +742,11 @@ fn owned(tcp: TcpScope, udp: bool) -> Vec<(Socket, Pid)> {
 /// Sockets on `port` (all ports if `None`): listeners and bound UDP sockets with `listening`,
 /// every TCP state and UDP socket without.
 pub fn sockets(port: Option<u16>, listening: bool) -> io::Result<Vec<Socket>> {
-    let scope = if listening { TcpScope::Listening } else { TcpScope::All };
+    let scope = if listening {
+        TcpScope::Listening
+    } else {
+        TcpScope::All
+    };
     read_sockets(port, scope, true)
 }
 
@@ -731,7 +775,11 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
 pub fn listening_sockets() -> io::Result<Vec<ListeningSocket>> {
     Ok(owned(TcpScope::Listening, true)
         .into_iter()
-        .map(|(s, _)| ListeningSocket { protocol: s.protocol, local: s.local, inode: s.inode })
+        .map(|(s, _)| ListeningSocket {
+            protocol: s.protocol,
+            local: s.local,
+            inode: s.inode,
+        })
         .collect())
 }
 
@@ -785,6 +833,25 @@ pub fn contain_run(run_id: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Marks this process's standard handles non-inheritable. Windows children inherit every
+/// inheritable handle, so a keeper (or a service) would otherwise keep the caller's stdout pipe
+/// open — and whoever reads that pipe would wait for it forever. The child's own stdio is set
+/// explicitly and is unaffected.
+pub fn keep_stdio_private() {
+    use windows_sys::Win32::Foundation::{HANDLE_FLAG_INHERIT, SetHandleInformation};
+    use windows_sys::Win32::System::Console::{
+        GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+    };
+    for which in [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE] {
+        // SAFETY: GetStdHandle returns a borrowed handle (or null/invalid, which
+        // SetHandleInformation rejects harmlessly); only its inherit flag changes.
+        unsafe {
+            let handle = GetStdHandle(which);
+            SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0);
+        }
+    }
+}
+
 /// Arranges for `command`'s child to lead a new process group with a console of its own and no
 /// window, detached from reaper's console.
 pub fn spawn_in_new_session(command: &mut std::process::Command) {
@@ -793,7 +860,10 @@ pub fn spawn_in_new_session(command: &mut std::process::Command) {
 
 /// Waits for the service leader, then for every other process of the keeper's job, and returns
 /// the leader's exit code once it is known. Windows has no reaping: a handle is waited on.
-pub fn supervise_service(mut leader: std::process::Child, mut on_leader_exit: impl FnMut(Option<i32>, Option<i32>)) {
+pub fn supervise_service(
+    mut leader: std::process::Child,
+    mut on_leader_exit: impl FnMut(Option<i32>, Option<i32>),
+) {
     let code = leader.wait().ok().and_then(|status| status.code());
     on_leader_exit(code, None);
     let me = std::process::id();
@@ -821,10 +891,13 @@ fn contained_in_own_job() -> Vec<Pid> {
             return Vec::new();
         }
         let list = &*(buffer.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>());
-        std::slice::from_raw_parts(list.ProcessIdList.as_ptr(), list.NumberOfProcessIdsInList as usize)
-            .iter()
-            .map(|id| *id as Pid)
-            .collect()
+        std::slice::from_raw_parts(
+            list.ProcessIdList.as_ptr(),
+            list.NumberOfProcessIdsInList as usize,
+        )
+        .iter()
+        .map(|id| *id as Pid)
+        .collect()
     }
 }
 
@@ -862,7 +935,10 @@ mod tests {
     #[test]
     fn command_lines_split_like_the_c_runtime() {
         assert_eq!(split_command_line(r#"a "b c" d"#), ["a", "b c", "d"]);
-        assert_eq!(split_command_line(r#"x \"q\" "p\\""#), ["x", "\"q\"", "p\\"]);
+        assert_eq!(
+            split_command_line(r#"x \"q\" "p\\""#),
+            ["x", "\"q\"", "p\\"]
+        );
         assert_eq!(split_command_line(r#""" y"#), ["", "y"]);
     }
 }

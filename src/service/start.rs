@@ -248,6 +248,7 @@ pub(crate) fn start_locked(
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     os::spawn_in_new_session(&mut command);
+    os::keep_stdio_private();
     let mut keeper = command
         .spawn()
         .map_err(|e| spawn_error(format!("cannot run the keeper: {e}")))?;

@@ -215,7 +215,6 @@ fn local_clock(now: Duration) -> Option<String> {
     })
 }
 
-
 // --- Worker jobs ------------------------------------------------------------------------------
 
 struct Ctx {
