@@ -160,6 +160,21 @@ impl Plan<'_> {
         self.tracked.values().filter(|t| !t.ended)
     }
 
+    /// Reports every process still alive with `outcome` and ends the plan.
+    fn give_up(&mut self, outcome: Outcome, now: Instant, after: Duration) {
+        for tracked in self.tracked.values_mut().filter(|t| !t.ended) {
+            tracked.ended = true;
+            self.ended.push(EndedProcess {
+                pid: tracked.pinned.pid(),
+                command: std::mem::take(&mut tracked.command),
+                outcome,
+                after,
+            });
+        }
+        self.phase = Phase::Done;
+        self.finished = Some(now);
+    }
+
     fn current_signal(&self) -> Signal {
         match self.phase {
             Phase::Graceful { .. } => self.target.signal,
@@ -279,17 +294,7 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                     }
                 }
                 Phase::Graceful { deadline } if now >= deadline && !escalate => {
-                    for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
-                        tracked.ended = true;
-                        plan.ended.push(EndedProcess {
-                            pid: tracked.pinned.pid(),
-                            command: std::mem::take(&mut tracked.command),
-                            outcome: Outcome::StillRunning,
-                            after: now - began,
-                        });
-                    }
-                    plan.phase = Phase::Done;
-                    plan.finished = Some(now);
+                    plan.give_up(Outcome::StillRunning, now, now - began);
                 }
                 Phase::Graceful { deadline } if now >= deadline => {
                     plan.phase = Phase::Killing { since: now };
@@ -299,17 +304,7 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                     }
                 }
                 Phase::Killing { since } if now - since >= KILL_GRACE => {
-                    for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
-                        tracked.ended = true;
-                        plan.ended.push(EndedProcess {
-                            pid: tracked.pinned.pid(),
-                            command: std::mem::take(&mut tracked.command),
-                            outcome: Outcome::Survived,
-                            after: now - began,
-                        });
-                    }
-                    plan.phase = Phase::Done;
-                    plan.finished = Some(now);
+                    plan.give_up(Outcome::Survived, now, now - began);
                 }
                 _ => {}
             }

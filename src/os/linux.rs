@@ -12,8 +12,8 @@ use procfs::process::Process;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid as RawPid, PidfdFlags, pidfd_open, pidfd_send_signal};
 
-use super::ListeningSocket;
 use super::unix::raw_signal;
+use super::{ListeningSocket, PinError};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -216,34 +216,6 @@ fn find_var(raw: &[u8], var: &str) -> Option<String> {
     raw.split(|b| *b == 0)
         .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
         .map(|value| OsStr::from_bytes(value).to_string_lossy().into_owned())
-}
-
-/// Why a process could not be pinned.
-#[derive(Debug, thiserror::Error)]
-pub enum PinError {
-    /// No process has that pid now.
-    #[error("process {0} is gone")]
-    Gone(Pid),
-    /// A process has that pid but it is not the one we knew (pid reuse).
-    #[error(
-        "pid {pid} now belongs to a different process (started at tick {found}, expected {expected})"
-    )]
-    Reused {
-        /// The pid.
-        pid: Pid,
-        /// Start-time token that was expected.
-        expected: u64,
-        /// Start-time token found.
-        found: u64,
-    },
-    /// The OS refused (permissions, pid out of range).
-    #[error("cannot open process {pid}: {source}")]
-    Os {
-        /// The pid.
-        pid: Pid,
-        /// The OS error.
-        source: io::Error,
-    },
 }
 
 /// A process pinned by a pidfd after its identity was checked: the pid cannot be reused while

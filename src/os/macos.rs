@@ -16,7 +16,7 @@ use std::mem::{size_of, zeroed};
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::{ListeningSocket, Protocol};
+use super::{ListeningSocket, PinError, Protocol};
 use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
@@ -222,34 +222,6 @@ pub fn contained_processes(_run_id: &str) -> Vec<Pid> {
 /// The owner (uid) of a process.
 pub fn uid_of(pid: Pid) -> Option<u32> {
     bsd_info(pid).map(|b| b.pbi_uid)
-}
-
-/// Why a process could not be pinned.
-#[derive(Debug, thiserror::Error)]
-pub enum PinError {
-    /// No process has that pid now.
-    #[error("process {0} is gone")]
-    Gone(Pid),
-    /// A process has that pid but it is not the one we knew (pid reuse).
-    #[error(
-        "pid {pid} now belongs to a different process (started at {found} µs, expected {expected})"
-    )]
-    Reused {
-        /// The pid.
-        pid: Pid,
-        /// Start time that was expected.
-        expected: u64,
-        /// Start time found.
-        found: u64,
-    },
-    /// The OS refused.
-    #[error("cannot open process {pid}: {source}")]
-    Os {
-        /// The pid.
-        pid: Pid,
-        /// The OS error.
-        source: io::Error,
-    },
 }
 
 /// A process whose identity was checked. Without pidfds the identity is checked again right

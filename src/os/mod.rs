@@ -28,7 +28,10 @@ mod unix;
 #[cfg(unix)]
 pub use unix::*;
 
+use std::io;
 use std::net::SocketAddr;
+
+use crate::process::Pid;
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -49,4 +52,32 @@ pub struct ListeningSocket {
     pub local: SocketAddr,
     /// Kernel socket inode, which links the socket to its owners' file descriptors.
     pub inode: u64,
+}
+
+/// Why a process could not be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    /// No process has that pid now.
+    #[error("process {0} is gone")]
+    Gone(Pid),
+    /// A process has that pid but it is not the one we knew (pid reuse).
+    #[error(
+        "pid {pid} now belongs to a different process (started at {found}, expected {expected})"
+    )]
+    Reused {
+        /// The pid.
+        pid: Pid,
+        /// Start-time token that was expected.
+        expected: u64,
+        /// Start-time token found.
+        found: u64,
+    },
+    /// The OS refused (permissions, pid out of range).
+    #[error("cannot open process {pid}: {source}")]
+    Os {
+        /// The pid.
+        pid: Pid,
+        /// The OS error.
+        source: io::Error,
+    },
 }

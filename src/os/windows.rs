@@ -54,7 +54,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
     EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
 };
 
-use super::{ListeningSocket, Protocol};
+use super::{ListeningSocket, PinError, Protocol};
 use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
@@ -340,28 +340,7 @@ pub fn contained_processes(run_id: &str) -> Vec<Pid> {
     else {
         return Vec::new();
     };
-    // Room for 4,096 pids after the two counters.
-    let mut buffer = vec![0usize; 4096 + 2];
-    // SAFETY: the buffer is valid for its byte length; the result is a
-    // JOBOBJECT_BASIC_PROCESS_ID_LIST header followed by the pids, inside the buffer.
-    unsafe {
-        if QueryInformationJobObject(
-            job.0,
-            JobObjectBasicProcessIdList,
-            buffer.as_mut_ptr().cast::<c_void>(),
-            (buffer.len() * size_of::<usize>()) as u32,
-            std::ptr::null_mut(),
-        ) == 0
-        {
-            return Vec::new();
-        }
-        let list = &*(buffer.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>());
-        let ids = std::slice::from_raw_parts(
-            list.ProcessIdList.as_ptr(),
-            list.NumberOfProcessIdsInList as usize,
-        );
-        ids.iter().map(|id| *id as Pid).collect()
-    }
+    job_processes(job.0)
 }
 
 fn job_name(run_id: &str) -> String {
@@ -423,34 +402,6 @@ pub fn current_uid() -> u32 {
 pub fn uid_of_user(name: &str) -> Option<u32> {
     let me = std::env::var("USERNAME").unwrap_or_default();
     (name == "0" || name.eq_ignore_ascii_case(&me)).then_some(0)
-}
-
-/// Why a process could not be pinned.
-#[derive(Debug, thiserror::Error)]
-pub enum PinError {
-    /// No process has that pid now.
-    #[error("process {0} is gone")]
-    Gone(Pid),
-    /// A process has that pid but it is not the one we knew (pid reuse).
-    #[error(
-        "pid {pid} now belongs to a different process (created at {found}, expected {expected})"
-    )]
-    Reused {
-        /// The pid.
-        pid: Pid,
-        /// Creation time that was expected.
-        expected: u64,
-        /// Creation time found.
-        found: u64,
-    },
-    /// The OS refused (permissions).
-    #[error("cannot open process {pid}: {source}")]
-    Os {
-        /// The pid.
-        pid: Pid,
-        /// The OS error.
-        source: io::Error,
-    },
 }
 
 /// A process pinned by an open handle after its identity (creation time) was checked: Windows
@@ -877,11 +828,18 @@ pub fn supervise_service(
 }
 
 fn contained_in_own_job() -> Vec<Pid> {
+    // A null job handle queries the job of the calling process.
+    job_processes(std::ptr::null_mut())
+}
+
+/// The pids in job `job` (at most 4,096).
+fn job_processes(job: HANDLE) -> Vec<Pid> {
     let mut buffer = vec![0usize; 4096 + 2];
-    // SAFETY: a null job handle queries the job of the calling process; see contained_processes.
+    // SAFETY: the buffer is valid for its byte length; the result is a
+    // JOBOBJECT_BASIC_PROCESS_ID_LIST header followed by the pids, inside the buffer.
     unsafe {
         if QueryInformationJobObject(
-            std::ptr::null_mut(),
+            job,
             JobObjectBasicProcessIdList,
             buffer.as_mut_ptr().cast::<c_void>(),
             (buffer.len() * size_of::<usize>()) as u32,
