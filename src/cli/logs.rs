@@ -5,7 +5,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reaper::service::tail_lines;
+use reaper::service::tail_log;
 use reaper::state::{Entry, StateDir};
 
 use super::{CliError, CliResult, EXIT_NOT_FOUND, EXIT_OK};
@@ -51,7 +51,7 @@ fn log_path(state: &StateDir, name: &str) -> Result<PathBuf, CliError> {
 pub fn run(state: &StateDir, args: Args) -> CliResult {
     let path = log_path(state, &args.name)?;
     let mut out = io::stdout().lock();
-    for line in tail_lines(&path, args.lines)? {
+    for line in tail_log(&path, args.lines)? {
         writeln!(out, "{line}")?;
     }
     out.flush()?;

@@ -61,6 +61,20 @@ pub fn tail_lines(path: &Path, count: usize) -> io::Result<Vec<String>> {
     Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
 }
 
+/// The last `count` lines of a log, reaching into its newest rotated file (`LOG.1`) when the
+/// current one holds fewer lines (it may have been rotated a moment ago).
+pub fn tail_log(path: &Path, count: usize) -> io::Result<Vec<String>> {
+    let mut lines = tail_lines(path, count)?;
+    if lines.len() < count {
+        let rotated = std::path::PathBuf::from(format!("{}.1", path.display()));
+        if let Ok(mut older) = tail_lines(&rotated, count - lines.len()) {
+            older.append(&mut lines);
+            lines = older;
+        }
+    }
+    Ok(lines)
+}
+
 /// A random hexadecimal id (64 bits from the OS-seeded hasher keys).
 pub(crate) fn random_id() -> String {
     use std::hash::{BuildHasher, Hasher};
