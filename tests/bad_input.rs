@@ -6,16 +6,8 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Sandbox, alive};
+use common::{KillOnDrop, Sandbox, alive};
 use predicates::str::contains;
-
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn write_pid_file(sandbox: &Sandbox, name: &str, contents: &str) {
     std::fs::create_dir_all(sandbox.path().join(".run")).unwrap();

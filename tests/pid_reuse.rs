@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Sandbox, alive, json_of};
+use common::{KillOnDrop, Sandbox, alive, json_of};
 
 /// Writes a record naming `pid` with a start time that is not that process's.
 fn forge_record(sandbox: &Sandbox, name: &str, pid: u32) {
@@ -26,14 +26,6 @@ fn forge_record(sandbox: &Sandbox, name: &str, pid: u32) {
         format!("{pid}\n"),
     )
     .unwrap();
-}
-
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

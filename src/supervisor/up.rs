@@ -553,6 +553,16 @@ struct Svc {
 }
 
 impl Svc {
+    /// Counts one more restart and schedules it after the backoff; returns the delay.
+    fn schedule_restart(&mut self) -> Duration {
+        let delay = backoff_delay(self.spec.backoff, self.spec.max_backoff, self.consecutive);
+        self.consecutive += 1;
+        self.restarts += 1;
+        self.retry_at = Some(Instant::now() + delay);
+        self.set(ServicePhase::Restarting);
+        delay
+    }
+
     fn set(&mut self, phase: ServicePhase) {
         if self.phase != phase {
             self.phase = phase;
@@ -936,15 +946,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                             }
                             let may_restart = retry && svc.spec.restart != RestartPolicy::No;
                             if may_restart && svc.consecutive < svc.spec.max_restarts {
-                                let delay = backoff_delay(
-                                    svc.spec.backoff,
-                                    svc.spec.max_backoff,
-                                    svc.consecutive,
-                                );
-                                svc.consecutive += 1;
-                                svc.restarts += 1;
-                                svc.retry_at = Some(Instant::now() + delay);
-                                svc.set(ServicePhase::Restarting);
+                                let delay = svc.schedule_restart();
                                 printer.event(&format!(
                                     "{why}\nrestarting {} in {} (restart {} of {})",
                                     svc.spec.name,
@@ -1040,15 +1042,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 RestartPolicy::Always => true,
                             };
                             if restart && svc.consecutive < svc.spec.max_restarts {
-                                let delay = backoff_delay(
-                                    svc.spec.backoff,
-                                    svc.spec.max_backoff,
-                                    svc.consecutive,
-                                );
-                                svc.consecutive += 1;
-                                svc.restarts += 1;
-                                svc.retry_at = Some(Instant::now() + delay);
-                                svc.set(ServicePhase::Restarting);
+                                let delay = svc.schedule_restart();
                                 printer.event(&format!(
                                     "{} exited ({status}); restarting in {} (restart {} of {})",
                                     svc.spec.name,
