@@ -10,16 +10,30 @@ fn reaper() -> Command {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for command in [
+    let mut commands = vec![
         "start",
         "stop",
         "restart",
         "status",
         "logs",
         "clean",
+        "doctor",
+        "kill",
+        "emergency",
+        "watch",
+        "port",
+        "ports",
+        "down",
+        "ps",
+        "check",
+        "schema",
         "completions",
         "man",
-    ] {
+    ];
+    if cfg!(unix) {
+        commands.extend(["run", "up"]);
+    }
+    for command in commands {
         reaper()
             .args([command, "--help"])
             .assert()
