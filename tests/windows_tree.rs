@@ -149,3 +149,25 @@ fn port_held_by_a_service_is_freed() {
     }
     assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
 }
+
+#[test]
+fn doctor_finds_a_stale_record_and_clean_removes_it() {
+    let project = Project::new();
+    project
+        .reaper()
+        .args(["doctor", "--sample", "0", "--scope", "project"])
+        .assert()
+        .code(0);
+    let run = project.dir.path().join(".run");
+    std::fs::create_dir_all(&run).unwrap();
+    // A pid file naming a process that does not exist (Windows pids are multiples of 4).
+    std::fs::write(run.join("gone.pid"), "4194300\n").unwrap();
+    let report = project.json(&["doctor", "--sample", "0", "--scope", "project", "--json"]);
+    assert_eq!(report["summary"]["stale_record"], 1, "{report}");
+    project
+        .reaper()
+        .args(["doctor", "--sample", "0", "--scope", "project", "--fix"])
+        .assert()
+        .success();
+    assert!(!run.join("gone.pid").exists());
+}
