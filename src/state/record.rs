@@ -116,7 +116,7 @@ pub enum PidFileError {
 const PID_MAX: u64 = 4_194_304;
 
 /// Reads a pid file strictly: a regular file holding only decimal digits and an optional
-/// newline, with a pid from 2 to [`PID_MAX`].
+/// newline, with a pid from 2 to `PID_MAX`.
 pub fn read_pid_file(path: &Path) -> Result<Pid, PidFileError> {
     let meta = fs::symlink_metadata(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
     if meta.file_type().is_symlink() {
