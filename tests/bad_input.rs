@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{KillOnDrop, Sandbox, alive};
+use common::{Sandbox, alive, bystander};
 use predicates::str::contains;
 
 fn write_pid_file(sandbox: &Sandbox, name: &str, contents: &str) {
@@ -203,16 +201,28 @@ fn missing_or_unwritable_state_dir() {
 
 #[test]
 fn read_only_state_dir_is_a_clear_error() {
-    if rustix::process::geteuid().is_root() {
-        // root writes anywhere; covered by the not-a-directory case instead.
-        return;
-    }
     let sandbox = Sandbox::new();
     let dir = sandbox.path().join("ro");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o500)).unwrap();
-    sandbox
-        .reaper()
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+    std::fs::set_permissions(
+        sandbox.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let reaper = assert_cmd::cargo::cargo_bin("reaper");
+    // Root writes anywhere: run reaper as `nobody` then (setpriv, util-linux), so the case is
+    // exercised under CI, which runs as root.
+    let mut command = if rustix::process::geteuid().is_root() {
+        let mut c = assert_cmd::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(reaper);
+        c
+    } else {
+        assert_cmd::Command::new(reaper)
+    };
+    command
+        .current_dir(sandbox.path())
         .arg("--state-dir")
         .arg(&dir)
         .args(["start", "x", "--", "sleep", "1"])
@@ -335,13 +345,7 @@ fn already_running_names_pid_and_uptime() {
 #[test]
 fn unrelated_process_named_in_a_pid_file_is_never_touched() {
     let sandbox = Sandbox::new();
-    let bystander = KillOnDrop(
-        Command::new("sleep")
-            .arg("1000")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let bystander = bystander();
     write_pid_file(&sandbox, "other", &format!("{}\n", bystander.0.id()));
     sandbox.reaper().args(["stop", "other"]).assert().code(1);
     sandbox

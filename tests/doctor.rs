@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Sandbox, json_of, wait_until};
+use common::{Sandbox, free_port, json_of, wait_until};
 use predicates::str::contains;
 use serde_json::Value;
 
@@ -246,14 +246,6 @@ fn exit_codes_zero_one_two() {
         .assert()
         .code(2)
         .stderr(contains("orphan_patterns"));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A python listener on `port`, carrying the sandbox token; returns once it accepts.

@@ -9,16 +9,8 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Sandbox, alive, json_of, wait_until};
+use common::{Sandbox, alive, free_port, json_of, wait_until};
 use predicates::str::contains;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn status_reports_tree_ports_and_log() {

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{KillOnDrop, Sandbox, alive, json_of};
+use common::{Sandbox, alive, bystander, json_of};
 
 /// Writes a record naming `pid` with a start time that is not that process's.
 fn forge_record(sandbox: &Sandbox, name: &str, pid: u32) {
@@ -31,13 +29,7 @@ fn forge_record(sandbox: &Sandbox, name: &str, pid: u32) {
 #[test]
 fn record_pointing_at_an_unrelated_process_leaves_it_untouched() {
     let sandbox = Sandbox::new();
-    let bystander = KillOnDrop(
-        Command::new("sleep")
-            .arg("1000")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let bystander = bystander();
     let pid = bystander.0.id();
     forge_record(&sandbox, "reused", pid);
 
@@ -72,7 +64,7 @@ fn record_pointing_at_an_unrelated_process_leaves_it_untouched() {
 #[test]
 fn pid_file_without_record_is_never_signalled() {
     let sandbox = Sandbox::new();
-    let bystander = KillOnDrop(Command::new("sleep").arg("1000").spawn().unwrap());
+    let bystander = bystander();
     let pid = bystander.0.id();
     std::fs::create_dir_all(sandbox.path().join(".run")).unwrap();
     std::fs::write(sandbox.path().join(".run/legacy.pid"), format!("{pid}\n")).unwrap();

@@ -7,9 +7,9 @@ mod stack_common;
 
 use std::time::Duration;
 
-use common::{Sandbox, alive, json_of, wait_until};
+use common::{Sandbox, alive, free_port, json_of, wait_until};
 use predicates::str::contains;
-use stack_common::{free_port, write_config};
+use stack_common::write_config;
 
 fn config(port: u16) -> String {
     format!(

@@ -5,9 +5,9 @@
 mod common;
 mod stack_common;
 
-use common::Sandbox;
+use common::{Sandbox, free_port};
 use predicates::str::contains;
-use stack_common::{Up, free_port};
+use stack_common::Up;
 
 #[test]
 fn procfile_and_env_run_like_foreman() {

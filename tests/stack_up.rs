@@ -6,8 +6,8 @@
 mod common;
 mod stack_common;
 
-use common::Sandbox;
-use stack_common::{Up, free_port, write_config};
+use common::{Sandbox, free_port};
+use stack_common::{Up, write_config};
 
 fn position(lines: &[String], needle: &str) -> usize {
     lines

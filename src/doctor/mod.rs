@@ -294,7 +294,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
     }
 
     findings.extend(port_conflicts(state, &entries, &owned));
-    findings.extend(stale_records(&first, entries));
+    findings.extend(stale_records(&first, entries, &owned));
 
     if !options.sample.is_zero() {
         std::thread::sleep(options.sample);
@@ -370,16 +370,16 @@ fn port_conflicts(state: &StateDir, entries: &[Entry], owned: &Ownership) -> Vec
     out
 }
 
-fn stale_records(snapshot: &Snapshot, entries: Vec<Entry>) -> Vec<Finding> {
+/// Records none of whose processes is alive (the trees were computed once, in [`ownership`]).
+fn stale_records(snapshot: &Snapshot, entries: Vec<Entry>, owned: &Ownership) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut markers = MarkerCache::default();
     for entry in entries {
         let mut f = finding(FindingKind::StaleRecord, None);
         f.service = Some(entry.name().to_string());
         f.owned = true;
         match entry {
             Entry::Record(record) => {
-                if !live_members(snapshot, &record, &mut markers).is_empty() {
+                if owned.members.values().any(|name| *name == record.name) {
                     continue;
                 }
                 f.pid = Some(record.leader.pid);

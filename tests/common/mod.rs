@@ -260,3 +260,24 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// An ephemeral port that was free a moment ago (bound to 127.0.0.1:0 and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// An unrelated process of the test (`sleep 1000`, not managed by reaper), for checking that
+/// reaper leaves it alone; killed and reaped on drop.
+pub fn bystander() -> KillOnDrop {
+    KillOnDrop(
+        std::process::Command::new("sleep")
+            .arg("1000")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sleep"),
+    )
+}
