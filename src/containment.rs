@@ -165,6 +165,11 @@ pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) 
         if keeper.is_some_and(|k| k.pid == pid) || membership.pids.contains(&pid) {
             continue;
         }
+        // A console host belongs to its console, not to the tree: it exits by itself once the
+        // last process attached to the console is gone (and closing its window would end them).
+        if snapshot.get(pid).is_some_and(os::is_console_host) {
+            continue;
+        }
         if protection(pid).is_some() {
             if !membership.protected.contains(&pid) {
                 membership.protected.push(pid);

@@ -57,7 +57,6 @@ pub mod service;
 pub mod signal;
 pub mod stack;
 pub mod state;
-#[cfg(unix)]
 pub mod supervisor;
 pub mod terminate;
 pub mod units;

@@ -256,7 +256,14 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 if info.state == crate::process::ProcessState::Stopped && signal != Signal::Kill {
                     let _ = pinned.signal(Signal::Cont);
                 }
-                let _ = pinned.signal(signal);
+                // The leader leads the tree's process group (on Windows only the group event
+                // reaches console programs).
+                let leader = &plan.target.anchor.leader;
+                if (info.pid, info.start_time) == (leader.pid, leader.start_time) {
+                    let _ = pinned.signal_group(signal);
+                } else {
+                    let _ = pinned.signal(signal);
+                }
                 plan.tracked.insert(
                     key,
                     Tracked {

@@ -6,7 +6,6 @@ mod logs;
 mod output;
 mod port;
 mod restart;
-#[cfg(unix)]
 mod run;
 mod start;
 mod status;
@@ -75,13 +74,11 @@ enum Command {
     Restart(restart::Args),
     Status(status::Args),
     Logs(logs::Args),
-    #[cfg(unix)]
     Up(up::UpArgs),
     Down(up::DownArgs),
     Ps(up::PsArgs),
     Check(up::CheckArgs),
     Schema(up::SchemaArgs),
-    #[cfg(unix)]
     Run(run::Args),
     Clean(clean::Args),
     Doctor(doctor::DoctorArgs),
@@ -104,6 +101,12 @@ enum Command {
     /// Internal: the per-service keeper started by `reaper start`.
     #[command(name = "__keeper", hide = true)]
     Keeper,
+    /// Internal (Windows): sends Ctrl-Break to a process group in another console.
+    #[cfg(windows)]
+    #[command(name = "__ctrl-break", hide = true)]
+    CtrlBreak {
+        group: u32,
+    },
 }
 
 /// An error on its way to the user: a message and an exit code.
@@ -178,7 +181,6 @@ fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => restart::run(&state, args),
         Command::Status(args) => status::run(&state, args),
         Command::Logs(args) => logs::run(&state, args),
-        #[cfg(unix)]
         Command::Up(args) => up::run_up(cli.state_dir.as_deref(), &cwd, args),
         Command::Down(args) => up::run_down(cli.state_dir.as_deref(), &cwd, args),
         Command::Ps(args) => up::run_ps(cli.state_dir.as_deref(), &cwd, args),
@@ -186,7 +188,6 @@ fn run(cli: Cli) -> CliResult {
         Command::Schema(args) => up::run_schema(args),
         Command::Port(args) => port::run_port(&state, args),
         Command::Ports(args) => port::run_ports(&state, args),
-        #[cfg(unix)]
         Command::Run(args) => run::run(args),
         Command::Clean(args) => clean::run(&state, args),
         Command::Doctor(args) => doctor::doctor(&state, args),
@@ -202,6 +203,15 @@ fn run(cli: Cli) -> CliResult {
             Ok(EXIT_OK)
         }
         Command::Keeper => Ok(u8::try_from(reaper::keeper::run()).unwrap_or(EXIT_FAILURE)),
+        #[cfg(windows)]
+        Command::CtrlBreak { group } => reaper::os::ctrl_break_from_helper(group)
+            .map(|()| EXIT_OK)
+            .map_err(|e| {
+                CliError::new(
+                    EXIT_FAILURE,
+                    format!("cannot send Ctrl-Break to group {group}: {e}"),
+                )
+            }),
     }
 }
 

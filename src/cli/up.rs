@@ -7,12 +7,10 @@ use std::path::{Path, PathBuf};
 use reaper::stack::control::{self, PsDocument};
 use reaper::stack::{self, LoadError, Located, Stack, checks};
 use reaper::state::StateDir;
-#[cfg(unix)]
 use reaper::supervisor::up::{self, UpError, UpOptions};
 use reaper::units::format_duration;
 
 use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, output};
-#[cfg(unix)]
 use super::{EXIT_ALREADY_RUNNING, state_code};
 
 /// Which configuration file to use.
@@ -40,7 +38,6 @@ pub struct FileArg {
 /// service with its stop_signal, SIGKILL after its stop_timeout); a second Ctrl-C kills
 /// everything at once. With -d the supervisor runs detached and `up` returns once every service
 /// is ready.
-#[cfg(unix)]
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper up
@@ -194,7 +191,6 @@ fn locate(file: Option<&Path>, cwd: &Path) -> Result<Located, CliError> {
     stack::locate(file, cwd).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))
 }
 
-#[cfg(unix)]
 fn up_error(error: UpError) -> CliError {
     let code = match &error {
         UpError::BadInput(_) => EXIT_USAGE,
@@ -205,7 +201,6 @@ fn up_error(error: UpError) -> CliError {
     CliError::new(code, error.to_string())
 }
 
-#[cfg(unix)]
 pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
     let located = locate(args.config.file.as_deref(), cwd)?;
     let state = state_for(explicit, cwd, Some(&located));

@@ -408,10 +408,13 @@ pub fn contain_run(_run_id: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// macOS has no child subreaper: orphans go to launchd, which reaps them. Containment relies on
-/// sessions and markers instead. Always succeeds.
+/// macOS has no child subreaper (always `Unsupported`): orphans go to launchd, which reaps
+/// them, and containment relies on sessions and markers instead.
 pub fn become_subreaper() -> io::Result<()> {
-    Ok(())
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "macOS has no subreaper; sessions and markers contain the tree",
+    ))
 }
 
 /// This machine's host name.

@@ -3,6 +3,7 @@
 //! - [`boot_id`]: identifies the current boot, so identities from an earlier boot are stale.
 //! - [`snapshot`] / [`process_info`]: the process table, or one process.
 //! - [`command_line`] / [`marker_of`]: a process's argv, and the reaper marker in its environment.
+//! - [`is_console_host`]: processes that belong to a console rather than to a tree (Windows).
 //! - [`Pinned`]: a process pinned after an identity check; the only way to signal or wait.
 //! - [`wait_for_exit`]: event-driven wait on pinned processes.
 //! - [`listening_sockets`] / [`socket_inodes`]: listening sockets and their owners.
@@ -12,7 +13,12 @@
 //! - [`become_subreaper`] / [`spawn_in_new_session`] / [`contained_processes`]: containment
 //!   primitives (Windows: job objects).
 //!
-//! `unix.rs` holds what Linux and macOS share (signals as events, terminals, reaping, locks).
+//! - [`SignalWatch`] / [`adopt_child`] / [`reap_child_nonblocking`] / [`stdin_terminal`] and the
+//!   terminal functions: foreground supervision (`reaper run`, `reaper up`).
+//!
+//! `unix.rs` holds what Linux and macOS share (signals as events, terminals, reaping, locks);
+//! `windows_console.rs` the Windows side of foreground supervision (console control events as
+//! signals, child handles instead of reaping).
 //!
 //! No platform type leaks out of this module.
 
@@ -27,6 +33,11 @@ pub use platform::*;
 mod unix;
 #[cfg(unix)]
 pub use unix::*;
+
+#[cfg(windows)]
+mod windows_console;
+#[cfg(windows)]
+pub use windows_console::*;
 
 use std::io;
 use std::net::SocketAddr;
@@ -80,4 +91,38 @@ pub enum PinError {
         /// The OS error.
         source: io::Error,
     },
+}
+
+/// What happened to one child, as reported by [`reap_child_nonblocking`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEvent {
+    /// A child exited and has been reaped.
+    Exited {
+        /// Its pid.
+        pid: Pid,
+        /// Exit code, if it exited normally.
+        code: Option<i32>,
+        /// Signal number, if a signal killed it.
+        signal: Option<i32>,
+    },
+    /// A child was stopped (Ctrl-Z, SIGSTOP, or terminal input from the background).
+    Stopped {
+        /// Its pid.
+        pid: Pid,
+    },
+    /// Children exist, but none has anything to report now.
+    NothingReady,
+    /// The calling process has no children at all.
+    NoChildren,
+}
+
+/// How standard input relates to the calling process's controlling terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinTerminal {
+    /// Standard input is not the controlling terminal (a pipe, a file, /dev/null, no terminal).
+    NotATerminal,
+    /// It is, and the calling process's group is the terminal's foreground group.
+    Foreground,
+    /// It is, but another group holds the foreground (we run as a background job).
+    Background,
 }

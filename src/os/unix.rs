@@ -10,7 +10,7 @@ use rustix::process::Pid as RawPid;
 
 use std::net::SocketAddr;
 
-use super::Protocol;
+use super::{ChildEvent, Pinned, Protocol, StdinTerminal};
 use crate::process::Pid;
 use crate::signal::Signal;
 
@@ -81,6 +81,24 @@ pub fn reap_any_child() -> Option<(Pid, Option<i32>, Option<i32>)> {
     }
 }
 
+/// Hours, minutes and seconds of `unix_secs` in the local time zone.
+pub fn local_time_of_day(unix_secs: u64) -> Option<(u64, u64, u64)> {
+    let secs = libc::time_t::try_from(unix_secs).ok()?;
+    // SAFETY: `tm` is plain data that localtime_r fully writes on success; both pointers are
+    // valid for the duration of the call, and localtime_r is the thread-safe variant.
+    let (ok, tm) = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let ok = !libc::localtime_r(&secs, &mut tm).is_null();
+        (ok, tm)
+    };
+    ok.then_some((tm.tm_hour as u64, tm.tm_min as u64, tm.tm_sec as u64))
+}
+
+/// Unix has no console host processes.
+pub fn is_console_host(_info: &crate::process::ProcessInfo) -> bool {
+    false
+}
+
 /// The uid of a user name (from `/etc/passwd`), or of a numeric uid given as text.
 pub fn uid_of_user(name: &str) -> Option<u32> {
     if let Ok(uid) = name.parse() {
@@ -101,27 +119,11 @@ pub fn current_uid() -> u32 {
 
 // --- Foreground supervision (`reaper run`) -------------------------------------------------
 
-/// What happened to one child, as reported by [`reap_child_nonblocking`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildEvent {
-    /// A child exited and has been reaped.
-    Exited {
-        /// Its pid.
-        pid: Pid,
-        /// Exit code, if it exited normally.
-        code: Option<i32>,
-        /// Signal number, if a signal killed it.
-        signal: Option<i32>,
-    },
-    /// A child was stopped (Ctrl-Z, SIGSTOP, or terminal input from the background).
-    Stopped {
-        /// Its pid.
-        pid: Pid,
-    },
-    /// Children exist, but none has anything to report now.
-    NothingReady,
-    /// The calling process has no children at all.
-    NoChildren,
+/// Hands a spawned child to the supervisor's bookkeeping. Nothing to keep on Unix: the
+/// `waitpid(-1)` of [`reap_child_nonblocking`] sees every child, and the `Child` is dropped
+/// without waiting (dropping it neither waits for nor kills the process).
+pub fn adopt_child(child: std::process::Child) {
+    drop(child);
 }
 
 /// Reaps one exited child of the calling process, or reports one that stopped, without
@@ -149,17 +151,6 @@ pub fn reap_child_nonblocking() -> ChildEvent {
             Err(_) => return ChildEvent::NoChildren,
         }
     }
-}
-
-/// How standard input relates to the calling process's controlling terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StdinTerminal {
-    /// Standard input is not the controlling terminal (a pipe, a file, /dev/null, no terminal).
-    NotATerminal,
-    /// It is, and the calling process's group is the terminal's foreground group.
-    Foreground,
-    /// It is, but another group holds the foreground (we run as a background job).
-    Background,
 }
 
 /// Whether standard input is our controlling terminal, and whether we hold its foreground.
@@ -240,6 +231,14 @@ pub fn spawn_in_new_group(command: &mut std::process::Command, take_terminal: bo
 /// Stops the calling process (SIGSTOP) until something sends it SIGCONT (a shell's `fg`).
 pub fn stop_self() {
     let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
+}
+
+impl Pinned {
+    /// Like [`Pinned::signal`]: on Unix every member of a tree is signalled one by one, so a
+    /// process group leader gets nothing more (the Windows version also reaches its group).
+    pub fn signal_group(&self, signal: Signal) -> io::Result<()> {
+        self.signal(signal)
+    }
 }
 
 /// Signals delivered to this process, turned into events a loop can wait for with a timeout.

@@ -8,8 +8,10 @@
 //!   links checked against creation times;
 //! - no environment reading of other processes: [`marker_of`] always returns `None`, and job
 //!   membership takes the marker's role;
-//! - graceful signals: `CTRL_BREAK` to the process group (the service is its group leader, in
-//!   a console of its own), and `WM_CLOSE` to the process's top-level windows.
+//! - graceful signals: `CTRL_BREAK` to a process group reaper started (a service leads one in
+//!   a console of its own, a `reaper run` command one in reaper's console), never aimed at any
+//!   other pid (the console would deliver it to every process attached), and `WM_CLOSE` to the
+//!   process's top-level windows.
 
 #![allow(unsafe_code)]
 
@@ -33,7 +35,8 @@ use windows_sys::Win32::NetworkManagement::IpHelper::{
 use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6};
 use windows_sys::Win32::Storage::FileSystem::{LOCKFILE_EXCLUSIVE_LOCK, LockFileEx};
 use windows_sys::Win32::System::Console::{
-    AttachConsole, CTRL_BREAK_EVENT, FreeConsole, GenerateConsoleCtrlEvent, SetConsoleCtrlHandler,
+    AttachConsole, CTRL_BREAK_EVENT, FreeConsole, GenerateConsoleCtrlEvent, GetConsoleProcessList,
+    SetConsoleCtrlHandler,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW, TH32CS_SNAPPROCESS,
@@ -46,9 +49,9 @@ use windows_sys::Win32::System::JobObjects::{
 use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::SystemInformation::GetTickCount64;
 use windows_sys::Win32::System::Threading::{
-    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, GetCurrentProcess, GetExitCodeProcess,
-    GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
-    PROCESS_TERMINATE, TerminateProcess, WaitForMultipleObjects,
+    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, DETACHED_PROCESS, GetCurrentProcess,
+    GetExitCodeProcess, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, TerminateProcess, WaitForMultipleObjects,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
@@ -229,6 +232,12 @@ pub fn snapshot() -> io::Result<Snapshot> {
         }
     }
     Ok(Snapshot::from_processes(list))
+}
+
+/// True for a console host (`conhost.exe`): Windows starts one for each console, as a child of
+/// the process that created the console, and it exits once no process is attached any more.
+pub fn is_console_host(info: &ProcessInfo) -> bool {
+    info.name.eq_ignore_ascii_case("conhost.exe")
 }
 
 /// Reads one process, if it exists.
@@ -442,9 +451,23 @@ impl Pinned {
     }
 
     /// Sends `signal`. `KILL` terminates the process; `TERM`, `INT`, `HUP` and `QUIT` ask it to
-    /// close (`CTRL_BREAK` to its process group, `WM_CLOSE` to its windows). Other signals have
-    /// no Windows equivalent and do nothing.
+    /// close by posting `WM_CLOSE` to its windows and, if it is a reaper supervisor, setting its
+    /// stop event (other console programs have no window: only [`Pinned::signal_group`] reaches
+    /// them). Other signals have no Windows equivalent and do
+    /// nothing.
     pub fn signal(&self, signal: Signal) -> io::Result<()> {
+        self.send(signal, false)
+    }
+
+    /// Like [`Pinned::signal`], and a graceful signal also sends `CTRL_BREAK` to the process
+    /// group this process leads. Only for a process reaper started as a group leader (a
+    /// service's or `reaper run`'s first process): for any other pid the console would deliver
+    /// the event to every process attached to it, the user's shell included.
+    pub fn signal_group(&self, signal: Signal) -> io::Result<()> {
+        self.send(signal, true)
+    }
+
+    fn send(&self, signal: Signal, group: bool) -> io::Result<()> {
         if exited(&self.handle) {
             return Ok(());
         }
@@ -458,7 +481,10 @@ impl Pinned {
             }
             Signal::Term | Signal::Int | Signal::Hup | Signal::Quit => {
                 close_windows(self.pid);
-                console_break(self.pid);
+                super::windows_console::request_stop(self.pid);
+                if group {
+                    console_break(self.pid);
+                }
                 Ok(())
             }
             _ => Ok(()),
@@ -488,22 +514,74 @@ fn close_windows(pid: Pid) {
     unsafe { EnumWindows(Some(each), pid as LPARAM) };
 }
 
-/// Sends `CTRL_BREAK` to the process group led by `pid` by attaching to its console for the
-/// moment of the call (reaper ignores the event itself meanwhile).
-fn console_break(pid: Pid) {
-    static CONSOLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = CONSOLE.lock();
-    // SAFETY: console calls with plain values; reaper's own console is restored below.
+/// Sends `CTRL_BREAK` to the process group led by `group`. A group in reaper's own console (a
+/// `reaper run` command) is sent the event directly (reaper is not in that group, so it does
+/// not get it). A group in another console (a service's) needs a process attached to that
+/// console: a helper (`reaper __ctrl-break GROUP`, see [`ctrl_break_from_helper`]) attaches and
+/// sends it, because a process that leaves its console for another loses its standard handles
+/// to it for good.
+fn console_break(group: Pid) {
+    /// The helper's own work takes milliseconds; this only bounds a stuck one.
+    const HELPER_LIMIT: Duration = Duration::from_secs(2);
+    if attached_to_own_console(group) {
+        // SAFETY: plain values; `group` leads a group of reaper's console.
+        unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, group) };
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    keep_stdio_private();
+    let helper = std::process::Command::new(exe)
+        .args(["__ctrl-break", &group.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .creation_flags(DETACHED_PROCESS)
+        .spawn();
+    if let Ok(mut helper) = helper {
+        let began = std::time::Instant::now();
+        while matches!(helper.try_wait(), Ok(None)) && began.elapsed() < HELPER_LIMIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if matches!(helper.try_wait(), Ok(None)) {
+            let _ = helper.kill();
+        }
+        let _ = helper.wait();
+    }
+}
+
+/// The `reaper __ctrl-break GROUP` helper: attaches to the console of process `group` (this
+/// process starts without one) and sends `CTRL_BREAK` to the group it leads, ignoring the event
+/// itself.
+pub fn ctrl_break_from_helper(group: Pid) -> io::Result<()> {
+    // SAFETY: console calls with plain values; the process exits right after.
     unsafe {
         FreeConsole();
-        if AttachConsole(pid) != 0 {
-            SetConsoleCtrlHandler(None, 1);
-            GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid);
-            FreeConsole();
-            SetConsoleCtrlHandler(None, 0);
+        if AttachConsole(group) == 0 {
+            return Err(io::Error::last_os_error());
         }
-        // ATTACH_PARENT_PROCESS: back to the console reaper was started from, if any.
-        AttachConsole(u32::MAX);
+        SetConsoleCtrlHandler(None, 1);
+        if GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, group) == 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// True when `pid` is attached to the console reaper is attached to.
+fn attached_to_own_console(pid: Pid) -> bool {
+    let mut pids = vec![0u32; 256];
+    loop {
+        // SAFETY: the buffer is valid for its length; the call writes at most that many pids.
+        let count = unsafe { GetConsoleProcessList(pids.as_mut_ptr(), pids.len() as u32) } as usize;
+        if count == 0 {
+            return false;
+        }
+        if count <= pids.len() {
+            return pids[..count].contains(&pid);
+        }
+        pids.resize(count, 0);
     }
 }
 
@@ -762,13 +840,17 @@ pub fn in_foreign_network_namespace() -> Option<bool> {
     None
 }
 
-/// Windows has no reparenting and no subreaper; containment is [`contain_run`]'s job object.
+/// Windows has no reparenting and no subreaper (always `Unsupported`): containment is
+/// [`contain_run`]'s job object.
 pub fn become_subreaper() -> io::Result<()> {
-    Ok(())
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Windows has no subreaper; a job object contains the tree",
+    ))
 }
 
-/// Puts the calling process (the keeper) in a new named job object for run `run_id`, so every
-/// process the service starts is contained in it and can be listed with
+/// Puts the calling process (a keeper, or `reaper run`) in a new named job object for run
+/// `run_id`, so every process the service starts is contained in it and can be listed with
 /// [`contained_processes`]. The job handle is kept open for the keeper's life.
 pub fn contain_run(run_id: &str) -> io::Result<()> {
     static JOB: OnceLock<Handle> = OnceLock::new();

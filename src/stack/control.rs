@@ -172,7 +172,13 @@ pub fn down(
                 let mut tail = status
                     .detached
                     .then(|| LogTail::new(&log, std::fs::metadata(&log).map_or(0, |m| m.len())));
-                pinned.signal(Signal::Term)?;
+                // A detached supervisor is a service leader reaper started (on Windows its
+                // process group gets the console event); a foreground one is not.
+                if status.detached {
+                    pinned.signal_group(Signal::Term)?;
+                } else {
+                    pinned.signal(Signal::Term)?;
+                }
                 // Enough for every level's timeout, SIGKILL grace and the keepers.
                 let names: Vec<String> = status.services.iter().map(|s| s.name.clone()).collect();
                 let levels = levels_of(&names, |n| dependencies_of(n, Some(status), stack));

@@ -189,13 +189,16 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     let (program, args) = options.argv.split_first().ok_or(RunError::EmptyCommand)?;
     // First, so nothing the command starts can be reparented past us before we look.
     let subreaper = os::become_subreaper().is_ok();
-    // Before the spawn, so a signal that arrives meanwhile is forwarded, not acted on by us.
-    let watch = SignalWatch::new(WATCHED).map_err(RunError::Signals)?;
     let marker = Marker {
         run_id: crate::service::random_id(),
         name: MARKER_NAME.to_string(),
         run_dir: PathBuf::new(),
     };
+    // Windows: a job object holds everything the command starts. Best effort (a job that
+    // forbids nesting refuses it): parent links still find the tree.
+    let _ = os::contain_run(&marker.run_id);
+    // Before the spawn, so a signal that arrives meanwhile is forwarded, not acted on by us.
+    let watch = SignalWatch::new(WATCHED).map_err(RunError::Signals)?;
     let mut command = Command::new(program);
     command.args(args).env(MARKER_VAR, marker.encode());
     // Where the command runs. With a terminal on stdin that we hold in the foreground, the
@@ -216,9 +219,13 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         StdinTerminal::NotATerminal => os::spawn_in_new_session(&mut command),
     }
     let leader = match command.spawn() {
-        // Reaping goes through the one waitpid(-1) loop below; the std handle is dropped
-        // without waiting (dropping a Child neither waits for nor kills it).
-        Ok(child) => child.id(),
+        // Reaping goes through the one loop below (`waitpid(-1)` on Unix, the adopted
+        // handle on Windows), never through a wait on the `Child`.
+        Ok(child) => {
+            let pid = child.id();
+            os::adopt_child(child);
+            pid
+        }
         Err(error) => {
             if terminal == StdinTerminal::Foreground {
                 // The child may have taken the terminal before exec failed.
@@ -450,7 +457,10 @@ impl Supervisor {
             if signal == Signal::Stop && state == ProcessState::Stopped {
                 continue;
             }
-            if let Ok(pinned) = identity.pin() {
+            let Ok(pinned) = identity.pin() else { continue };
+            if identity.pid == self.leader {
+                let _ = pinned.signal_group(signal);
+            } else {
                 let _ = pinned.signal(signal);
             }
         }

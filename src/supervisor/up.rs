@@ -180,39 +180,14 @@ pub fn clock() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    #[cfg(unix)]
-    if let Some(local) = local_clock(now) {
-        return local;
-    }
-    let day = now.as_secs() % 86_400;
+    let (hours, minutes, seconds) = os::local_time_of_day(now.as_secs()).unwrap_or_else(|| {
+        let day = now.as_secs() % 86_400;
+        (day / 3600, day % 3600 / 60, day % 60)
+    });
     format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        day / 3600,
-        day % 3600 / 60,
-        day % 60,
+        "{hours:02}:{minutes:02}:{seconds:02}.{:03}",
         now.subsec_millis()
     )
-}
-
-#[cfg(unix)]
-fn local_clock(now: Duration) -> Option<String> {
-    let secs = now.as_secs() as libc::time_t;
-    // SAFETY: `tm` is plain data that localtime_r fully writes on success; both pointers are
-    // valid for the duration of the call, and localtime_r is the thread-safe variant.
-    let (ok, tm) = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        let ok = !libc::localtime_r(&secs, &mut tm).is_null();
-        (ok, tm)
-    };
-    ok.then(|| {
-        format!(
-            "{:02}:{:02}:{:02}.{:03}",
-            tm.tm_hour,
-            tm.tm_min,
-            tm.tm_sec,
-            now.subsec_millis()
-        )
-    })
 }
 
 // --- Worker jobs ------------------------------------------------------------------------------
@@ -756,7 +731,11 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         .map_err(UpError::Signals)?;
     state.ensure()?;
     let mut printer = Printer::new(&order);
-    if let Err(e) = subreaper {
+    // Where there is no subreaper at all (macOS, Windows), markers and job objects do its work.
+    if let Some(e) = subreaper
+        .err()
+        .filter(|e| e.kind() != io::ErrorKind::Unsupported)
+    {
         printer.event(&format!(
             "warning: cannot become a subreaper ({e}); processes that daemonize may escape"
         ));
