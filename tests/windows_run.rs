@@ -174,10 +174,12 @@ fn write_stack(project: &Project, toml: &str) {
 fn up_runs_a_stack_in_the_foreground_until_it_ends() {
     let project = Project::new();
     let exe = proctree().display().to_string().replace('\\', "/");
+    // A shell string runs through `cmd /C`.
+    let shell_line = format!("{} sleep 2", proctree().display());
     write_stack(
         &project,
         &format!(
-            "[services.first]\ncommand = [\"{exe}\", \"sleep\", \"2\"]\n\n\
+            "[services.first]\ncommand = '{shell_line}'\n\n\
              [services.second]\ncommand = [\"{exe}\", \"tree\", \"2\", \"2\"]\n\
              depends_on = [\"first\"]\n"
         ),
@@ -225,4 +227,68 @@ fn up_detached_then_down_leaves_nothing() {
         Some(0),
         "{status}"
     );
+}
+
+#[test]
+fn down_stops_a_foreground_up_through_its_stop_event() {
+    let project = Project::new();
+    let exe = proctree().display().to_string().replace('\\', "/");
+    write_stack(
+        &project,
+        &format!(
+            "[services.api]\ncommand = [\"{exe}\", \"tree\", \"2\", \"600\"]\nstop_timeout = \"1s\"\n"
+        ),
+    );
+    // The supervisor's children inherit its output handles (see leaks_fail_and_report_policies).
+    let mut up = std::process::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
+        .current_dir(project.dir.path())
+        .env("REAPER_STATE_DIR", project.dir.path())
+        .arg("up")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    project.guard(up.id());
+    let began = std::time::Instant::now();
+    let pid = loop {
+        let status = project.json(&["status", "api", "--json"]);
+        if let Some(pid) = status["services"][0]["pid"].as_u64() {
+            break pid as u32;
+        }
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(30),
+            "the stack never came up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    project.guard(pid);
+    project
+        .reaper()
+        .arg("down")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("SIGTERM to its supervisor"));
+    // The supervisor stopped the stack itself and exited cleanly (not killed by `down`).
+    assert_eq!(up.wait().unwrap().code(), Some(0));
+    assert!(!alive(pid), "the service survived `reaper down`");
+}
+
+#[test]
+fn check_finds_programs_with_their_extension() {
+    let project = Project::new();
+    write_stack(
+        &project,
+        "[services.a]\ncommand = [\"cmd\", \"/C\", \"exit\"]\n\n[checks]\ncommands = [\"cmd\"]\n",
+    );
+    project.reaper().arg("check").assert().success();
+    write_stack(
+        &project,
+        "[services.a]\ncommand = [\"cmd\", \"/C\", \"exit\"]\n\n[checks]\ncommands = [\"no-such-program-5d1e\"]\n",
+    );
+    project
+        .reaper()
+        .arg("check")
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("no-such-program-5d1e"));
 }

@@ -26,6 +26,11 @@ use super::{CliError, CliResult, EXIT_USAGE, duration_arg, signal_arg};
 /// after --kill-after. When CMD exits, whatever it left running (adopted orphans, marker
 /// carriers, its group) is handled per --leaks, one line each on stderr. Exited orphans are
 /// always reaped.
+///
+/// On Windows, CMD runs in a process group of its own in the same console and in a job object
+/// with reaper. Ctrl-C, Ctrl-Break and closing the console reach reaper as SIGINT, SIGTERM and
+/// SIGHUP and are passed on to CMD's group as Ctrl-Break; other processes get WM_CLOSE, and
+/// SIGKILL is TerminateProcess. There is no Ctrl-Z.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper run -- make test

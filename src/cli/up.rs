@@ -37,7 +37,8 @@ pub struct FileArg {
 /// Ctrl-C, SIGTERM or SIGHUP stops the stack gracefully in reverse dependency order (each
 /// service with its stop_signal, SIGKILL after its stop_timeout); a second Ctrl-C kills
 /// everything at once. With -d the supervisor runs detached and `up` returns once every service
-/// is ready.
+/// is ready. On Windows, Ctrl-C, Ctrl-Break and closing the console do the same, and `reaper
+/// down` reaches the supervisor through a named stop event.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper up

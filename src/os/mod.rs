@@ -44,6 +44,17 @@ use std::net::SocketAddr;
 
 use crate::process::Pid;
 
+/// The argv that runs the command line `text` through the platform's shell: `sh -c` on Unix,
+/// `cmd /C` on Windows (Procfile and reaper.toml shell strings).
+pub fn shell_command(text: &str) -> Vec<String> {
+    let (shell, flag) = if cfg!(windows) {
+        ("cmd", "/C")
+    } else {
+        ("sh", "-c")
+    };
+    vec![shell.to_string(), flag.to_string(), text.to_string()]
+}
+
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

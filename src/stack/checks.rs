@@ -126,7 +126,9 @@ fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, String> {
     Ok(vars)
 }
 
-/// True when `program` is an executable file on PATH (or, with a '/', relative to `root`).
+/// True when `program` is an executable file on PATH (or, with a path separator, relative to
+/// `root`). On Windows, as the shell finds it: also with each extension of PATHEXT (`node` is
+/// `node.exe`).
 pub fn program_exists(program: &str, root: &Path) -> bool {
     let executable = |path: &Path| {
         std::fs::metadata(path).is_ok_and(|m| {
@@ -140,10 +142,20 @@ pub fn program_exists(program: &str, root: &Path) -> bool {
             m.is_file() && runnable
         })
     };
-    if program.contains('/') {
-        return executable(&root.join(program));
+    let mut names = vec![program.to_string()];
+    if cfg!(windows) {
+        let extensions = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        names.extend(
+            extensions
+                .split(';')
+                .filter(|e| !e.is_empty())
+                .map(|e| format!("{program}{e}")),
+        );
     }
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| executable(&dir.join(program)))
-    })
+    let found_in = |dir: &Path| names.iter().any(|name| executable(&dir.join(name)));
+    if program.contains('/') || (cfg!(windows) && program.contains('\\')) {
+        return found_in(root);
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| found_in(&dir)))
 }

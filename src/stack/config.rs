@@ -509,9 +509,7 @@ pub fn validate(
         }
         let config = config.into_inner();
         let argv = match config.command.get_ref() {
-            CommandLine::Shell(text) if !text.trim().is_empty() => {
-                vec!["sh".to_string(), "-c".to_string(), text.clone()]
-            }
+            CommandLine::Shell(text) if !text.trim().is_empty() => crate::os::shell_command(text),
             CommandLine::Argv(argv) if argv.first().is_some_and(|p| !p.is_empty()) => argv.clone(),
             _ => {
                 errors.at(
@@ -903,7 +901,7 @@ same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
         let dir = tempfile::tempdir().unwrap();
         let stack = validate(file, &dir.path().join("reaper.toml"), "reaper.toml", text).unwrap();
         let api = stack.service("api").unwrap();
-        assert_eq!(api.argv[0], "sh");
+        assert_eq!(api.argv, crate::os::shell_command(&api.argv[2]));
         assert_eq!(api.port, Some(8001));
         assert_eq!(api.stop_signal, Signal::Int);
         assert_eq!(api.restart, RestartPolicy::OnFailure);

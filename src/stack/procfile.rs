@@ -129,7 +129,7 @@ pub fn load(path: &Path, shown: &str, text: &str) -> Result<Stack, LoadError> {
                 .unwrap_or(base);
             Service {
                 name,
-                argv: vec!["sh".into(), "-c".into(), command],
+                argv: crate::os::shell_command(&command),
                 cwd: root.clone(),
                 port: None,
                 fallback: false,
