@@ -89,6 +89,8 @@ backoff = "50ms"
     up.wait_for("crashy exited (exit code 3); restarting in 100ms (restart 2 of 3)");
     up.wait_for("crashy exited (exit code 3); restarting in 200ms (restart 3 of 3)");
     up.wait_for("crashy exited (exit code 3); giving up after 3 restarts");
+    // Under load, steady's readiness can come after crashy has given up.
+    up.wait_for("steady is ready");
     sandbox.note_tree();
     let ps = common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
     let crashy = ps["services"]
