@@ -116,7 +116,9 @@ pub enum PidFileError {
 const PID_MAX: u64 = 4_194_304;
 
 /// Reads a pid file strictly: a regular file holding only decimal digits and an optional
-/// newline, with a pid from 2 to `PID_MAX`.
+/// line ending (`\n` or `\r\n`), with a pid from 2 to `PID_MAX`. Text encodings Windows tools
+/// write are accepted: UTF-8 with a byte-order mark, and UTF-16LE with one (PowerShell 5's
+/// `Out-File` and `>`).
 pub fn read_pid_file(path: &Path) -> Result<Pid, PidFileError> {
     let meta = fs::symlink_metadata(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
     if meta.file_type().is_symlink() {
@@ -125,8 +127,12 @@ pub fn read_pid_file(path: &Path) -> Result<Pid, PidFileError> {
     if meta.len() > 64 {
         return Err(PidFileError::NotANumber("(more than 64 bytes)".into()));
     }
-    let text = fs::read_to_string(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
-    let digits = text.strip_suffix('\n').unwrap_or(&text);
+    let bytes = fs::read(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
+    let text = decode_pid_file(&bytes)?;
+    let digits = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
     if digits.is_empty() {
         return Err(PidFileError::Empty);
     }
@@ -137,6 +143,23 @@ pub fn read_pid_file(path: &Path) -> Result<Pid, PidFileError> {
         Ok(pid) if (2..=PID_MAX).contains(&pid) => Ok(pid as Pid),
         _ => Err(PidFileError::OutOfRange(digits.to_string())),
     }
+}
+
+/// The text of a pid file: UTF-8 (a byte-order mark is skipped) or UTF-16LE with its mark.
+fn decode_pid_file(bytes: &[u8]) -> Result<String, PidFileError> {
+    let not_text = || PidFileError::NotANumber("(not UTF-8 or UTF-16 text)".into());
+    if let Some(utf16) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        if utf16.len() % 2 != 0 {
+            return Err(not_text());
+        }
+        let units: Vec<u16> = utf16
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        return String::from_utf16(&units).map_err(|_| not_text());
+    }
+    let utf8 = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    String::from_utf8(utf8.to_vec()).map_err(|_| not_text())
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record, StateError> {
@@ -273,9 +296,35 @@ mod tests {
     }
 
     #[test]
+    fn powershell_utf16_pid_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pid");
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend("4321\r\n".encode_utf16().flat_map(u16::to_le_bytes));
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_pid_file(&path), Ok(4321));
+        bytes.push(0);
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            read_pid_file(&path),
+            Err(PidFileError::NotANumber(_))
+        ));
+    }
+
+    #[test]
     fn pid_files_are_parsed_strictly() {
         assert_eq!(pid_file("1234\n"), Ok(1234));
         assert_eq!(pid_file("1234"), Ok(1234));
+        assert_eq!(pid_file("1234\r\n"), Ok(1234));
+        assert_eq!(pid_file("\u{feff}1234\r\n"), Ok(1234));
+        assert!(matches!(
+            pid_file("1234\r"),
+            Err(PidFileError::NotANumber(_))
+        ));
+        assert!(matches!(
+            pid_file("1234\n\n"),
+            Err(PidFileError::NotANumber(_))
+        ));
         assert_eq!(pid_file(""), Err(PidFileError::Empty));
         assert!(matches!(pid_file("0\n"), Err(PidFileError::OutOfRange(_))));
         assert!(matches!(pid_file("1\n"), Err(PidFileError::OutOfRange(_))));
