@@ -1,26 +1,39 @@
 //! A small, portable process-tree builder for reaper's cross-platform tests (Linux tests mostly
-//! use `sh`; Windows has none). Not part of reaper.
+//! use `sh`; Windows has none). Not part of reaper. Arguments after the ones listed are ignored
+//! (tests add a random token there, to find their processes by command line).
 //!
 //! Usage:
 //!   proctree sleep SECS          sleep, then exit 0
 //!   proctree tree N SECS         start N children `proctree sleep SECS`, then sleep SECS
-//!   proctree listen SECS         listen on 127.0.0.1:0, print "port N" (flushed), sleep SECS
+//!   proctree listen SECS [PORT]  listen on 127.0.0.1:PORT (default 0), print "port N"
+//!                                (flushed), sleep SECS
+//!   proctree serve-once SECS     listen on 127.0.0.1:$PORT, accept one connection (a readiness
+//!                                probe), close the listener, then sleep SECS
+//!   proctree spin SECS           keep one CPU busy for SECS
+//!   proctree orphan SECS ARG…    start `proctree sleep SECS ARG…` with no stdio, print
+//!                                "pid N" (flushed) and exit, so the child outlives its parent
 
 use std::io::Write;
-use std::process::Command;
-use std::time::Duration;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn secs(arg: Option<&String>) -> Duration {
     Duration::from_secs(arg.and_then(|s| s.parse().ok()).unwrap_or(600))
 }
 
+fn say(line: &str) {
+    println!("{line}");
+    std::io::stdout().flush().expect("flush");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let me = std::env::current_exe().expect("own path");
     match args.get(1).map(String::as_str) {
         Some("sleep") => std::thread::sleep(secs(args.get(2))),
         Some("tree") => {
             let count: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
-            let me = std::env::current_exe().expect("own path");
             let _children: Vec<_> = (0..count)
                 .map(|_| {
                     Command::new(&me)
@@ -32,14 +45,47 @@ fn main() {
             std::thread::sleep(secs(args.get(3)));
         }
         Some("listen") => {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            let port = listener.local_addr().expect("address").port();
-            println!("port {port}");
-            std::io::stdout().flush().expect("flush");
+            let port = args.get(3).map_or("0", String::as_str);
+            let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
+            say(&format!(
+                "port {}",
+                listener.local_addr().expect("address").port()
+            ));
             std::thread::sleep(secs(args.get(2)));
         }
+        Some("serve-once") => {
+            let port = std::env::var("PORT").expect("PORT is set");
+            let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
+            drop(listener.accept().expect("accept"));
+            drop(listener);
+            std::thread::sleep(secs(args.get(2)));
+        }
+        Some("spin") => {
+            let until = Instant::now() + secs(args.get(2));
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+        Some("orphan") => {
+            #[expect(
+                clippy::zombie_processes,
+                reason = "the child is meant to outlive this process, unwaited"
+            )]
+            let child = Command::new(&me)
+                .arg("sleep")
+                .args(&args[2..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn child");
+            say(&format!("pid {}", child.id()));
+        }
         _ => {
-            eprintln!("usage: proctree sleep SECS | tree N SECS | listen SECS");
+            eprintln!(
+                "usage: proctree sleep SECS | tree N SECS | listen SECS [PORT] | serve-once SECS \
+                 | spin SECS | orphan SECS ARG…"
+            );
             std::process::exit(2);
         }
     }

@@ -3,70 +3,9 @@
 //! Runs under wine in `.ci/run` (see README, "Platforms").
 #![cfg(windows)]
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod windows_common;
 
-use assert_cmd::Command;
-use serde_json::Value;
-
-fn proctree() -> PathBuf {
-    // Integration tests live in target/<triple>/debug/deps; cargo builds examples beside them.
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().unwrap().parent().unwrap();
-    debug.join("examples").join("proctree.exe")
-}
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Project {
-        Project {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn reaper(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("reaper"));
-        cmd.current_dir(self.dir.path())
-            .env("REAPER_STATE_DIR", self.dir.path())
-            .timeout(Duration::from_secs(60));
-        cmd
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.reaper().args(args).output().unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let _ = self
-            .reaper()
-            .args(["stop", "--all", "--timeout", "1s"])
-            .output();
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    use windows_sys::Win32::Foundation::CloseHandle;
-    use windows_sys::Win32::System::Threading::{
-        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-    };
-    // SAFETY: plain values in, a handle out that is closed below.
-    unsafe {
-        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if handle.is_null() {
-            return false;
-        }
-        let mut code = 0u32;
-        let ok = GetExitCodeProcess(handle, &mut code) != 0;
-        CloseHandle(handle);
-        ok && code == 259
-    }
-}
+use windows_common::{Project, alive, proctree};
 
 #[test]
 fn tree_is_stopped_and_nothing_is_left() {
