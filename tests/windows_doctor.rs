@@ -95,18 +95,24 @@ fn marker_orphan_is_found_and_fix_ends_every_process() {
         leftovers.adopt(*pid);
     }
 
+    let mut fix = vec![
+        "doctor",
+        "--sample",
+        "0",
+        "--scope",
+        "project",
+        "--fix",
+        "--timeout",
+        "1s",
+    ];
+    if under_wine() {
+        // Wine does not deliver CTRL_BREAK to these console processes, so the graceful stop of
+        // safe mode leaves them running; --force lets the fix escalate to TerminateProcess.
+        fix.push("--force");
+    }
     project
         .reaper()
-        .args([
-            "doctor",
-            "--sample",
-            "0",
-            "--scope",
-            "project",
-            "--fix",
-            "--timeout",
-            "2s",
-        ])
+        .args(&fix)
         .assert()
         .success()
         .stdout(predicates::str::contains("fixed Orphan"));
@@ -188,6 +194,48 @@ fn process_whose_parent_is_gone_matches_an_orphan_pattern() {
         .output()
         .unwrap();
     assert!(!alive(child), "the orphan survived doctor --fix --force");
+}
+
+#[test]
+fn member_of_a_service_whose_keeper_died_is_an_orphan() {
+    let project = Project::new();
+    let mut leftovers = Terminator::default();
+    project
+        .reaper()
+        .args(["start", "kept", "--min-uptime", "500ms", "--"])
+        .arg(proctree())
+        .args(["sleep", "600"])
+        .assert()
+        .success();
+    let status = project.json(&["status", "kept", "--json"]);
+    let leader = pid_of(&status["services"][0]["pid"]);
+    let keeper = pid_of(&status["services"][0]["keeper_pid"]);
+    leftovers.adopt(leader);
+    leftovers.adopt(keeper);
+    let report = project.json(&["doctor", "--sample", "0", "--scope", "project", "--json"]);
+    assert_eq!(report["summary"]["orphan"], 0, "{report}");
+
+    leftovers.end(keeper);
+    let report = project.json(&["doctor", "--sample", "0", "--scope", "project", "--json"]);
+    let orphans = findings(&report, "orphan");
+    assert_eq!(orphans.len(), 1, "{report}");
+    assert_eq!(pid_of(&orphans[0]["pid"]), leader, "{report}");
+    assert_eq!(orphans[0]["ppid"], 0, "{report}");
+    assert_eq!(orphans[0]["service"], "kept", "{report}");
+    assert!(
+        orphans[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("so is the service's keeper"),
+        "{report}"
+    );
+    // The record still finds the tree: stop ends it.
+    project
+        .reaper()
+        .args(["stop", "kept", "--timeout", "1s"])
+        .assert()
+        .success();
+    assert!(!alive(leader));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
 use windows_sys::Win32::System::Threading::{
-    GetExitCodeProcess, INFINITE, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    GetExitCodeProcess, GetProcessId, INFINITE, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
     PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, TerminateProcess, WaitForSingleObject,
 };
 
@@ -103,6 +103,24 @@ impl Terminator {
         assert!(!handle.is_null(), "pid {pid} cannot be opened");
         self.handles.push(handle);
         assert!(!has_exited(handle), "pid {pid} already exited");
+    }
+
+    /// Terminates `pid`, adopted earlier, now, and waits until it has exited.
+    pub fn end(&mut self, pid: u32) {
+        let index = self
+            .handles
+            .iter()
+            // SAFETY: a live handle owned by this guard.
+            .position(|handle| unsafe { GetProcessId(*handle) } == pid)
+            .unwrap_or_else(|| panic!("pid {pid} was not adopted"));
+        let handle = self.handles.swap_remove(index);
+        // SAFETY: the handle was opened by `adopt` with PROCESS_TERMINATE and
+        // PROCESS_SYNCHRONIZE, pinning the pid, and is closed once, here.
+        unsafe {
+            TerminateProcess(handle, 1);
+            WaitForSingleObject(handle, INFINITE);
+            CloseHandle(handle);
+        }
     }
 }
 
