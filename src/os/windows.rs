@@ -49,9 +49,8 @@ use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS
 use windows_sys::Win32::System::SystemInformation::GetTickCount64;
 use windows_sys::Win32::System::Threading::{
     CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, GetCurrentProcess, GetExitCodeProcess,
-    GetProcessTimes, OpenProcess, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, PROCESS_VM_READ, TerminateProcess,
-    WaitForMultipleObjects,
+    GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
+    PROCESS_TERMINATE, TerminateProcess, WaitForMultipleObjects,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
@@ -354,6 +353,7 @@ fn split_command_line(text: &str) -> Vec<String> {
 /// in process `pid`, read from its memory; `None` if the process cannot be opened or read, or
 /// does not carry it.
 pub fn marker_of(pid: Pid, var: &str) -> Option<String> {
+    use windows_sys::Win32::System::Threading::{PROCESS_QUERY_INFORMATION, PROCESS_VM_READ};
     let handle = open(pid, PROCESS_QUERY_INFORMATION | PROCESS_VM_READ)?;
     let block = environment_block(&handle)?;
     environment_value(&block, var)
