@@ -372,10 +372,36 @@ fn user_label(uid: u32) -> String {
     }
 }
 
-/// Why a socket has no visible owner.
-fn unseen_reason(socket: &Socket, port: u16, scan: &OwnerScan) -> String {
+/// Why a socket has no visible owner. `named` are the pids the scan gave as its holders, which
+/// turned out to be gone.
+fn unseen_reason(socket: &Socket, named: &[Pid], port: u16, scan: &OwnerScan) -> String {
+    if !named.is_empty() {
+        let started: Option<Vec<(Pid, String)>> = named
+            .iter()
+            .map(|pid| os::started_by(*pid))
+            .collect::<Option<Vec<Vec<Pid>>>>()
+            .map(|lists| {
+                lists
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|pid| {
+                        let info = os::process_info(pid)?;
+                        let command = os::command_line(pid)
+                            .filter(|argv| !argv.is_empty())
+                            .map_or(info.name, |argv| argv.join(" "));
+                        Some((pid, command))
+                    })
+                    .collect()
+            });
+        return exited_holder_reason(named, started.as_deref(), port);
+    }
     if socket.inode == 0 {
         return match socket.state {
+            _ if socket.holds_port() => format!(
+                "the socket table names no process for it (owner pid 0), so its holder cannot be \
+                 shown (wine reports pid 0 for every socket). If a server that held it has \
+                 exited, a process it started may keep an inherited copy open. {INHERITED_ADVICE}"
+            ),
             SocketState::TimeWait => format!(
                 "no process: a connection closed on this side, kept by the kernel for up to \
                  {TIME_WAIT_SECS} s (TIME-WAIT)"
@@ -423,6 +449,48 @@ fn unseen_reason(socket: &Socket, port: u16, scan: &OwnerScan) -> String {
          processes over a Unix socket",
         user_label(socket.uid)
     )
+}
+
+/// What frees a port held through a socket inherited from an exited process.
+const INHERITED_ADVICE: &str = "The port is free once every process holding a copy has \
+     exited: end the processes the old server started (their command lines usually name it; \
+     `reaper kill --dry-run PATTERN` lists them), or log off or restart the program that \
+     started the server";
+
+/// Why a socket whose named holders (`exited`) have all exited is still there. `started` are
+/// the running processes the exited ones started (pid, command line), or `None` where the
+/// platform does not keep that link (Unix: a holder is found through its own descriptors, so
+/// the socket was only caught while its last holder exited).
+fn exited_holder_reason(exited: &[Pid], started: Option<&[(Pid, String)]>, port: u16) -> String {
+    let pids = exited
+        .iter()
+        .map(Pid::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match started {
+        None => format!(
+            "pid {pids}, which held it, exited during the lookup; `reaper port {port}` again \
+             shows what is left"
+        ),
+        Some([]) => format!(
+            "the socket table names pid {pids} as its owner, which has exited, and no running \
+             process was started by it: a process further down its tree (or one it handed the \
+             socket to) still holds an inherited copy. {INHERITED_ADVICE}"
+        ),
+        Some(started) => {
+            let list = started
+                .iter()
+                .map(|(pid, command)| format!("pid {pid} ({command})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "the socket table names pid {pids} as its owner, which has exited; a process it \
+                 started can inherit the socket (Windows sockets are inheritable unless created \
+                 otherwise), and these still run: {list}. The port is free once the ones holding \
+                 a copy exit: ending them (and what they started) frees port {port}"
+            )
+        }
+    }
 }
 
 fn namespace_note(port: u16) -> Option<String> {
@@ -478,7 +546,7 @@ fn describe(
                 .collect();
             let unseen = found
                 .is_empty()
-                .then(|| unseen_reason(&socket, port_for_advice(&socket), scan));
+                .then(|| unseen_reason(&socket, &pids, port_for_advice(&socket), scan));
             SocketReport {
                 protocol: socket.protocol,
                 local: socket.local,
@@ -1226,6 +1294,29 @@ mod tests {
         assert!(!socket(Protocol::Tcp, SocketState::TimeWait, 80).holds_port());
         assert!(socket(Protocol::Udp, SocketState::Unconnected, 53).holds_port());
         assert!(!socket(Protocol::Udp, SocketState::Unconnected, 0).holds_port());
+    }
+
+    /// A listener whose owner exited while a process it started kept an inherited copy cannot
+    /// be made under wine (its socket table names pid 0 for every socket) nor on Linux (the
+    /// holder is found by its own descriptors), so the explanation is checked from the inputs
+    /// the Windows table and process list would give.
+    #[test]
+    fn listener_of_an_exited_server_names_the_processes_it_started() {
+        let started = [(4120, "node.exe server.js --watch".to_string())];
+        let reason = exited_holder_reason(&[3312], Some(&started), 8080);
+        assert!(reason.contains("names pid 3312 as its owner, which has exited"));
+        assert!(reason.contains("pid 4120 (node.exe server.js --watch)"));
+        assert!(reason.contains("frees port 8080"));
+
+        let reason = exited_holder_reason(&[3312], Some(&[]), 8080);
+        assert!(reason.contains("no running process was started by it"));
+        assert!(reason.contains("reaper kill --dry-run PATTERN"));
+        assert!(!reason.contains("pid 4120"));
+
+        // Unix keeps no link from an exited process to what it started.
+        let reason = exited_holder_reason(&[3312], None, 8080);
+        assert!(reason.contains("exited during the lookup"));
+        assert!(reason.contains("`reaper port 8080` again"));
     }
 
     #[test]

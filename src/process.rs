@@ -74,6 +74,15 @@ pub struct ProcessInfo {
     pub kernel_thread: bool,
 }
 
+impl ProcessInfo {
+    /// True when the process outlived its parent: its parent pid is
+    /// [`ORPHAN_PPID`](crate::os::ORPHAN_PPID), what the platform gives a process whose parent
+    /// is gone.
+    pub fn outlived_parent(&self) -> bool {
+        self.ppid == crate::os::ORPHAN_PPID && !self.kernel_thread
+    }
+}
+
 /// A consistent-enough picture of the process table at one moment.
 #[derive(Debug, Default)]
 pub struct Snapshot {

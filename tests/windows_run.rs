@@ -8,7 +8,7 @@
 mod windows_common;
 
 use serde_json::Value;
-use windows_common::{Project, alive, proctree};
+use windows_common::{Project, Terminator, alive, proctree};
 
 fn report(project: &Project) -> Value {
     let text = std::fs::read_to_string(project.dir.path().join("report.json")).unwrap();
@@ -52,6 +52,7 @@ fn exit_codes_are_passed_through() {
 #[test]
 fn timeout_ends_the_whole_tree() {
     let project = Project::new();
+    let mut leftovers = Terminator::default();
     let out = project
         .reaper()
         .args([
@@ -71,7 +72,7 @@ fn timeout_ends_the_whole_tree() {
     let report = report(&project);
     let ended = proctree_pids(&report["timeout_stop"]["processes"]);
     for pid in &ended {
-        project.guard(*pid);
+        leftovers.adopt_if_running(*pid);
     }
     // 124 when the tree exited after Ctrl-Break, 137 when some process had to be terminated.
     let code = out.status.code();
@@ -86,6 +87,7 @@ fn timeout_ends_the_whole_tree() {
 #[test]
 fn processes_left_behind_are_ended() {
     let project = Project::new();
+    let mut leftovers = Terminator::default();
     let out = project
         .reaper()
         .args([
@@ -103,11 +105,11 @@ fn processes_left_behind_are_ended() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let children: Vec<u32> = stdout
         .lines()
-        .filter_map(|line| line.strip_prefix("child "))
+        .filter_map(|line| line.strip_prefix("pid "))
         .map(|pid| pid.trim().parse().unwrap())
         .collect();
     for pid in &children {
-        project.guard(*pid);
+        leftovers.adopt_if_running(*pid);
     }
     let report = report(&project);
     assert_eq!(out.status.code(), Some(0), "{report}");
@@ -125,6 +127,7 @@ fn processes_left_behind_are_ended() {
 #[test]
 fn leaks_fail_and_report_policies() {
     let project = Project::new();
+    let mut leftovers = Terminator::default();
     project
         .reaper()
         .args(["run", "--leaks", "fail", "--kill-after", "1s", "--"])
@@ -153,7 +156,7 @@ fn leaks_fail_and_report_policies() {
         .unwrap();
     let report = report(&project);
     let child = report["leaks"][0]["pid"].as_u64().expect("one leak") as u32;
-    project.guard(child);
+    leftovers.adopt_if_running(child);
     assert_eq!(status.code(), Some(0), "{report}");
     assert!(
         report["leaks"][0]["command"]
@@ -195,6 +198,7 @@ fn up_runs_a_stack_in_the_foreground_until_it_ends() {
 #[test]
 fn up_detached_then_down_leaves_nothing() {
     let project = Project::new();
+    let mut leftovers = Terminator::default();
     let exe = proctree().display().to_string().replace('\\', "/");
     write_stack(
         &project,
@@ -212,7 +216,7 @@ fn up_detached_then_down_leaves_nothing() {
     let mut pids = Vec::new();
     for service in status["services"].as_array().unwrap() {
         if let Some(pid) = service["pid"].as_u64() {
-            project.guard(pid as u32);
+            leftovers.adopt_if_running(pid as u32);
             pids.push(pid as u32);
         }
     }
@@ -232,6 +236,7 @@ fn up_detached_then_down_leaves_nothing() {
 #[test]
 fn down_stops_a_foreground_up_through_its_stop_event() {
     let project = Project::new();
+    let mut leftovers = Terminator::default();
     let exe = proctree().display().to_string().replace('\\', "/");
     write_stack(
         &project,
@@ -248,7 +253,7 @@ fn down_stops_a_foreground_up_through_its_stop_event() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    project.guard(up.id());
+    leftovers.adopt(up.id());
     let began = std::time::Instant::now();
     let pid = loop {
         let status = project.json(&["status", "api", "--json"]);
@@ -261,7 +266,7 @@ fn down_stops_a_foreground_up_through_its_stop_event() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    project.guard(pid);
+    leftovers.adopt_if_running(pid);
     project
         .reaper()
         .arg("down")

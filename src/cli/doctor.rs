@@ -4,7 +4,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reaper::doctor::{self, FixOptions, FixOutcome, Report, ScanOptions, Scope};
+use reaper::doctor::{self, FindingKind, FixOptions, FixOutcome, Report, ScanOptions, Scope};
 use reaper::service::{self, Selection, StopOptions};
 use reaper::signal::Signal;
 use reaper::state::{StateDir, write_atomic};
@@ -15,11 +15,11 @@ use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg
 /// Find zombies, orphans, port conflicts, hung processes and stale records.
 ///
 /// Scans the machine once, plus a CPU sampling window (--sample, 0 skips the hung check).
-/// Findings: zombie (state Z, with its parent and the fix), orphan (a process carrying this
-/// project's marker without a record, a service member reparented to init, or a `[doctor]
-/// orphan_patterns` match from reaper.toml whose parent is init), port_conflict (a declared port
-/// held by another process), hung (CPU above --cpu for the whole window, or in D state throughout),
-/// stale_record. Exit 0 when clean, 1 when anything was found (or, with --fix, is left), 2 on
+/// Findings: zombie (state Z, with its parent and the fix; not on Windows, which has none),
+/// orphan (a process carrying this project's marker without a record, a member of a service
+/// whose keeper and parent are gone, or a `[doctor] orphan_patterns` match from reaper.toml whose
+/// parent is gone), port_conflict (a declared port held by another process), hung (CPU above
+/// --cpu for the whole window, or in D state throughout), stale_record. Exit 0 when clean, 1 when anything was found (or, with --fix, is left), 2 on
 /// error: usable as-is in a pre-commit hook or a CI step.
 ///
 /// --fix acts only on what reaper can prove it owns (marker or record), and only gracefully;
@@ -134,11 +134,7 @@ pub fn doctor(state: &StateDir, args: DoctorArgs) -> CliResult {
 fn print_report(report: &Report) -> io::Result<()> {
     let mut out = io::stdout().lock();
     for (kind, findings) in doctor::by_kind(&report.findings) {
-        let title = serde_json::to_value(kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        writeln!(out, "{} ({}):", title.replace('_', " "), findings.len())?;
+        writeln!(out, "{} ({}):", kind_title(kind), findings.len())?;
         let mut table = output::table(&["PID", "PPID", "SERVICE", "COMMAND", "EVIDENCE"]);
         for f in &findings {
             let dash = || "-".to_string();
@@ -161,21 +157,40 @@ fn print_report(report: &Report) -> io::Result<()> {
         writeln!(out)?;
     }
     let s = &report.summary;
+    let counts: Vec<String> = [
+        (FindingKind::Zombie, s.zombie, "zombie"),
+        (FindingKind::Orphan, s.orphan, "orphan"),
+        (FindingKind::PortConflict, s.port_conflict, "port conflict"),
+        (FindingKind::Hung, s.hung, "hung"),
+        (FindingKind::StaleRecord, s.stale_record, "stale record"),
+    ]
+    .into_iter()
+    .filter(|(kind, _, _)| !report.not_applicable.contains_key(kind))
+    .map(|(_, count, label)| format!("{count} {label}"))
+    .collect();
     writeln!(
         out,
-        "{}: {} zombie, {} orphan, {} port conflict, {} hung, {} stale record ({} processes scanned)",
+        "{}: {} ({} processes scanned)",
         if s.total == 0 {
             "clean"
         } else {
             "found problems"
         },
-        s.zombie,
-        s.orphan,
-        s.port_conflict,
-        s.hung,
-        s.stale_record,
+        counts.join(", "),
         s.processes_scanned
-    )
+    )?;
+    for (kind, why) in &report.not_applicable {
+        writeln!(out, "no {} check here: {why}", kind_title(*kind))?;
+    }
+    Ok(())
+}
+
+/// The kind's name as the report spells it, with spaces (`port conflict`).
+fn kind_title(kind: FindingKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|name| name.replace('_', " ")))
+        .unwrap_or_default()
 }
 
 fn print_fixes(fixes: &[FixOutcome]) -> io::Result<()> {

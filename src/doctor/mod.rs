@@ -8,7 +8,7 @@ mod patterns;
 pub use fix::*;
 pub use patterns::*;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -30,8 +30,8 @@ pub const REPORT_SCHEMA: u32 = 1;
 pub enum FindingKind {
     /// A process in state Z whose parent has not reaped it.
     Zombie,
-    /// A process that lost its owner: a marker without a record, a service member reparented
-    /// to init, or a configured pattern running under init.
+    /// A process that lost its owner: a marker without a record, a service member that
+    /// outlived its parent (the keeper), or a configured pattern whose parent is gone.
     Orphan,
     /// A declared port held by a process that is not its service.
     PortConflict,
@@ -106,6 +106,24 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Counts.
     pub summary: Summary,
+    /// Checks that cannot find anything on this platform, with the reason, so that a zero in
+    /// the summary is not read as a clean result (Windows: zombie).
+    #[serde(default)]
+    pub not_applicable: BTreeMap<FindingKind, String>,
+}
+
+/// The checks [`scan`] makes that this platform has no use for, and why.
+fn not_applicable_checks() -> BTreeMap<FindingKind, String> {
+    let mut checks = BTreeMap::new();
+    if cfg!(windows) {
+        checks.insert(
+            FindingKind::Zombie,
+            "Windows has no zombie processes: an exited process leaves nothing to reap (its \
+             exit code stays readable through open handles)"
+                .to_string(),
+        );
+    }
+    checks
 }
 
 /// Which processes a scan looks at.
@@ -124,7 +142,7 @@ pub struct ScanOptions {
     pub sample: Duration,
     /// CPU percent (of one core) above which a process is hung.
     pub cpu_threshold: f64,
-    /// Regexes for `[doctor] orphan_patterns`: matching processes whose parent is init.
+    /// Regexes for `[doctor] orphan_patterns`: matching processes whose parent is gone.
     pub orphan_patterns: Vec<regex::Regex>,
     /// Which processes to look at.
     pub scope: Scope,
@@ -146,6 +164,8 @@ struct Ownership {
     members: HashMap<Pid, String>,
     /// Run ids of the records that exist.
     runs: Vec<String>,
+    /// Services whose record names no running keeper.
+    unkept: HashSet<String>,
 }
 
 fn ownership(
@@ -156,15 +176,31 @@ fn ownership(
     let entries = state.list()?;
     let mut members = HashMap::new();
     let mut runs = Vec::new();
+    let mut unkept = HashSet::new();
     for entry in &entries {
         if let Entry::Record(record) = entry {
             runs.push(record.run_id.clone());
+            let keeper_runs = record.keeper.as_ref().is_some_and(|keeper| {
+                snapshot
+                    .get(keeper.pid)
+                    .is_some_and(|info| keeper.matches(info))
+            });
+            if !keeper_runs {
+                unkept.insert(record.name.clone());
+            }
             for pid in live_members(snapshot, record, markers) {
                 members.insert(pid, record.name.clone());
             }
         }
     }
-    Ok((Ownership { members, runs }, entries))
+    Ok((
+        Ownership {
+            members,
+            runs,
+            unkept,
+        },
+        entries,
+    ))
 }
 
 fn command_of(info: &ProcessInfo) -> String {
@@ -258,12 +294,15 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         let Some(info) = first.get(*pid) else {
             continue;
         };
-        if info.ppid == 1 {
+        // While the keeper runs, a member whose parent exited is still kept (Windows and macOS
+        // do not hand it to the keeper); only a tree without its keeper is orphaned.
+        if info.outlived_parent() && owned.unkept.contains(service) {
             let mut f = finding(FindingKind::Orphan, Some(info));
             f.service = Some(service.clone());
             f.owned = true;
-            f.evidence =
-                format!("member of service {service} reparented to init (its keeper is gone)");
+            f.evidence = format!(
+                "member of service {service} whose parent is gone, and so is the service's keeper"
+            );
             f.fix = format!("`reaper stop {service}` still finds and ends it (session and marker)");
             findings.push(f);
         }
@@ -271,7 +310,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
     if !options.orphan_patterns.is_empty() {
         for info in first
             .iter()
-            .filter(|p| p.ppid == 1 && p.state.is_alive() && !p.kernel_thread)
+            .filter(|p| p.outlived_parent() && p.state.is_alive())
         {
             if owned.members.contains_key(&info.pid) || !in_scope(info.pid) {
                 continue;
@@ -283,7 +322,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
                 .find(|re| re.is_match(&command))
             {
                 let mut f = finding(FindingKind::Orphan, Some(info));
-                f.evidence = format!("matches orphan pattern /{pattern}/ and its parent is init");
+                f.evidence = format!("matches orphan pattern /{pattern}/ and its parent is gone");
                 f.fix = format!(
                     "`reaper kill --exact '{}'`, or `reaper doctor --fix --force`",
                     regex::escape(&command)
@@ -323,6 +362,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         host: os::host_name(),
         findings,
         summary,
+        not_applicable: not_applicable_checks(),
     })
 }
 

@@ -1,7 +1,9 @@
 //! The platform layer. Every platform module offers the same function set:
 //!
 //! - [`boot_id`]: identifies the current boot, so identities from an earlier boot are stale.
-//! - [`snapshot`] / [`process_info`]: the process table, or one process.
+//! - [`snapshot`] / [`process_info`]: the process table, or one process; [`ORPHAN_PPID`]: the
+//!   parent pid of a process whose parent is gone; [`started_by`]: processes an exited process
+//!   started, where the platform keeps that link.
 //! - [`command_line`] / [`marker_of`]: a process's argv, and the reaper marker in its environment.
 //! - [`is_console_host`]: processes that belong to a console rather than to a tree (Windows).
 //! - [`Pinned`]: a process pinned after an identity check; the only way to signal or wait.

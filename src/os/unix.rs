@@ -14,6 +14,16 @@ use super::{ChildEvent, Pinned, Protocol, StdinTerminal};
 use crate::process::Pid;
 use crate::signal::Signal;
 
+/// The parent pid of a process whose parent exited: init adopts it (a subreaper, when one
+/// is set, adopts it instead and is then its parent).
+pub const ORPHAN_PPID: Pid = 1;
+
+/// Unix moves the children of an exited process to a reaper, so no process still names it as
+/// parent: `None`. (A socket inherited from it is found in its holders' own descriptor tables.)
+pub fn started_by(_pid: Pid) -> Option<Vec<Pid>> {
+    None
+}
+
 /// The platform's number for `signal`.
 pub(crate) fn raw_signal(signal: Signal) -> rustix::process::Signal {
     use rustix::process::Signal as S;

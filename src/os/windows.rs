@@ -6,8 +6,10 @@
 //! - no zombies and no reparenting: a parent pid may name a dead (even reused) process, so
 //!   trees are found through job objects (every managed service runs in a named job) and parent
 //!   links checked against creation times;
-//! - no environment reading of other processes: [`marker_of`] always returns `None`, and job
-//!   membership takes the marker's role;
+//! - another process's environment is read from its memory (PEB → process parameters →
+//!   environment block, see [`marker_of`]), so markers work as on Linux; job membership finds
+//!   a service's processes too, and is what still works for processes reaper may not read
+//!   (other users', protected ones);
 //! - graceful signals: `CTRL_BREAK` to a process group reaper started (a service leads one in
 //!   a console of its own, a `reaper run` command one in reaper's console), never aimed at any
 //!   other pid (the console would deliver it to every process attached), and `WM_CLOSE` to the
@@ -240,6 +242,10 @@ pub fn is_console_host(info: &ProcessInfo) -> bool {
     info.name.eq_ignore_ascii_case("conhost.exe")
 }
 
+/// The parent pid [`snapshot`] gives a process whose parent exited (or whose parent's pid now
+/// names a younger process): Windows does not reparent.
+pub const ORPHAN_PPID: Pid = 0;
+
 /// Reads one process, if it exists.
 pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     entries()
@@ -249,8 +255,36 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         .and_then(info_of)
 }
 
-/// The command line of a process, split the way the C runtime splits it.
+/// Running processes whose recorded parent pid is `pid`, which has exited: Windows keeps the
+/// creator's pid in every process's entry after the creator is gone (so these are the
+/// processes it started, or ones an earlier process with that pid started). Used to name who
+/// may hold a handle inherited from an exited process.
+pub fn started_by(pid: Pid) -> Option<Vec<Pid>> {
+    let started = entries()
+        .ok()?
+        .iter()
+        .filter(|e| e.th32ParentProcessID == pid && e.th32ProcessID != pid)
+        .filter(|e| {
+            open(e.th32ProcessID, PROCESS_QUERY_LIMITED_INFORMATION).is_some_and(|h| !exited(&h))
+        })
+        .map(|e| e.th32ProcessID)
+        .collect();
+    Some(started)
+}
+
+/// The command line of a process, split the way the C runtime splits it. Asked of the kernel
+/// (`ProcessCommandLineInformation`, Windows 8.1 and later), else read from the process's memory
+/// (older Windows, and wine, which gives only names otherwise).
 pub fn command_line(pid: Pid) -> Option<Vec<String>> {
+    let text = command_line_from_kernel(pid).or_else(|| {
+        use windows_sys::Win32::System::Threading::{PROCESS_QUERY_INFORMATION, PROCESS_VM_READ};
+        let handle = open(pid, PROCESS_QUERY_INFORMATION | PROCESS_VM_READ)?;
+        command_line_from_memory(&handle)
+    })?;
+    Some(split_command_line(&text))
+}
+
+fn command_line_from_kernel(pid: Pid) -> Option<String> {
     use windows_sys::Wdk::System::Threading::{
         NtQueryInformationProcess, ProcessCommandLineInformation,
     };
@@ -284,7 +318,28 @@ pub fn command_line(pid: Pid) -> Option<Vec<String>> {
         let chars = std::slice::from_raw_parts(header.Buffer, usize::from(header.Length) / 2);
         String::from_utf16_lossy(chars)
     };
-    Some(split_command_line(&text))
+    Some(text)
+}
+
+/// The command line in the process's parameters block (see [`environment_block`]).
+fn command_line_from_memory(handle: &Handle) -> Option<String> {
+    use windows_sys::Win32::Foundation::UNICODE_STRING;
+    use windows_sys::Win32::System::Threading::RTL_USER_PROCESS_PARAMETERS;
+    let field = process_parameters(handle)?
+        + std::mem::offset_of!(RTL_USER_PROCESS_PARAMETERS, CommandLine);
+    let length = {
+        let mut bytes = [0u8; 2];
+        read_memory(
+            handle,
+            field + std::mem::offset_of!(UNICODE_STRING, Length),
+            &mut bytes,
+        )?;
+        usize::from(u16::from_ne_bytes(bytes))
+    };
+    let buffer = read_pointer(handle, field + std::mem::offset_of!(UNICODE_STRING, Buffer))?;
+    let mut bytes = vec![0u8; length];
+    read_memory(handle, buffer, &mut bytes)?;
+    Some(String::from_utf16_lossy(&utf16_units(&bytes)))
 }
 
 /// Splits a Windows command line as `CommandLineToArgvW` does (quotes, backslash rules).
@@ -335,10 +390,128 @@ fn split_command_line(text: &str) -> Vec<String> {
     args
 }
 
-/// Windows cannot read another process's environment without reading its memory; reaper uses
-/// job objects instead of markers there, so this is always `None`.
-pub fn marker_of(_pid: Pid, _var: &str) -> Option<String> {
+/// The value of environment variable `var` (names compare case-insensitively, as Windows does)
+/// in process `pid`, read from its memory; `None` if the process cannot be opened or read, or
+/// does not carry it.
+pub fn marker_of(pid: Pid, var: &str) -> Option<String> {
+    use windows_sys::Win32::System::Threading::{PROCESS_QUERY_INFORMATION, PROCESS_VM_READ};
+    let handle = open(pid, PROCESS_QUERY_INFORMATION | PROCESS_VM_READ)?;
+    let block = environment_block(&handle)?;
+    environment_value(&block, var)
+}
+
+/// Offset of `Environment` in `RTL_USER_PROCESS_PARAMETERS` (undocumented but fixed;
+/// windows-sys only declares the documented prefix of the struct).
+#[cfg(target_pointer_width = "64")]
+const ENVIRONMENT_OFFSET: usize = 0x80;
+#[cfg(target_pointer_width = "32")]
+const ENVIRONMENT_OFFSET: usize = 0x48;
+/// The smallest page size Windows uses: a read that stays inside one such page never fails
+/// half-way because the next page is not mapped.
+const PAGE: usize = 4096;
+/// An environment block is at most 32,767 characters per variable and rarely more than a few
+/// kilobytes in all; reading stops here whatever the block claims.
+const ENVIRONMENT_LIMIT: usize = 1 << 20;
+
+/// The environment block of another process, as UTF-16 units up to (not including) the double
+/// NUL that ends it: PEB (from `ProcessBasicInformation`) → `ProcessParameters` →
+/// `Environment`, read from the process's memory. Only processes of reaper's own bitness are
+/// known to work (32-bit processes under WOW64 have a second PEB, which is not read).
+fn environment_block(handle: &Handle) -> Option<Vec<u16>> {
+    let environment = read_pointer(handle, process_parameters(handle)? + ENVIRONMENT_OFFSET)?;
+    // The block is a heap allocation, so 2-byte aligned: a page boundary never splits a
+    // character. Anything else is not an environment block.
+    if environment % 2 != 0 {
+        return None;
+    }
+    let mut block: Vec<u16> = Vec::new();
+    let mut address = environment;
+    while block.len() * 2 < ENVIRONMENT_LIMIT {
+        let chunk = PAGE - address % PAGE;
+        let mut bytes = vec![0u8; chunk];
+        read_memory(handle, address, &mut bytes)?;
+        // The terminator may straddle the previous page and this one.
+        let search_from = block.len().saturating_sub(1);
+        block.extend(utf16_units(&bytes));
+        if let Some(end) = block[search_from..]
+            .windows(2)
+            .position(|pair| pair == [0, 0])
+        {
+            block.truncate(search_from + end);
+            return Some(block);
+        }
+        address += chunk;
+    }
     None
+}
+
+/// The address of the process's `RTL_USER_PROCESS_PARAMETERS` (command line, environment), from
+/// its PEB (`ProcessBasicInformation`).
+fn process_parameters(handle: &Handle) -> Option<usize> {
+    use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessBasicInformation};
+    use windows_sys::Win32::System::Threading::{PEB, PROCESS_BASIC_INFORMATION};
+    let mut basic = PROCESS_BASIC_INFORMATION::default();
+    let mut written = 0u32;
+    // SAFETY: `basic` is a live, correctly sized PROCESS_BASIC_INFORMATION for the call to fill.
+    let status = unsafe {
+        NtQueryInformationProcess(
+            handle.0,
+            ProcessBasicInformation,
+            (&raw mut basic).cast::<c_void>(),
+            size_of::<PROCESS_BASIC_INFORMATION>() as u32,
+            &mut written,
+        )
+    };
+    if status < 0 || basic.PebBaseAddress.is_null() {
+        return None;
+    }
+    let peb = basic.PebBaseAddress as usize;
+    read_pointer(handle, peb + std::mem::offset_of!(PEB, ProcessParameters))
+}
+
+/// UTF-16 units of bytes read from a process (native byte order; an odd last byte is dropped).
+fn utf16_units(bytes: &[u8]) -> Vec<u16> {
+    bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_ne_bytes([pair[0], pair[1]]))
+        .collect()
+}
+
+/// Reads a pointer-sized value at `address` in the process; `None` if it is unreadable or null.
+fn read_pointer(handle: &Handle, address: usize) -> Option<usize> {
+    let mut bytes = [0u8; size_of::<usize>()];
+    read_memory(handle, address, &mut bytes)?;
+    Some(usize::from_ne_bytes(bytes)).filter(|pointer| *pointer != 0)
+}
+
+/// Fills `buffer` from `address` in the process; `None` unless every byte was read.
+fn read_memory(handle: &Handle, address: usize, buffer: &mut [u8]) -> Option<()> {
+    use windows_sys::Win32::System::Diagnostics::Debug::ReadProcessMemory;
+    let mut read = 0usize;
+    // SAFETY: `buffer` is valid for writes of its length; the address is only dereferenced by
+    // the kernel, inside the other process, and an unmapped one makes the call fail.
+    let ok = unsafe {
+        ReadProcessMemory(
+            handle.0,
+            address as *const c_void,
+            buffer.as_mut_ptr().cast::<c_void>(),
+            buffer.len(),
+            &mut read,
+        )
+    } != 0;
+    (ok && read == buffer.len()).then_some(())
+}
+
+/// The value of `var` in an environment block (`NAME=value` entries separated by NULs).
+/// Entries whose name starts with `=` (the per-drive current directories) never match.
+fn environment_value(block: &[u16], var: &str) -> Option<String> {
+    block
+        .split(|unit| *unit == 0)
+        .map(String::from_utf16_lossy)
+        .find_map(|entry| {
+            let (name, value) = entry.split_once('=')?;
+            (!name.is_empty() && name.eq_ignore_ascii_case(var)).then(|| value.to_string())
+        })
 }
 
 /// Processes in the job object of run `run_id` (every managed service runs in one).
@@ -970,7 +1143,24 @@ pub fn host_name() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::split_command_line;
+    use super::{environment_value, split_command_line};
+
+    #[test]
+    fn environment_values_are_found_by_case_insensitive_name() {
+        let block: Vec<u16> =
+            "=C:=C:\\work\0Path=C:\\bin\0reaper_marker=v1:r:api:C:\\p\\.run\0EMPTY=\0"
+                .encode_utf16()
+                .collect();
+        assert_eq!(
+            environment_value(&block, "REAPER_MARKER").as_deref(),
+            Some("v1:r:api:C:\\p\\.run")
+        );
+        assert_eq!(environment_value(&block, "EMPTY").as_deref(), Some(""));
+        assert_eq!(environment_value(&block, "PATH2"), None);
+        // The per-drive current directory entries have an empty name.
+        assert_eq!(environment_value(&block, ""), None);
+        assert_eq!(environment_value(&block, "C:"), None);
+    }
 
     #[test]
     fn command_lines_split_like_the_c_runtime() {

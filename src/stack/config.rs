@@ -235,7 +235,7 @@ pub struct ChecksConfig {
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DoctorConfig {
-    /// Regexes of commands that count as orphans when their parent is init.
+    /// Regexes of commands that count as orphans when their parent is gone.
     #[serde(default)]
     pub orphan_patterns: Vec<String>,
 }

@@ -1,25 +1,21 @@
-//! Harness of the Windows tests: a project directory that is also reaper's state directory,
-//! the `proctree` helper program, and clean-up of every process a test learns of, through
-//! handles opened when it learns of them (a handle pins the pid: it cannot be reused while open).
-#![cfg(windows)]
+//! Helpers for the Windows tests (run under wine in `.ci/run`): the `proctree` example, a
+//! project directory with its own state, and process checks by pid.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::Value;
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
 use windows_sys::Win32::System::Threading::{
-    GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_TERMINATE,
-    TerminateProcess,
+    GetExitCodeProcess, GetProcessId, INFINITE, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, TerminateProcess, WaitForSingleObject,
 };
 
-/// `GetExitCodeProcess`'s code for a process that is still running.
+/// `GetExitCodeProcess`'s code for a process that has not exited.
 const STILL_ACTIVE: u32 = 259;
 
-/// The `proctree` example (see examples/proctree.rs), built by cargo beside the tests.
 pub fn proctree() -> PathBuf {
     // Integration tests live in target/<triple>/debug/deps; cargo builds examples beside them.
     let exe = std::env::current_exe().unwrap();
@@ -27,23 +23,26 @@ pub fn proctree() -> PathBuf {
     debug.join("examples").join("proctree.exe")
 }
 
-/// A temporary project directory, used as reaper's state directory. On drop, every managed
-/// service is stopped and every process handed to [`Project::guard`] that is still running is
-/// terminated through its handle.
+/// A random token for command lines, so a test finds its own processes and nothing else.
+pub fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("tok{:016x}", h.finish())
+}
+
+/// A project directory holding reaper's state; every service still recorded is stopped on drop.
 pub struct Project {
     pub dir: tempfile::TempDir,
-    guarded: Mutex<Vec<HANDLE>>,
 }
 
 impl Project {
     pub fn new() -> Project {
         Project {
             dir: tempfile::tempdir().unwrap(),
-            guarded: Mutex::new(Vec::new()),
         }
     }
 
-    /// `reaper` with the project as working and state directory.
     pub fn reaper(&self) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("reaper"));
         cmd.current_dir(self.dir.path())
@@ -52,26 +51,9 @@ impl Project {
         cmd
     }
 
-    /// Runs reaper with `args` and parses its standard output as JSON (`Null` if it is not).
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.reaper().args(args).output().unwrap();
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-
-    /// Opens a handle to `pid` now, so the process can be ended on drop if a test fails before
-    /// it is gone (the handle keeps the pid from being reused meanwhile).
-    pub fn guard(&self, pid: u32) {
-        // SAFETY: plain values in; a null result is ignored.
-        let handle = unsafe {
-            OpenProcess(
-                PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION,
-                0,
-                pid,
-            )
-        };
-        if !handle.is_null() {
-            self.guarded.lock().unwrap().push(handle);
-        }
     }
 }
 
@@ -81,20 +63,16 @@ impl Drop for Project {
             .reaper()
             .args(["stop", "--all", "--timeout", "1s"])
             .output();
-        for handle in self.guarded.lock().unwrap().drain(..) {
-            // SAFETY: the handle was opened by `guard` and is closed once, here.
-            unsafe {
-                let mut code = 0u32;
-                if GetExitCodeProcess(handle, &mut code) != 0 && code == STILL_ACTIVE {
-                    TerminateProcess(handle, 1);
-                }
-                CloseHandle(handle);
-            }
-        }
     }
 }
 
-/// True while process `pid` exists and has not exited.
+fn has_exited(handle: HANDLE) -> bool {
+    let mut code = 0u32;
+    // SAFETY: a live handle and an out-pointer to a local.
+    let ok = unsafe { GetExitCodeProcess(handle, &mut code) } != 0;
+    !ok || code != STILL_ACTIVE
+}
+
 pub fn alive(pid: u32) -> bool {
     // SAFETY: plain values in, a handle out that is closed below.
     unsafe {
@@ -102,9 +80,80 @@ pub fn alive(pid: u32) -> bool {
         if handle.is_null() {
             return false;
         }
-        let mut code = 0u32;
-        let ok = GetExitCodeProcess(handle, &mut code) != 0;
+        let running = !has_exited(handle);
         CloseHandle(handle);
-        ok && code == STILL_ACTIVE
+        running
+    }
+}
+
+/// Processes a test started outside reaper's records, each held by an open handle from the
+/// moment its pid is learned (Windows does not reuse a pid while a handle is open), and
+/// terminated on drop (and waited for), so they end even when the test fails.
+#[derive(Default)]
+pub struct Terminator {
+    handles: Vec<HANDLE>,
+}
+
+impl Terminator {
+    /// Takes charge of `pid`, which must be running; panics otherwise.
+    pub fn adopt(&mut self, pid: u32) {
+        let access = PROCESS_TERMINATE | PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION;
+        // SAFETY: plain values in; the handle is closed on drop.
+        let handle = unsafe { OpenProcess(access, 0, pid) };
+        assert!(!handle.is_null(), "pid {pid} cannot be opened");
+        self.handles.push(handle);
+        assert!(!has_exited(handle), "pid {pid} already exited");
+    }
+
+    /// Takes charge of `pid` if it is still running: for pids learned after the fact (from a
+    /// report), where the process may rightly be gone already.
+    pub fn adopt_if_running(&mut self, pid: u32) {
+        let access = PROCESS_TERMINATE | PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION;
+        // SAFETY: plain values in; the handle is closed here or on drop.
+        let handle = unsafe { OpenProcess(access, 0, pid) };
+        if handle.is_null() {
+            return;
+        }
+        if has_exited(handle) {
+            // SAFETY: opened above, closed once.
+            unsafe { CloseHandle(handle) };
+            return;
+        }
+        self.handles.push(handle);
+    }
+
+    /// Terminates `pid`, adopted earlier, now, and waits until it has exited.
+    pub fn end(&mut self, pid: u32) {
+        let index = self
+            .handles
+            .iter()
+            // SAFETY: a live handle owned by this guard.
+            .position(|handle| unsafe { GetProcessId(*handle) } == pid)
+            .unwrap_or_else(|| panic!("pid {pid} was not adopted"));
+        let handle = self.handles.swap_remove(index);
+        // SAFETY: the handle was opened by `adopt` with PROCESS_TERMINATE and
+        // PROCESS_SYNCHRONIZE, pinning the pid, and is closed once, here.
+        unsafe {
+            TerminateProcess(handle, 1);
+            WaitForSingleObject(handle, INFINITE);
+            CloseHandle(handle);
+        }
+    }
+}
+
+impl Drop for Terminator {
+    fn drop(&mut self) {
+        for handle in self.handles.drain(..) {
+            // SAFETY: each handle was opened by `adopt` with PROCESS_TERMINATE and
+            // PROCESS_SYNCHRONIZE and is closed once, here; waiting on an exited process
+            // returns at once.
+            unsafe {
+                if !has_exited(handle) {
+                    TerminateProcess(handle, 1);
+                }
+                WaitForSingleObject(handle, INFINITE);
+                CloseHandle(handle);
+            }
+        }
     }
 }
