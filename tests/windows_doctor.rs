@@ -135,13 +135,10 @@ fn process_whose_parent_is_gone_matches_an_orphan_pattern() {
         format!("[doctor]\norphan_patterns = [\"{token}\"]\n"),
     )
     .unwrap();
-    // A copy of proctree named after the token: wine does not show other processes' command
-    // lines, so the pattern is matched against the name there (`[proctree-TOKEN.exe]`).
-    let exe = project.dir.path().join(format!("proctree-{token}.exe"));
-    std::fs::copy(proctree(), &exe).unwrap();
     let mut leftovers = Terminator::default();
-    let mut parent = std::process::Command::new(&exe)
-        .args(["leave", "1", "600"])
+    // The child's command line carries the token: `proctree sleep 600 TOKEN`.
+    let mut parent = std::process::Command::new(proctree())
+        .args(["leave", "1", "600", &token])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
