@@ -8,27 +8,11 @@
 mod windows_common;
 
 use serde_json::Value;
-use windows_common::{Project, Terminator, alive, proctree};
+use windows_common::{Project, Terminator, alive, proctree, proctree_pids};
 
 fn report(project: &Project) -> Value {
     let text = std::fs::read_to_string(project.dir.path().join("report.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-/// Pids of the `proctree` processes in a list of ended or leaked processes.
-fn proctree_pids(processes: &Value) -> Vec<u32> {
-    processes
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| {
-            p["command"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("proctree")
-        })
-        .map(|p| p["pid"].as_u64().unwrap() as u32)
-        .collect()
 }
 
 #[test]

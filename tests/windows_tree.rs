@@ -5,7 +5,7 @@
 
 mod windows_common;
 
-use windows_common::{Project, alive, proctree};
+use windows_common::{Project, alive, proctree, proctree_pids};
 
 #[test]
 fn tree_is_stopped_and_nothing_is_left() {
@@ -25,22 +25,9 @@ fn tree_is_stopped_and_nothing_is_left() {
         "{status}"
     );
     let report = project.json(&["stop", "tree", "--timeout", "1s", "--json"]);
-    let ended = report["stopped"][0]["processes"].as_array().unwrap();
-    let trees = ended
-        .iter()
-        .filter(|p| {
-            p["command"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("proctree")
-        })
-        .count();
-    assert_eq!(trees, 4, "{report}");
-    let pids: Vec<u32> = ended
-        .iter()
-        .map(|p| p["pid"].as_u64().unwrap() as u32)
-        .collect();
-    for pid in pids {
+    let ended = proctree_pids(&report["stopped"][0]["processes"]);
+    assert_eq!(ended.len(), 4, "{report}");
+    for pid in ended {
         assert!(!alive(pid), "pid {pid} survived the stop");
     }
     assert!(!project.dir.path().join(".run").join("tree.json").exists());

@@ -23,6 +23,22 @@ pub fn proctree() -> PathBuf {
     debug.join("examples").join("proctree.exe")
 }
 
+/// Pids of the `proctree` processes in a list of ended or leaked processes.
+pub fn proctree_pids(processes: &Value) -> Vec<u32> {
+    processes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["command"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("proctree")
+        })
+        .map(|p| p["pid"].as_u64().unwrap() as u32)
+        .collect()
+}
+
 /// A random token for command lines, so a test finds its own processes and nothing else.
 pub fn random_token() -> String {
     use std::hash::{BuildHasher, Hasher};
