@@ -173,7 +173,12 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
         .create(true)
         .append(true)
         .open(&spec.log)?;
-    let mut command = Command::new(program);
+    let path = spec
+        .env
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("PATH"))
+        .map(|(_, value)| std::ffi::OsStr::new(value));
+    let mut command = Command::new(os::spawnable_program(program, &spec.cwd, path));
     command
         .args(args)
         .current_dir(&spec.cwd)

@@ -281,3 +281,22 @@ fn check_finds_programs_with_their_extension() {
         .code(1)
         .stdout(predicates::str::contains("no-such-program-5d1e"));
 }
+
+#[test]
+fn batch_files_are_found_as_a_shell_finds_them() {
+    // `npm` is `npm.cmd` on Windows: std's Command alone only tries `.exe`.
+    let project = Project::new();
+    let bin = project.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("exit-seven.cmd"), "@exit /b 7\r\n").unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    project
+        .reaper()
+        .env("PATH", path)
+        .args(["run", "--", "exit-seven"])
+        .assert()
+        .code(7);
+}

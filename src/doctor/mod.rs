@@ -504,8 +504,8 @@ fn hung(
             )
         } else {
             format!(
-                "inspect it (e.g. `cat /proc/{}/stack`, `py-spy dump`), then `reaper doctor --fix --force` ends it",
-                after.pid
+                "inspect it (e.g. {}), then `reaper doctor --fix --force` ends it",
+                inspection_hint(after.pid)
             )
         };
         out.push(f);
@@ -528,4 +528,16 @@ pub fn by_kind(findings: &[Finding]) -> BTreeMap<FindingKind, Vec<&Finding>> {
         map.entry(f.kind).or_default().push(f);
     }
     map
+}
+
+/// How to see what a busy or stuck process is doing, with this platform's tools.
+fn inspection_hint(pid: Pid) -> String {
+    let native = if cfg!(target_os = "linux") {
+        format!("`cat /proc/{pid}/stack`")
+    } else if cfg!(target_os = "macos") {
+        format!("`sample {pid}`")
+    } else {
+        "Process Explorer's Threads tab".to_string()
+    };
+    format!("{native}, `py-spy dump --pid {pid}`")
 }

@@ -41,8 +41,10 @@ mod windows_console;
 #[cfg(windows)]
 pub use windows_console::*;
 
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use crate::process::Pid;
 
@@ -55,6 +57,59 @@ pub fn shell_command(text: &str) -> Vec<String> {
         ("sh", "-c")
     };
     vec![shell.to_string(), flag.to_string(), text.to_string()]
+}
+
+/// The file a shell would run for `program`: with a path separator, `program` relative to
+/// `cwd`; otherwise the first match in the directories of `path` (a PATH value). On Windows each
+/// PATHEXT extension is tried too (`npm` is `npm.cmd`), as cmd.exe and PowerShell do. `None`
+/// when there is no such executable file.
+pub fn find_program(program: &str, cwd: &Path, path: Option<&OsStr>) -> Option<PathBuf> {
+    let mut names = vec![program.to_string()];
+    if cfg!(windows) {
+        let extensions = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        names.extend(
+            extensions
+                .split(';')
+                .filter(|e| !e.is_empty())
+                .map(|e| format!("{program}{e}")),
+        );
+    }
+    let in_dir = |dir: &Path| {
+        names
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|candidate| is_executable_file(candidate))
+    };
+    if program.contains('/') || (cfg!(windows) && program.contains('\\')) {
+        return in_dir(cwd);
+    }
+    std::env::split_paths(path?).find_map(|dir| in_dir(&dir))
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| {
+        #[cfg(unix)]
+        let runnable = {
+            use std::os::unix::fs::PermissionsExt;
+            m.permissions().mode() & 0o111 != 0
+        };
+        #[cfg(not(unix))]
+        let runnable = true;
+        m.is_file() && runnable
+    })
+}
+
+/// What to hand `std::process::Command::new` for `program` (searched on `path`, as the child's
+/// PATH): the program itself on Unix, where `execvp` searches like a shell; on Windows the file
+/// [`find_program`] finds, because `Command` only tries `.exe` (a `.cmd` such as `npm` would be
+/// "not found"). Unchanged when nothing is found, so the spawn reports it.
+pub fn spawnable_program(program: &str, cwd: &Path, path: Option<&OsStr>) -> OsString {
+    if cfg!(windows) {
+        if let Some(found) = find_program(program, cwd, path) {
+            return found.into_os_string();
+        }
+    }
+    program.into()
 }
 
 /// Transport protocol of a socket.

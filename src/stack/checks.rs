@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{ConfigError, Stack, VarRef};
+use crate::os;
 
 /// Runs every check of `stack`; returns one problem per failed check (empty: all passed). Each
 /// problem points at the line of reaper.toml that declares the check (`shown` is how that file
@@ -127,35 +128,7 @@ fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, String> {
 }
 
 /// True when `program` is an executable file on PATH (or, with a path separator, relative to
-/// `root`). On Windows, as the shell finds it: also with each extension of PATHEXT (`node` is
-/// `node.exe`).
+/// `root`), found as a shell finds it (see [`os::find_program`]).
 pub fn program_exists(program: &str, root: &Path) -> bool {
-    let executable = |path: &Path| {
-        std::fs::metadata(path).is_ok_and(|m| {
-            #[cfg(unix)]
-            let runnable = {
-                use std::os::unix::fs::PermissionsExt;
-                m.permissions().mode() & 0o111 != 0
-            };
-            #[cfg(not(unix))]
-            let runnable = true;
-            m.is_file() && runnable
-        })
-    };
-    let mut names = vec![program.to_string()];
-    if cfg!(windows) {
-        let extensions = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
-        names.extend(
-            extensions
-                .split(';')
-                .filter(|e| !e.is_empty())
-                .map(|e| format!("{program}{e}")),
-        );
-    }
-    let found_in = |dir: &Path| names.iter().any(|name| executable(&dir.join(name)));
-    if program.contains('/') || (cfg!(windows) && program.contains('\\')) {
-        return found_in(root);
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| found_in(&dir)))
+    os::find_program(program, root, std::env::var_os("PATH").as_deref()).is_some()
 }

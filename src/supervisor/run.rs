@@ -199,7 +199,12 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     let _ = os::contain_run(&marker.run_id);
     // Before the spawn, so a signal that arrives meanwhile is forwarded, not acted on by us.
     let watch = SignalWatch::new(WATCHED).map_err(RunError::Signals)?;
-    let mut command = Command::new(program);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut command = Command::new(os::spawnable_program(
+        program,
+        &cwd,
+        std::env::var_os("PATH").as_deref(),
+    ));
     command.args(args).env(MARKER_VAR, marker.encode());
     // Where the command runs. With a terminal on stdin that we hold in the foreground, the
     // command gets a process group of its own that becomes the terminal's foreground group (as
