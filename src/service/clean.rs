@@ -11,7 +11,7 @@ use crate::actionlog;
 use crate::containment::{Anchor, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::os;
-use crate::process::{Pid, Snapshot};
+use crate::process::{Pid, ProcessInfo, Snapshot};
 use crate::state::{Entry, StateDir, StateError, read_pid_file};
 use crate::terminate::{self, StopReport, StopTarget};
 
@@ -150,16 +150,17 @@ pub fn find_orphans(
     known_runs: &[String],
 ) -> Vec<Orphan> {
     let mut orphans = Vec::new();
+    // Console hosts inherit the marker but belong to their console: they exit with its last
+    // process (see `containment::members`).
+    let candidate =
+        |p: &&ProcessInfo| p.state.is_alive() && !p.kernel_thread && !os::is_console_host(p);
     let candidates: Vec<(Pid, u64)> = snapshot
         .iter()
-        .filter(|p| p.state.is_alive() && !p.kernel_thread)
+        .filter(candidate)
         .map(|p| (p.pid, p.start_time))
         .collect();
     markers.prefetch(&candidates);
-    for info in snapshot
-        .iter()
-        .filter(|p| p.state.is_alive() && !p.kernel_thread)
-    {
+    for info in snapshot.iter().filter(candidate) {
         let marker = markers.marker(info.pid, info.start_time);
         if let Some(marker) =
             marker.filter(|m| m.is_under(run_dir) && !known_runs.contains(&m.run_id))
