@@ -463,7 +463,7 @@ impl Supervisor {
                 continue;
             }
             let Ok(pinned) = identity.pin() else { continue };
-            if identity.pid == self.leader {
+            if identity == self.anchor.leader {
                 let _ = pinned.signal_group(signal);
             } else {
                 let _ = pinned.signal(signal);
