@@ -161,13 +161,14 @@ fn write_stack(project: &Project, toml: &str) {
 fn up_runs_a_stack_in_the_foreground_until_it_ends() {
     let project = Project::new();
     let exe = proctree().display().to_string().replace('\\', "/");
-    // A shell string runs through `cmd /C`.
+    // A shell string runs through `cmd /C`. (No `tree` here: a leader that exits before its
+    // children counts as daemonized, and their later exit as a crash.)
     let shell_line = format!("{} sleep 2", proctree().display());
     write_stack(
         &project,
         &format!(
             "[services.first]\ncommand = '{shell_line}'\n\n\
-             [services.second]\ncommand = [\"{exe}\", \"tree\", \"2\", \"2\"]\n\
+             [services.second]\ncommand = [\"{exe}\", \"sleep\", \"2\"]\n\
              depends_on = [\"first\"]\n"
         ),
     );
