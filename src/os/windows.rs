@@ -219,12 +219,17 @@ fn info_of(entry: &PROCESSENTRY32W) -> Option<ProcessInfo> {
     })
 }
 
-/// Reads the whole process table. A parent pid is kept only when the parent started before
-/// the child: otherwise the recorded parent died and its pid was reused.
+/// Reads the whole process table. A parent pid is kept only when the parent is running and
+/// started before the child: otherwise the recorded parent exited, or died and its pid was
+/// reused.
 pub fn snapshot() -> io::Result<Snapshot> {
     let mut list: Vec<ProcessInfo> = entries()?.iter().filter_map(info_of).collect();
-    let starts: std::collections::HashMap<Pid, u64> =
-        list.iter().map(|p| (p.pid, p.start_time)).collect();
+    // An exited process can stay listed while handles to it are open: as a parent it is gone.
+    let starts: std::collections::HashMap<Pid, u64> = list
+        .iter()
+        .filter(|p| p.state.is_alive())
+        .map(|p| (p.pid, p.start_time))
+        .collect();
     for info in &mut list {
         if starts
             .get(&info.ppid)
