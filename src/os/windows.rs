@@ -67,7 +67,7 @@ use crate::signal::Signal;
 /// `JOB_OBJECT_QUERY` access right (not exported under that name by windows-sys).
 const JOB_OBJECT_QUERY: u32 = 0x0004;
 /// Handles `WaitForMultipleObjects` accepts at once.
-const MAXIMUM_WAIT_OBJECTS: usize = 64;
+pub(super) const MAXIMUM_WAIT_OBJECTS: usize = 64;
 
 /// An owned Windows handle, closed on drop.
 #[derive(Debug)]
@@ -1139,6 +1139,36 @@ pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Hours, minutes and seconds of `unix_secs` in the local time zone.
+pub fn local_time_of_day(unix_secs: u64) -> Option<(u64, u64, u64)> {
+    use windows_sys::Win32::Foundation::{FILETIME, SYSTEMTIME};
+    use windows_sys::Win32::System::Time::{FileTimeToSystemTime, SystemTimeToTzSpecificLocalTime};
+    // 100 ns ticks since 1601-01-01.
+    let ticks = unix_secs
+        .checked_mul(10_000_000)?
+        .checked_add(116_444_736_000_000_000)?;
+    let file_time = FILETIME {
+        dwLowDateTime: ticks as u32,
+        dwHighDateTime: (ticks >> 32) as u32,
+    };
+    // SAFETY: all-zero is a valid SYSTEMTIME; every pointer is to a live local; a null time
+    // zone means the current one.
+    unsafe {
+        let mut utc: SYSTEMTIME = std::mem::zeroed();
+        let mut local: SYSTEMTIME = std::mem::zeroed();
+        if FileTimeToSystemTime(&file_time, &mut utc) == 0
+            || SystemTimeToTzSpecificLocalTime(std::ptr::null(), &utc, &mut local) == 0
+        {
+            return None;
+        }
+        Some((
+            u64::from(local.wHour),
+            u64::from(local.wMinute),
+            u64::from(local.wSecond),
+        ))
+    }
 }
 
 /// This machine's host name.

@@ -32,12 +32,10 @@ use windows_sys::Win32::System::Threading::{
 };
 use windows_sys::core::BOOL;
 
+use super::platform::MAXIMUM_WAIT_OBJECTS;
 use super::{ChildEvent, StdinTerminal};
 use crate::process::Pid;
 use crate::signal::Signal;
-
-/// Handles `WaitForMultipleObjects` accepts at once (the wake-up event and 63 children).
-const MAXIMUM_WAIT_OBJECTS: usize = 64;
 
 /// The exit code of a process ended by Ctrl-C or Ctrl-Break (`STATUS_CONTROL_C_EXIT`): reported
 /// as death by SIGINT, so `reaper run` exits 130 for it as it does on Unix.
@@ -353,36 +351,6 @@ pub fn give_terminal_to(_group: Pid) -> io::Result<()> {
 /// Ctrl-C, can be aimed at one group without reaching the shell that shares the console.
 pub fn spawn_in_new_group(command: &mut std::process::Command, _take_terminal: bool) {
     command.creation_flags(CREATE_NEW_PROCESS_GROUP);
-}
-
-/// Hours, minutes and seconds of `unix_secs` in the local time zone.
-pub fn local_time_of_day(unix_secs: u64) -> Option<(u64, u64, u64)> {
-    use windows_sys::Win32::Foundation::{FILETIME, SYSTEMTIME};
-    use windows_sys::Win32::System::Time::{FileTimeToSystemTime, SystemTimeToTzSpecificLocalTime};
-    // 100 ns ticks since 1601-01-01.
-    let ticks = unix_secs
-        .checked_mul(10_000_000)?
-        .checked_add(116_444_736_000_000_000)?;
-    let file_time = FILETIME {
-        dwLowDateTime: ticks as u32,
-        dwHighDateTime: (ticks >> 32) as u32,
-    };
-    // SAFETY: all-zero is a valid SYSTEMTIME; every pointer is to a live local; a null time
-    // zone means the current one.
-    unsafe {
-        let mut utc: SYSTEMTIME = std::mem::zeroed();
-        let mut local: SYSTEMTIME = std::mem::zeroed();
-        if FileTimeToSystemTime(&file_time, &mut utc) == 0
-            || SystemTimeToTzSpecificLocalTime(std::ptr::null(), &utc, &mut local) == 0
-        {
-            return None;
-        }
-        Some((
-            u64::from(local.wHour),
-            u64::from(local.wMinute),
-            u64::from(local.wSecond),
-        ))
-    }
 }
 
 /// Windows has no job-control stop: nothing to do.

@@ -199,10 +199,10 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     let _ = os::contain_run(&marker.run_id);
     // Before the spawn, so a signal that arrives meanwhile is forwarded, not acted on by us.
     let watch = SignalWatch::new(WATCHED).map_err(RunError::Signals)?;
-    let cwd = std::env::current_dir().unwrap_or_default();
+    // The command runs in reaper's directory: "." is where a relative program is looked up.
     let mut command = Command::new(os::spawnable_program(
         program,
-        &cwd,
+        Path::new("."),
         std::env::var_os("PATH").as_deref(),
     ));
     command.args(args).env(MARKER_VAR, marker.encode());

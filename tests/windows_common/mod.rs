@@ -113,29 +113,25 @@ pub struct Terminator {
 impl Terminator {
     /// Takes charge of `pid`, which must be running; panics otherwise.
     pub fn adopt(&mut self, pid: u32) {
-        let access = PROCESS_TERMINATE | PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION;
-        // SAFETY: plain values in; the handle is closed on drop.
-        let handle = unsafe { OpenProcess(access, 0, pid) };
-        assert!(!handle.is_null(), "pid {pid} cannot be opened");
-        self.handles.push(handle);
-        assert!(!has_exited(handle), "pid {pid} already exited");
+        assert!(self.adopt_if_running(pid), "pid {pid} is not running");
     }
 
-    /// Takes charge of `pid` if it is still running: for pids learned after the fact (from a
-    /// report), where the process may rightly be gone already.
-    pub fn adopt_if_running(&mut self, pid: u32) {
+    /// Takes charge of `pid` if it is still running, and says whether it did: for pids learned
+    /// after the fact (from a report), where the process may rightly be gone already.
+    pub fn adopt_if_running(&mut self, pid: u32) -> bool {
         let access = PROCESS_TERMINATE | PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION;
         // SAFETY: plain values in; the handle is closed here or on drop.
         let handle = unsafe { OpenProcess(access, 0, pid) };
         if handle.is_null() {
-            return;
+            return false;
         }
         if has_exited(handle) {
             // SAFETY: opened above, closed once.
             unsafe { CloseHandle(handle) };
-            return;
+            return false;
         }
         self.handles.push(handle);
+        true
     }
 
     /// Terminates `pid`, adopted earlier, now, and waits until it has exited.
