@@ -43,6 +43,10 @@ pub struct KeeperSpec {
     pub log_max_bytes: u64,
     /// Rotated logs kept (`NAME.log.1` … `NAME.log.N`).
     pub log_keep: u32,
+    /// The cgroup the service goes into (Linux, where cgroup v2 is usable); the keeper itself
+    /// stays outside, so the cgroup holds exactly the service's tree.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
 }
 
 /// What the keeper reports to `reaper start`.
@@ -141,6 +145,13 @@ pub fn run() -> i32 {
         }
         emit(&KeeperEvent::Exited { code, signal });
     });
+    // The whole tree is gone (we reap every orphan of it): its cgroup goes too, unless
+    // something still holds it (then `stop` or `clean` finds it there).
+    if let Some(cgroup) = &spec.cgroup {
+        if !os::cgroup_is_populated(cgroup).unwrap_or(true) {
+            let _ = os::remove_cgroup(cgroup);
+        }
+    }
     0
 }
 
@@ -189,6 +200,9 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
         .stdout(log.try_clone()?)
         .stderr(log);
     os::spawn_in_new_session(&mut command);
+    if let Some(cgroup) = &spec.cgroup {
+        os::spawn_in_cgroup(&mut command, cgroup)?;
+    }
     os::keep_stdio_private();
     command.spawn()
 }

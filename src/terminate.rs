@@ -4,18 +4,20 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::containment::{self, Anchor, MarkerCache};
-use crate::identity::ProcessRef;
-use crate::os::{self, Pinned};
-use crate::process::Pid;
+use crate::identity::{IdentityError, ProcessRef};
+use crate::os::{self, CgroupWatch, PinError, Pinned};
+use crate::process::{Pid, Snapshot};
 use crate::signal::Signal;
 
 /// How often the process table is re-scanned while waiting, to catch processes forked after
-/// the first scan. Exits themselves wake the loop at once (pidfd events).
+/// the first scan (trees without a cgroup). Exits themselves wake the loop at once (pidfd
+/// events), and so does a cgroup becoming empty (inotify on `cgroup.events`).
 const RESCAN_INTERVAL: Duration = Duration::from_millis(50);
 /// After SIGKILL, how long to wait for processes that cannot die yet (uninterruptible sleep).
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -132,10 +134,12 @@ impl StopReport {
 }
 
 struct Tracked {
-    pinned: Pinned,
+    /// Closed once the process has exited, so a stop of thousands of processes holds
+    /// descriptors only for the live ones.
+    pinned: Option<Pinned>,
+    pid: Pid,
     command: String,
     killed: bool,
-    ended: bool,
 }
 
 enum Phase {
@@ -144,8 +148,16 @@ enum Phase {
     Done,
 }
 
+/// The run's cgroup, when its tree has one: membership is its `cgroup.procs`, emptiness its
+/// `cgroup.events` (watched), escalation `cgroup.kill`.
+struct CgroupScope {
+    path: PathBuf,
+    watch: Option<CgroupWatch>,
+}
+
 struct Plan<'a> {
     target: &'a StopTarget,
+    cgroup: Option<CgroupScope>,
     tracked: BTreeMap<(Pid, u64), Tracked>,
     ended: Vec<EndedProcess>,
     phase: Phase,
@@ -153,26 +165,46 @@ struct Plan<'a> {
     unreaped: Vec<Pid>,
     finished: Option<Instant>,
     refused: Option<String>,
+    /// Members that could not be pinned in the last round (descriptors ran out, or the OS
+    /// refused), with why: the tree is not known to be gone while any remain.
+    unpinned: Vec<(Pid, String)>,
 }
 
 impl Plan<'_> {
     fn live(&self) -> impl Iterator<Item = &Tracked> {
-        self.tracked.values().filter(|t| !t.ended)
+        self.tracked.values().filter(|t| t.pinned.is_some())
     }
 
     /// Reports every process still alive with `outcome` and ends the plan.
     fn give_up(&mut self, outcome: Outcome, now: Instant, after: Duration) {
-        for tracked in self.tracked.values_mut().filter(|t| !t.ended) {
-            tracked.ended = true;
+        for tracked in self.tracked.values_mut().filter(|t| t.pinned.is_some()) {
+            tracked.pinned = None;
             self.ended.push(EndedProcess {
-                pid: tracked.pinned.pid(),
+                pid: tracked.pid,
                 command: std::mem::take(&mut tracked.command),
                 outcome,
                 after,
             });
         }
+        for (pid, why) in self.unpinned.drain(..) {
+            self.ended.push(EndedProcess {
+                pid,
+                command: format!("(not signalled: {why})"),
+                outcome,
+                after,
+            });
+        }
+        self.finish(now);
+    }
+
+    fn finish(&mut self, now: Instant) {
         self.phase = Phase::Done;
         self.finished = Some(now);
+        if let Some(cgroup) = &self.cgroup {
+            if !os::cgroup_is_populated(&cgroup.path).unwrap_or(true) {
+                let _ = os::remove_cgroup(&cgroup.path);
+            }
+        }
     }
 
     fn current_signal(&self) -> Signal {
@@ -180,6 +212,31 @@ impl Plan<'_> {
             Phase::Graceful { .. } => self.target.signal,
             _ => Signal::Kill,
         }
+    }
+
+    /// True when the tree's cgroup (if it has one) holds no process.
+    fn cgroup_empty(&self) -> bool {
+        self.cgroup
+            .as_ref()
+            .is_none_or(|c| !os::cgroup_is_populated(&c.path).unwrap_or(true))
+    }
+
+    /// The process table this plan's members are read from: the processes of its cgroup, or the
+    /// whole table (read at most once per round for every plan that needs it).
+    fn table<'s>(
+        &self,
+        whole: &'s mut Option<Snapshot>,
+        local: &'s mut Snapshot,
+    ) -> io::Result<&'s Snapshot> {
+        if let Some(cgroup) = &self.cgroup {
+            let pids = os::cgroup_processes(&cgroup.path).unwrap_or_default();
+            *local = Snapshot::from_processes(pids.into_iter().filter_map(os::process_info));
+            return Ok(local);
+        }
+        if whole.is_none() {
+            *whole = Some(os::snapshot()?);
+        }
+        Ok(whole.as_ref().expect("just read"))
     }
 }
 
@@ -202,13 +259,25 @@ pub fn stop_trees_gracefully(targets: &[StopTarget]) -> io::Result<Vec<StopRepor
     run_plans(targets, false)
 }
 
+/// Descriptors kept free for everything else a stop opens (`/proc` files, the lock, logs).
+const DESCRIPTOR_RESERVE: u64 = 64;
+
 fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopReport>> {
     let began = Instant::now();
+    // One pidfd per live member: beyond this many, members wait for a later round (they are
+    // pinned as others exit), never skipped.
+    let pin_budget = os::raise_fd_limit()
+        .saturating_sub(DESCRIPTOR_RESERVE)
+        .max(1) as usize;
     let mut markers = MarkerCache::default();
     let mut plans: Vec<Plan<'_>> = targets
         .iter()
         .map(|target| Plan {
             target,
+            cgroup: target.anchor.trusted_cgroup().map(|path| CgroupScope {
+                path: path.to_path_buf(),
+                watch: CgroupWatch::new(path).ok(),
+            }),
             tracked: BTreeMap::new(),
             ended: Vec::new(),
             phase: Phase::Graceful {
@@ -218,26 +287,34 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
             unreaped: Vec::new(),
             finished: None,
             refused: None,
+            unpinned: Vec::new(),
         })
         .collect();
     loop {
-        let snapshot = os::snapshot()?;
-        let now = Instant::now();
+        let mut whole = None;
+        let mut local = Snapshot::default();
+        let mut pinned_now: usize = plans.iter().map(|p| p.live().count()).sum();
         for plan in plans.iter_mut().filter(|p| !matches!(p.phase, Phase::Done)) {
-            let membership = containment::members(&snapshot, &plan.target.anchor, &mut markers);
+            // A round may conclude "nothing left" only from a scan taken after every tracked
+            // member had exited: a process forked by a member on its way out (a TERM handler
+            // that spawns a child and exits at once) shows up in that scan, not in earlier ones.
+            let quiet_before = plan.live().count() == 0;
+            let snapshot = plan.table(&mut whole, &mut local)?;
+            let now = Instant::now();
+            let membership = containment::members(snapshot, &plan.target.anchor, &mut markers);
             if let Some(pid) = membership.protected.first() {
                 plan.refused = Some(format!(
                     "its tree contains pid {pid}, which is this reaper process, one of its \
                      ancestors, or init; run the stop from outside the service"
                 ));
-                plan.phase = Phase::Done;
-                plan.finished = Some(now);
+                plan.finish(now);
                 continue;
             }
-            let members = membership.pids;
             let signal = plan.current_signal();
             let mut zombies = Vec::new();
-            for pid in &members {
+            let mut found_new = false;
+            plan.unpinned.clear();
+            for pid in &membership.pids {
                 let Some(info) = snapshot.get(*pid) else {
                     continue;
                 };
@@ -249,8 +326,34 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 if plan.tracked.contains_key(&key) {
                     continue;
                 }
+                found_new = true;
+                if pinned_now >= pin_budget {
+                    plan.unpinned
+                        .push((info.pid, "waiting for a free file descriptor".into()));
+                    continue;
+                }
                 let identity = ProcessRef::of(info)?;
-                let Ok(pinned) = identity.pin() else { continue };
+                let pinned = match identity.pin() {
+                    Ok(pinned) => pinned,
+                    // Gone or replaced since the scan: not a member any more.
+                    Err(IdentityError::Pin(PinError::Gone(_) | PinError::Reused { .. })) => {
+                        continue;
+                    }
+                    Err(e) => {
+                        plan.unpinned.push((info.pid, e.to_string()));
+                        continue;
+                    }
+                };
+                // Read from cgroup.procs before the pin: the pid may have been reused outside
+                // the cgroup in between. Pinned now, the check holds until the signal.
+                if plan
+                    .cgroup
+                    .as_ref()
+                    .is_some_and(|c| !os::process_in_cgroup(info.pid, &c.path))
+                {
+                    continue;
+                }
+                pinned_now += 1;
                 let command = describe(info.pid, &info.name);
                 // A stopped process cannot act on SIGTERM until it is continued.
                 if info.state == crate::process::ProcessState::Stopped && signal != Signal::Kill {
@@ -267,18 +370,19 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 plan.tracked.insert(
                     key,
                     Tracked {
-                        pinned,
+                        pinned: Some(pinned),
+                        pid: info.pid,
                         command,
                         killed: signal == Signal::Kill,
-                        ended: false,
                     },
                 );
             }
-            for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
-                if tracked.pinned.has_exited() {
-                    tracked.ended = true;
+            for tracked in plan.tracked.values_mut() {
+                if tracked.pinned.as_ref().is_some_and(Pinned::has_exited) {
+                    tracked.pinned = None;
+                    pinned_now -= 1;
                     plan.ended.push(EndedProcess {
-                        pid: tracked.pinned.pid(),
+                        pid: tracked.pid,
                         command: std::mem::take(&mut tracked.command),
                         outcome: if tracked.killed {
                             Outcome::Forced
@@ -290,14 +394,28 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 }
             }
             let alive = plan.live().count();
+            let settled = alive == 0 && plan.unpinned.is_empty() && plan.cgroup_empty();
             match plan.phase {
-                _ if alive == 0 => {
+                _ if settled && (plan.cgroup.is_some() || (quiet_before && !found_new)) => {
                     // Everything is dead; give parents (usually the keeper) a moment to reap.
+                    if plan.cgroup.is_some() {
+                        // Exited members left cgroup.procs; the zombies among them are the
+                        // tracked ones whose pid still shows their start time.
+                        zombies = plan
+                            .tracked
+                            .keys()
+                            .filter(|(pid, start)| {
+                                os::process_info(*pid).is_some_and(|info| {
+                                    info.start_time == *start && !info.state.is_alive()
+                                })
+                            })
+                            .map(|(pid, _)| *pid)
+                            .collect();
+                    }
                     let deadline = *plan.reap_deadline.get_or_insert(now + REAP_GRACE);
                     if zombies.is_empty() || now >= deadline {
                         plan.unreaped = zombies;
-                        plan.phase = Phase::Done;
-                        plan.finished = Some(now);
+                        plan.finish(now);
                     }
                 }
                 Phase::Graceful { deadline } if now >= deadline && !escalate => {
@@ -305,9 +423,15 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 }
                 Phase::Graceful { deadline } if now >= deadline => {
                     plan.phase = Phase::Killing { since: now };
-                    for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
-                        let _ = tracked.pinned.signal(Signal::Kill);
-                        tracked.killed = true;
+                    if let Some(cgroup) = &plan.cgroup {
+                        // Everything in the cgroup at once, forks in flight included.
+                        let _ = os::kill_cgroup(&cgroup.path);
+                    }
+                    for tracked in plan.tracked.values_mut() {
+                        if let Some(pinned) = &tracked.pinned {
+                            let _ = pinned.signal(Signal::Kill);
+                            tracked.killed = true;
+                        }
                     }
                 }
                 Phase::Killing { since } if now - since >= KILL_GRACE => {
@@ -319,20 +443,38 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
         if plans.iter().all(|p| matches!(p.phase, Phase::Done)) {
             break;
         }
-        let waiting: Vec<&Pinned> = plans
-            .iter()
-            .flat_map(|p| p.live().map(|t| &t.pinned))
+        let active = || plans.iter().filter(|p| !matches!(p.phase, Phase::Done));
+        let waiting: Vec<&Pinned> = active()
+            .flat_map(|p| p.live().filter_map(|t| t.pinned.as_ref()))
             .collect();
-        let mut wait = RESCAN_INTERVAL;
-        for plan in &plans {
-            if let Phase::Graceful { deadline } = plan.phase {
-                wait = wait.min(deadline.saturating_duration_since(now));
+        let watches: Vec<&CgroupWatch> = active()
+            .filter_map(|p| p.cgroup.as_ref()?.watch.as_ref())
+            .collect();
+        // Without a cgroup, processes forked after a scan are only found by scanning again. A
+        // cgroup needs no rescans: its members cannot leave, and cgroup.kill reaches late forks
+        // (as systemd signals a unit's processes once, then kills the cgroup).
+        let rescan = active().any(|p| p.cgroup.is_none() || !p.unpinned.is_empty());
+        let now = Instant::now();
+        let mut wait = if rescan { RESCAN_INTERVAL } else { KILL_GRACE };
+        for plan in active() {
+            match plan.phase {
+                Phase::Graceful { deadline } => {
+                    wait = wait.min(deadline.saturating_duration_since(now));
+                }
+                Phase::Killing { since } => {
+                    wait = wait.min((since + KILL_GRACE).saturating_duration_since(now));
+                }
+                Phase::Done => {}
+            }
+            if plan.reap_deadline.is_some() || (plan.live().count() == 0 && plan.cgroup.is_none()) {
+                // Reaping zombies, or about to confirm with a fresh scan.
+                wait = wait.min(Duration::from_millis(5));
             }
         }
-        if waiting.is_empty() {
+        if waiting.is_empty() && watches.is_empty() {
             std::thread::sleep(wait.min(Duration::from_millis(5)));
         } else {
-            os::wait_for_exit(&waiting, wait);
+            os::wait_for_events(&waiting, &watches, wait);
         }
     }
     Ok(plans

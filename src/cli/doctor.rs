@@ -307,11 +307,10 @@ fn kill_matching(
         .map(|m| {
             Ok(StopTarget {
                 name: format!("pid {}", m.info.pid),
-                anchor: reaper::containment::Anchor {
-                    leader: reaper::identity::ProcessRef::of(&m.info)?,
-                    keeper: None,
-                    run_id: String::new(),
-                },
+                anchor: reaper::containment::Anchor::adopted(
+                    reaper::identity::ProcessRef::of(&m.info)?,
+                    String::new(),
+                ),
                 signal: if force { Signal::Kill } else { Signal::Term },
                 timeout: if force { Duration::ZERO } else { timeout },
             })

@@ -50,7 +50,16 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         return Ok(EXIT_OK);
     }
     let mut table = output::table(&[
-        "NAME", "STATE", "PID", "UPTIME", "CPU%", "RSS", "PROCS", "PORTS", "LOG",
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "CPU%",
+        "RSS",
+        "PROCS",
+        "PORTS",
+        "CONTAINED",
+        "LOG",
     ]);
     for s in &services {
         let state = match (s.state, &s.exit) {
@@ -88,6 +97,9 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
                     .collect::<Vec<_>>()
                     .join(",")
             },
+            s.containment
+                .as_ref()
+                .map_or_else(dash, |c| c.label().into()),
             s.log
                 .as_ref()
                 .map_or_else(dash, |l| l.display().to_string()),

@@ -333,7 +333,16 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
         return Ok(());
     }
     let mut table = output::table(&[
-        "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "PORT", "HEALTH", "PROCS", "RSS",
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "PORT",
+        "HEALTH",
+        "PROCS",
+        "RSS",
+        "CONTAINED",
     ]);
     let dash = || "-".to_string();
     for s in &document.services {
@@ -358,6 +367,10 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
             s.rss_bytes
                 .filter(|_| s.processes > 0)
                 .map_or_else(dash, output::human_bytes),
+            s.containment
+                .as_ref()
+                .filter(|_| s.pid.is_some())
+                .map_or_else(dash, |c| c.label().into()),
         ]);
     }
     output::print_table(&table)?;

@@ -69,11 +69,7 @@ fn tree_target(
 ) -> std::io::Result<StopTarget> {
     Ok(StopTarget {
         name,
-        anchor: Anchor {
-            leader: ProcessRef::of(info)?,
-            keeper: None,
-            run_id: String::new(),
-        },
+        anchor: Anchor::adopted(ProcessRef::of(info)?, String::new()),
         signal: Signal::Term,
         timeout: options.timeout,
     })

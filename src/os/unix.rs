@@ -353,6 +353,18 @@ impl Drop for SignalWatch {
     }
 }
 
+/// Raises this process's soft limit on open files to its hard limit (a stop holds a pidfd per
+/// live member) and returns the limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
 /// Takes an exclusive advisory lock on `file`, waiting for other holders (`flock`); released
 /// when the file is closed.
 pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {

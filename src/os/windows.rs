@@ -1044,6 +1044,12 @@ pub fn contain_run(run_id: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Windows has no per-process descriptor limit of note (handles number in the millions): the
+/// limit a stop must stay under is reported as unbounded.
+pub fn raise_fd_limit() -> u64 {
+    u64::MAX
+}
+
 /// Marks this process's standard handles non-inheritable. Windows children inherit every
 /// inheritable handle, so a keeper (or a service) would otherwise keep the caller's stdout pipe
 /// open — and whoever reads that pipe would wait for it forever. The child's own stdio is set

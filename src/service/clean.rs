@@ -194,15 +194,14 @@ pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Ve
         .into_values()
         .map(|orphan| StopTarget {
             name: orphan.name.clone(),
-            anchor: Anchor {
-                leader: ProcessRef {
+            anchor: Anchor::adopted(
+                ProcessRef {
                     pid: orphan.pid,
                     start_time: orphan.start_time,
                     boot_id: boot_id.clone(),
                 },
-                keeper: None,
-                run_id: orphan.run_id.clone(),
-            },
+                orphan.run_id.clone(),
+            ),
             signal: options.signal,
             timeout: options.timeout,
         })

@@ -29,6 +29,7 @@ impl Record {
             leader: self.leader.clone(),
             keeper: self.keeper.clone(),
             run_id: self.run_id.clone(),
+            cgroup: self.cgroup.clone(),
         }
     }
 }

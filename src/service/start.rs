@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::actionlog::{self, now_rfc3339};
-use crate::containment::{Marker, MarkerCache};
+use crate::containment::{self, Marker, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::keeper::{self, KeeperEvent, KeeperSpec};
 use crate::os;
@@ -222,6 +222,22 @@ pub(crate) fn start_locked(
         name: name.clone(),
         run_dir: state.run_dir(),
     };
+    let spawn_error = |why: String| StartError::Spawn {
+        name: name.clone(),
+        why,
+    };
+    let cgroup = os::create_cgroup(&containment::service_cgroup_leaf(
+        &state.run_dir(),
+        name,
+        &run_id,
+    ))
+    .map_err(|e| spawn_error(format!("cannot create the service's cgroup: {e}")))?;
+    // Until the record names it, a failed start must not leave the cgroup behind.
+    let remove_cgroup = || {
+        if let Some(path) = &cgroup {
+            let _ = os::remove_cgroup(path);
+        }
+    };
     let spec = KeeperSpec {
         name: name.clone(),
         run_id: run_id.clone(),
@@ -233,12 +249,12 @@ pub(crate) fn start_locked(
         log: log.clone(),
         log_max_bytes: request.log_max_bytes,
         log_keep: request.log_keep,
+        cgroup: cgroup.clone(),
     };
-    let spawn_error = |why: String| StartError::Spawn {
-        name: name.clone(),
-        why,
-    };
-    let exe = std::env::current_exe().map_err(|e| spawn_error(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        remove_cgroup();
+        spawn_error(e.to_string())
+    })?;
     let mut command = Command::new(exe);
     command
         .arg("__keeper")
@@ -249,9 +265,10 @@ pub(crate) fn start_locked(
         .stderr(Stdio::null());
     os::spawn_in_new_session(&mut command);
     os::keep_stdio_private();
-    let mut keeper = command
-        .spawn()
-        .map_err(|e| spawn_error(format!("cannot run the keeper: {e}")))?;
+    let mut keeper = command.spawn().map_err(|e| {
+        remove_cgroup();
+        spawn_error(format!("cannot run the keeper: {e}"))
+    })?;
     let keeper_pid = keeper.id();
     let mut stdin = keeper.stdin.take().expect("piped");
     keeper::write_spec(&mut stdin, &spec).map_err(|e| spawn_error(e.to_string()))?;
@@ -261,6 +278,7 @@ pub(crate) fn start_locked(
         Ok(KeeperEvent::Spawned { pid, start_time }) => (pid, start_time),
         Ok(KeeperEvent::SpawnFailed { kind, message }) => {
             let _ = keeper.wait();
+            remove_cgroup();
             let program = request.argv[0].clone();
             return Err(match kind.as_str() {
                 "not_found" => StartError::CommandNotFound(program),
@@ -299,6 +317,7 @@ pub(crate) fn start_locked(
         started_at: now_rfc3339(),
         marker: marker.encode(),
         stack: request.stack.clone(),
+        cgroup: cgroup.clone(),
     };
     state.save(&record)?;
     save_env_values(state, request)?;

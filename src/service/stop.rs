@@ -152,9 +152,11 @@ pub(crate) fn stop_records_locked(
         .collect();
     let reports = terminate::stop_trees(&targets)?;
     for (record, report) in records.iter().zip(&reports) {
+        // The keeper reaps what is left of an incomplete tree (and is a subreaper, so survivors'
+        // orphans come back to it): only the keeper of a tree known to be gone may be told to go.
         if let Some(keeper) = record.keeper.as_ref().and_then(|k| k.pin().ok()) {
             os::wait_for_exit(&[&keeper], KEEPER_EXIT_GRACE);
-            if !keeper.has_exited() {
+            if report.complete() && !keeper.has_exited() {
                 let _ = keeper.signal(Signal::Term);
             }
         }

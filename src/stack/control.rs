@@ -306,6 +306,8 @@ pub struct PsEntry {
     pub message: Option<String>,
     /// Its log file.
     pub log: Option<PathBuf>,
+    /// What holds its processes, while it has a record.
+    pub containment: Option<crate::containment::Containment>,
 }
 
 /// The `reaper ps --json` document.
@@ -405,6 +407,7 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
                 log: record_status
                     .and_then(|s| s.log.clone())
                     .or_else(|| Some(state.default_log_path(name)).filter(|p| p.exists())),
+                containment: record_status.and_then(|s| s.containment.clone()),
             }
         })
         .collect();

@@ -46,6 +46,10 @@ pub struct Record {
     /// records of plain `reaper start` services and in records written before stacks existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
+    /// The cgroup holding the service's processes (Linux, where cgroup v2 is usable). Absent
+    /// for session + marker containment and in records written before cgroups were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
 }
 
 /// How the leader ended, written by the keeper (`NAME.exit.json`).
