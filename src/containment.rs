@@ -272,6 +272,65 @@ impl CgroupOwner {
     }
 }
 
+/// A cgroup reaper created whose owner is gone while processes remain in it: a keeper or a
+/// `reaper run` that was SIGKILLed, a record deleted by hand.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LeftoverCgroup {
+    /// The cgroup's directory.
+    pub path: PathBuf,
+    /// Who created it, in words (`service api (run …)`, `reaper run pid 42`).
+    pub owner: String,
+    /// The run id in its name.
+    pub run_id: String,
+    /// The processes in it.
+    pub pids: Vec<Pid>,
+}
+
+/// The leftover cgroups of the state directory `run_dir` (service cgroups whose run is not one
+/// of `known_runs`) and of every `reaper run` that is gone. Empty leftovers are removed on the
+/// way: nothing is left to find in them.
+pub fn leftover_cgroups(run_dir: &Path, known_runs: &[String]) -> Vec<LeftoverCgroup> {
+    let project = project_hash(run_dir);
+    let mut found = Vec::new();
+    for path in os::reaper_cgroups() {
+        let Some(owner) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(CgroupOwner::parse)
+        else {
+            continue;
+        };
+        let (owner, run_id) = match owner {
+            CgroupOwner::Service {
+                project: p,
+                name,
+                run_id,
+            } if p == project && !known_runs.contains(&run_id) => {
+                (format!("service {name} (run {run_id})"), run_id)
+            }
+            CgroupOwner::Run {
+                supervisor: (pid, start),
+                run_id,
+            } if os::process_info(pid).is_none_or(|info| info.start_time != start) => {
+                (format!("`reaper run` pid {pid}, which is gone"), run_id)
+            }
+            _ => continue,
+        };
+        let pids = os::cgroup_processes(&path).unwrap_or_default();
+        if pids.is_empty() {
+            let _ = os::remove_cgroup(&path);
+            continue;
+        }
+        found.push(LeftoverCgroup {
+            path,
+            owner,
+            run_id,
+            pids,
+        });
+    }
+    found
+}
+
 /// A stable 8-hex-digit hash of a state directory (FNV-1a: the same in every reaper process,
 /// unlike std's randomly keyed hasher).
 pub fn project_hash(run_dir: &Path) -> String {
@@ -377,4 +436,166 @@ fn close(
         }
     }
     membership
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::process::{ProcessInfo, ProcessState};
+
+    /// Pids far above any this machine hands out, so `protection` never applies to them.
+    const BASE: Pid = 3_000_000;
+
+    fn process(pid: Pid, ppid: Pid, sid: Pid, start_time: u64) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid,
+            pgid: sid,
+            sid,
+            state: ProcessState::Sleeping,
+            start_time,
+            started_at: SystemTime::UNIX_EPOCH,
+            name: format!("p{pid}"),
+            cpu_time: Duration::ZERO,
+            rss_bytes: 0,
+            kernel_thread: false,
+        }
+    }
+
+    fn identity(pid: Pid, start_time: u64) -> ProcessRef {
+        ProcessRef {
+            pid,
+            start_time,
+            boot_id: os::boot_id().expect("boot id"),
+        }
+    }
+
+    fn anchor(leader: ProcessRef, keeper: Option<ProcessRef>) -> Anchor {
+        Anchor {
+            leader,
+            keeper,
+            run_id: "00ff00ff00ff00ff".into(),
+            cgroup: None,
+        }
+    }
+
+    fn marker() -> Marker {
+        Marker {
+            run_id: "00ff00ff00ff00ff".into(),
+            name: "api".into(),
+            run_dir: PathBuf::from("/project/.run"),
+        }
+    }
+
+    fn pids(membership: &Membership) -> Vec<Pid> {
+        membership.pids.iter().map(|pid| pid - BASE).collect()
+    }
+
+    #[test]
+    fn a_live_leaders_session_and_descendants_are_members() {
+        let (leader, child, grandchild) = (BASE + 10, BASE + 11, BASE + 12);
+        let snapshot = Snapshot::from_processes([
+            process(leader, 1, leader, 100),
+            process(child, leader, leader, 101),
+            process(grandchild, child, BASE + 12, 102),
+            process(BASE + 50, 1, BASE + 50, 50),
+        ]);
+        let mut markers = MarkerCache::from_known([]);
+        let found = members(&snapshot, &anchor(identity(leader, 100), None), &mut markers);
+        assert_eq!(pids(&found), [10, 11, 12]);
+    }
+
+    #[test]
+    fn session_of_a_reused_leader_pid_is_not_trusted() {
+        // The leader (pid 10, started at 100) and its session are gone. pid 10 went to an
+        // unrelated program that called setsid and left a daemon (pid 20) in session 10.
+        let (reused, daemon) = (BASE + 10, BASE + 20);
+        let snapshot = Snapshot::from_processes([process(daemon, 1, reused, 300)]);
+        let mut markers = MarkerCache::from_known([]);
+        let found = members(&snapshot, &anchor(identity(reused, 100), None), &mut markers);
+        assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
+
+        // Same while the new owner of pid 10 is alive: it is not the leader either.
+        let snapshot = Snapshot::from_processes([
+            process(reused, 1, reused, 250),
+            process(daemon, reused, reused, 300),
+        ]);
+        let found = members(&snapshot, &anchor(identity(reused, 100), None), &mut markers);
+        assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
+    }
+
+    #[test]
+    fn without_a_live_leader_marker_carriers_and_the_keepers_orphans_remain_members() {
+        let (keeper, leader, marked, orphan, stranger) =
+            (BASE + 5, BASE + 10, BASE + 11, BASE + 12, BASE + 13);
+        let snapshot = Snapshot::from_processes([
+            process(keeper, 1, keeper, 90),
+            // The leader is gone; its marked child lives on in its session.
+            process(marked, 1, leader, 110),
+            // A child that cleared its environment and called setsid, reparented to the keeper.
+            process(orphan, keeper, orphan, 120),
+            // Same session number, no marker, not the keeper's: not ours.
+            process(stranger, 1, leader, 130),
+        ]);
+        let mut markers = MarkerCache::from_known([((marked, 110), marker())]);
+        let found = members(
+            &snapshot,
+            &anchor(identity(leader, 100), Some(identity(keeper, 90))),
+            &mut markers,
+        );
+        assert_eq!(pids(&found), [11, 12]);
+    }
+
+    #[test]
+    fn a_record_from_another_boot_has_no_members() {
+        let leader = BASE + 10;
+        let snapshot = Snapshot::from_processes([process(leader, 1, leader, 100)]);
+        let mut markers = MarkerCache::from_known([((leader, 100), marker())]);
+        let mut other_boot = anchor(identity(leader, 100), None);
+        other_boot.leader.boot_id = "00000000-0000-0000-0000-000000000000".into();
+        assert!(members(&snapshot, &other_boot, &mut markers).pids.is_empty());
+    }
+
+    #[test]
+    fn a_keeper_with_a_reused_pid_adopts_nothing() {
+        let (keeper, child) = (BASE + 5, BASE + 6);
+        let snapshot = Snapshot::from_processes([
+            process(keeper, 1, keeper, 500),
+            process(child, keeper, keeper, 501),
+        ]);
+        let mut markers = MarkerCache::from_known([]);
+        let found = members(
+            &snapshot,
+            &anchor(identity(BASE + 10, 100), Some(identity(keeper, 90))),
+            &mut markers,
+        );
+        assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
+    }
+
+    #[test]
+    fn cgroup_names_round_trip() {
+        let leaf = service_cgroup_leaf(Path::new("/p/.run"), "api.v2", "00ff");
+        assert_eq!(
+            CgroupOwner::parse(&leaf),
+            Some(CgroupOwner::Service {
+                project: project_hash(Path::new("/p/.run")),
+                name: "api.v2".into(),
+                run_id: "00ff".into(),
+            })
+        );
+        assert_eq!(
+            CgroupOwner::parse(&run_cgroup_leaf(42, 7, "00ff")),
+            Some(CgroupOwner::Run {
+                supervisor: (42, 7),
+                run_id: "00ff".into(),
+            })
+        );
+        assert_eq!(CgroupOwner::parse("system.slice"), None);
+        assert_ne!(
+            project_hash(Path::new("/a/.run")),
+            project_hash(Path::new("/b/.run"))
+        );
+    }
 }

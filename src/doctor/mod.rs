@@ -290,6 +290,29 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         f.fix = "`reaper clean --kill` or `reaper doctor --fix` ends it with its tree".into();
         findings.push(f);
     }
+    for leftover in crate::containment::leftover_cgroups(&state.run_dir(), &owned.runs) {
+        for pid in &leftover.pids {
+            let Some(info) = first.get(*pid) else {
+                continue;
+            };
+            if findings
+                .iter()
+                .any(|f: &Finding| f.kind == FindingKind::Orphan && f.pid == Some(*pid))
+            {
+                continue;
+            }
+            let mut f = finding(FindingKind::Orphan, Some(info));
+            f.run_id = Some(leftover.run_id.clone());
+            f.owned = true;
+            f.evidence = format!(
+                "in reaper's cgroup {}, created for {}",
+                leftover.path.display(),
+                leftover.owner
+            );
+            f.fix = "`reaper clean --kill` ends everything in that cgroup".into();
+            findings.push(f);
+        }
+    }
     for (pid, service) in &owned.members {
         let Some(info) = first.get(*pid) else {
             continue;

@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo(r"/a\040b\\c"), r"/a b\c");
+        assert_eq!(unescape_mountinfo(r"/a\040b\134c"), r"/a b\c");
         assert_eq!(unescape_mountinfo("/sys/fs/cgroup"), "/sys/fs/cgroup");
         assert_eq!(unescape_mountinfo(r"/x\0"), r"/x\0");
     }

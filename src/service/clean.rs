@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::actionlog;
-use crate::containment::{Anchor, MarkerCache};
+use crate::containment::{self, Anchor, LeftoverCgroup, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::os;
 use crate::process::{Pid, ProcessInfo, Snapshot};
@@ -50,7 +50,9 @@ pub struct CleanReport {
     pub actions: Vec<CleanAction>,
     /// Orphans found.
     pub orphans: Vec<Orphan>,
-    /// With `--kill`: how each orphan tree was stopped.
+    /// cgroups reaper created whose keeper or `reaper run` is gone, with processes in them.
+    pub leftover_cgroups: Vec<LeftoverCgroup>,
+    /// With `--kill`: how each orphan tree (and leftover cgroup) was stopped.
     pub stopped: Vec<StopReport>,
 }
 
@@ -123,9 +125,18 @@ pub fn clean(
             reason,
         });
     }
+    report.leftover_cgroups = containment::leftover_cgroups(&state.run_dir(), &live_runs);
     report.orphans = find_orphans(&snapshot, &mut markers, &state.run_dir(), &live_runs);
-    if kill && !report.orphans.is_empty() {
-        let targets = orphan_targets(&report.orphans, options).map_err(scan_error)?;
+    // A leftover cgroup is stopped as a whole: its marked processes are not listed twice.
+    report.orphans.retain(|orphan| {
+        !report
+            .leftover_cgroups
+            .iter()
+            .any(|leftover| leftover.pids.contains(&orphan.pid))
+    });
+    if kill && !(report.orphans.is_empty() && report.leftover_cgroups.is_empty()) {
+        let mut targets = orphan_targets(&report.orphans, options).map_err(scan_error)?;
+        targets.extend(leftover_targets(&report.leftover_cgroups, &snapshot, options));
         report.stopped = terminate::stop_trees(&targets).map_err(scan_error)?;
         for stopped in &report.stopped {
             actionlog::record(
@@ -139,6 +150,34 @@ pub fn clean(
         }
     }
     Ok(report)
+}
+
+/// Stop targets for leftover cgroups: each stopped through its cgroup (membership
+/// `cgroup.procs`, `cgroup.kill` at the end), anchored at its oldest live process.
+fn leftover_targets(
+    leftovers: &[LeftoverCgroup],
+    snapshot: &Snapshot,
+    options: StopOptions,
+) -> Vec<StopTarget> {
+    leftovers
+        .iter()
+        .filter_map(|leftover| {
+            let oldest = leftover
+                .pids
+                .iter()
+                .filter_map(|pid| snapshot.get(*pid))
+                .min_by_key(|info| info.start_time)?;
+            let mut anchor =
+                Anchor::adopted(ProcessRef::of(oldest).ok()?, leftover.run_id.clone());
+            anchor.cgroup = Some(leftover.path.clone());
+            Some(StopTarget {
+                name: format!("cgroup {}", leftover.path.display()),
+                anchor,
+                signal: options.signal,
+                timeout: options.timeout,
+            })
+        })
+        .collect()
 }
 
 /// Live processes carrying a marker of `run_dir` whose run is not one of `known_runs` (the run
