@@ -503,7 +503,11 @@ mod tests {
             process(BASE + 50, 1, BASE + 50, 50),
         ]);
         let mut markers = MarkerCache::from_known([]);
-        let found = members(&snapshot, &anchor(identity(leader, 100), None), &mut markers);
+        let found = members(
+            &snapshot,
+            &anchor(identity(leader, 100), None),
+            &mut markers,
+        );
         assert_eq!(pids(&found), [10, 11, 12]);
     }
 
@@ -514,7 +518,11 @@ mod tests {
         let (reused, daemon) = (BASE + 10, BASE + 20);
         let snapshot = Snapshot::from_processes([process(daemon, 1, reused, 300)]);
         let mut markers = MarkerCache::from_known([]);
-        let found = members(&snapshot, &anchor(identity(reused, 100), None), &mut markers);
+        let found = members(
+            &snapshot,
+            &anchor(identity(reused, 100), None),
+            &mut markers,
+        );
         assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
 
         // Same while the new owner of pid 10 is alive: it is not the leader either.
@@ -522,7 +530,11 @@ mod tests {
             process(reused, 1, reused, 250),
             process(daemon, reused, reused, 300),
         ]);
-        let found = members(&snapshot, &anchor(identity(reused, 100), None), &mut markers);
+        let found = members(
+            &snapshot,
+            &anchor(identity(reused, 100), None),
+            &mut markers,
+        );
         assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
     }
 
@@ -555,7 +567,11 @@ mod tests {
         let mut markers = MarkerCache::from_known([((leader, 100), marker())]);
         let mut other_boot = anchor(identity(leader, 100), None);
         other_boot.leader.boot_id = "00000000-0000-0000-0000-000000000000".into();
-        assert!(members(&snapshot, &other_boot, &mut markers).pids.is_empty());
+        assert!(
+            members(&snapshot, &other_boot, &mut markers)
+                .pids
+                .is_empty()
+        );
     }
 
     #[test]

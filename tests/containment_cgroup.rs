@@ -120,7 +120,11 @@ fn setsid_env_cleared_child_is_stopped_after_the_keeper_was_killed() {
         "the setsid child without a marker survived the stop"
     );
     sandbox.assert_nothing_left();
-    assert!(sandbox.cgroups().is_empty(), "cgroup left: {:?}", sandbox.cgroups());
+    assert!(
+        sandbox.cgroups().is_empty(),
+        "cgroup left: {:?}",
+        sandbox.cgroups()
+    );
 }
 
 /// Regression (issue 11, case 8): `reaper run` SIGKILLed left its whole tree, and neither
@@ -147,7 +151,10 @@ fn the_tree_of_a_killed_reaper_run_is_found_and_ended() {
     run.0.kill().expect("SIGKILL reaper run");
     run.0.wait().expect("reap reaper run");
     sandbox.note_tree();
-    assert!(alive(child), "the tree died with reaper run (nothing to find)");
+    assert!(
+        alive(child),
+        "the tree died with reaper run (nothing to find)"
+    );
 
     let doctor = json_of(
         &sandbox

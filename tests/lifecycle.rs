@@ -239,7 +239,14 @@ fn orphans_without_a_record_are_listed_then_killed() {
     sandbox
         .reaper()
         .env("REAPER_CONTAINMENT", "fallback")
-        .args(["start", "lost", "--", "sh", "-c", "sleep 1000 & exec sleep 1001"])
+        .args([
+            "start",
+            "lost",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1000 & exec sleep 1001",
+        ])
         .assert()
         .success();
     sandbox.note_tree();

@@ -90,8 +90,14 @@ fn reused_session_is_not_adopted(mode: &str) {
     assert!(output.status.success(), "scenario failed: {stdout}{stderr}");
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("scenario JSON");
     assert_ne!(result["status"], "running", "{result}");
-    assert_eq!(result["daemon_after_stop"], true, "stop ended the unrelated daemon: {result}");
-    assert_eq!(result["daemon_after_stop_all"], true, "stop --all ended it: {result}");
+    assert_eq!(
+        result["daemon_after_stop"], true,
+        "stop ended the unrelated daemon: {result}"
+    );
+    assert_eq!(
+        result["daemon_after_stop_all"], true,
+        "stop --all ended it: {result}"
+    );
     assert_eq!(result["stop"], 0, "{result}");
     assert_eq!(result["stop_all"], 0, "{result}");
 }

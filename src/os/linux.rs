@@ -424,3 +424,54 @@ pub fn host_name() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 11, case 3): without pidfds, a signal went to the bare pid checked
+    /// seconds earlier. The start time is now checked again right before each signal: a pid
+    /// that now shows another start time (another process) is not signalled.
+    /// Kills and reaps the test's child even when an assertion fails.
+    struct Reaped(std::process::Child);
+
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_checked_pid_is_not_signalled_once_its_start_time_differs() {
+        let mut child = Reaped(
+            std::process::Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .expect("sleep"),
+        );
+        let pid = child.0.id();
+        let start_time = process_info(pid).expect("child in /proc").start_time;
+        // As if the pinned process had been replaced by another with the same pid.
+        let replaced = Pinned {
+            pid,
+            handle: PinnedHandle::CheckedPid {
+                start_time: start_time + 1,
+            },
+        };
+        assert!(replaced.has_exited());
+        replaced.signal(Signal::Kill).expect("no error");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            process_info(pid).is_some_and(|info| info.state.is_alive()),
+            "a process with another start time was signalled"
+        );
+        let same = Pinned {
+            pid,
+            handle: PinnedHandle::CheckedPid { start_time },
+        };
+        same.signal(Signal::Kill).expect("signal");
+        let status = child.0.wait().expect("wait");
+        assert!(!status.success());
+    }
+}

@@ -136,7 +136,11 @@ pub fn clean(
     });
     if kill && !(report.orphans.is_empty() && report.leftover_cgroups.is_empty()) {
         let mut targets = orphan_targets(&report.orphans, options).map_err(scan_error)?;
-        targets.extend(leftover_targets(&report.leftover_cgroups, &snapshot, options));
+        targets.extend(leftover_targets(
+            &report.leftover_cgroups,
+            &snapshot,
+            options,
+        ));
         report.stopped = terminate::stop_trees(&targets).map_err(scan_error)?;
         for stopped in &report.stopped {
             actionlog::record(
@@ -167,8 +171,7 @@ fn leftover_targets(
                 .iter()
                 .filter_map(|pid| snapshot.get(*pid))
                 .min_by_key(|info| info.start_time)?;
-            let mut anchor =
-                Anchor::adopted(ProcessRef::of(oldest).ok()?, leftover.run_id.clone());
+            let mut anchor = Anchor::adopted(ProcessRef::of(oldest).ok()?, leftover.run_id.clone());
             anchor.cgroup = Some(leftover.path.clone());
             Some(StopTarget {
                 name: format!("cgroup {}", leftover.path.display()),
