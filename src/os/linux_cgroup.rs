@@ -180,8 +180,21 @@ pub fn create_cgroup(leaf: &str) -> io::Result<Option<PathBuf>> {
         Err(_) => return Ok(None),
     };
     let path = base.join(leaf);
-    rustix::fs::mkdir(&path, Mode::from_raw_mode(0o755))?;
-    Ok(Some(path))
+    // The base is removed when its last cgroup goes (see `remove_cgroup`): another reaper may
+    // have removed it since it was checked, so it is made again.
+    for _ in 0..3 {
+        match rustix::fs::mkdir(&path, Mode::from_raw_mode(0o755)) {
+            Err(rustix::io::Errno::NOENT) => {
+                let parent = base.parent().unwrap_or(base);
+                prepare_base(parent)?;
+            }
+            result => return result.map(|()| Some(path)).map_err(Into::into),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{} keeps disappearing",
+        base.display()
+    )))
 }
 
 /// Arranges for `command`'s child to move itself into `cgroup` between fork and exec, before it
@@ -319,10 +332,24 @@ pub fn kill_cgroup(cgroup: &Path) -> io::Result<()> {
     std::fs::write(cgroup.join("cgroup.freeze"), b"0")
 }
 
-/// Removes `cgroup` and the cgroups below it once they are empty. Gone already is success.
+/// Removes `cgroup` and the cgroups below it once they are empty, and reaper's base directory
+/// when that was its last cgroup (nothing of reaper is left in the hierarchy). Gone already is
+/// success.
 pub fn remove_cgroup(cgroup: &Path) -> io::Result<()> {
+    remove_tree(cgroup)?;
+    if let Some(base) = cgroup
+        .parent()
+        .filter(|base| base.file_name() == Some(OsStr::new(BASE_NAME)))
+    {
+        // Fails (EBUSY) while other runs' cgroups are in it, as it should.
+        let _ = rustix::fs::rmdir(base);
+    }
+    Ok(())
+}
+
+fn remove_tree(cgroup: &Path) -> io::Result<()> {
     for child in child_cgroups(cgroup) {
-        remove_cgroup(&child)?;
+        remove_tree(&child)?;
     }
     match rustix::fs::rmdir(cgroup) {
         Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),

@@ -226,7 +226,7 @@ impl Drop for Sandbox {
         self.kill_leftovers();
         // Only this sandbox's cgroups, and only once empty (rmdir refuses a populated one).
         for cgroup in self.cgroups() {
-            let _ = std::fs::remove_dir(&cgroup);
+            let _ = reaper::os::remove_cgroup(&cgroup);
         }
     }
 }
