@@ -1,6 +1,9 @@
 //! Stop plans: graceful signal to every member of a tree, wait until the whole tree is gone
 //! (event-driven, re-scanning for processes forked meanwhile), then SIGKILL whatever is left and
-//! verify. Many trees are stopped by one loop, sharing each process-table scan.
+//! verify. Many trees are stopped by one loop, sharing each process-table scan. Every path that
+//! ends processes goes through here: a service's tree ([`Members::Tree`]), an exact list of
+//! verified processes such as a port's holders ([`Members::Exact`]), gracefully or forced
+//! ([`StopPolicy`]).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -8,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::containment::{self, Anchor, MarkerCache};
-use crate::identity::ProcessRef;
+use crate::containment::{self, Anchor, MarkerCache, Membership};
+use crate::identity::{ProcessRef, protection};
 use crate::os::{self, Pinned};
-use crate::process::Pid;
+use crate::process::{Pid, Snapshot};
 use crate::signal::Signal;
 
 /// How often the process table is re-scanned while waiting, to catch processes forked after
@@ -22,17 +25,71 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long to wait for exited members to be reaped by their parent.
 const REAP_GRACE: Duration = Duration::from_secs(2);
 
-/// One tree to stop.
+/// Which processes a stop plan ends.
+#[derive(Debug, Clone)]
+pub enum Members {
+    /// A service's tree: whatever containment finds from the anchor, re-scanned while the plan
+    /// runs, so processes forked during the stop are ended too.
+    Tree(Anchor),
+    /// Exactly these processes (port holders, a supervisor), nothing they start; a pid that
+    /// now belongs to another process (another start time) is not a member.
+    Exact(Vec<ProcessRef>),
+}
+
+/// How a plan ends its members: the graceful signal, the time they get to exit, and whether
+/// SIGKILL follows for what is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPolicy {
+    /// The first signal. SIGKILL makes the plan start in its killing phase.
+    pub signal: Signal,
+    /// How long the members get to exit after the graceful signal before SIGKILL.
+    pub grace: Duration,
+    /// SIGKILL what is still alive after `grace`; without it, what is left is reported as
+    /// [`Outcome::StillRunning`] and left alone (safe mode).
+    pub escalate: bool,
+}
+
+impl StopPolicy {
+    /// `signal`, then SIGKILL after `grace`.
+    pub fn graceful(signal: Signal, grace: Duration) -> StopPolicy {
+        StopPolicy {
+            signal,
+            grace,
+            escalate: true,
+        }
+    }
+
+    /// A forced stop: a plan that starts in its killing phase (SIGKILL at once).
+    pub fn forced() -> StopPolicy {
+        StopPolicy::graceful(Signal::Kill, Duration::ZERO)
+    }
+
+    /// True for a plan that starts in its killing phase.
+    pub fn is_forced(&self) -> bool {
+        self.signal == Signal::Kill
+    }
+}
+
+/// One set of processes to stop.
 #[derive(Debug, Clone)]
 pub struct StopTarget {
-    /// Service name, for reports.
+    /// Service name (or what the processes are), for reports.
     pub name: String,
-    /// What identifies the tree.
-    pub anchor: Anchor,
-    /// The graceful signal.
-    pub signal: Signal,
-    /// How long the tree gets to exit after the graceful signal before SIGKILL.
-    pub timeout: Duration,
+    /// Which processes.
+    pub members: Members,
+    /// How they are ended.
+    pub policy: StopPolicy,
+}
+
+impl StopTarget {
+    /// The tree anchored at `anchor`.
+    pub fn tree(name: impl Into<String>, anchor: Anchor, policy: StopPolicy) -> StopTarget {
+        StopTarget {
+            name: name.into(),
+            members: Members::Tree(anchor),
+            policy,
+        }
+    }
 }
 
 /// How one process ended.
@@ -177,10 +234,37 @@ impl Plan<'_> {
 
     fn current_signal(&self) -> Signal {
         match self.phase {
-            Phase::Graceful { .. } => self.target.signal,
+            Phase::Graceful { .. } => self.target.policy.signal,
             _ => Signal::Kill,
         }
     }
+
+    /// True for the process the tree's anchor names as its leader.
+    fn is_leader(&self, info: &crate::process::ProcessInfo) -> bool {
+        match &self.target.members {
+            Members::Tree(anchor) => {
+                (info.pid, info.start_time) == (anchor.leader.pid, anchor.leader.start_time)
+            }
+            Members::Exact(_) => false,
+        }
+    }
+}
+
+/// The members of an exact list found in `snapshot` with the same identity; protected pids are
+/// reported, never members.
+fn exact_members(snapshot: &Snapshot, processes: &[ProcessRef]) -> Membership {
+    let mut membership = Membership::default();
+    for process in processes {
+        if protection(process.pid).is_some() {
+            membership.protected.push(process.pid);
+        } else if snapshot
+            .get(process.pid)
+            .is_some_and(|info| process.matches(info))
+        {
+            membership.pids.insert(process.pid);
+        }
+    }
+    membership
 }
 
 fn describe(pid: Pid, fallback: &str) -> String {
@@ -190,19 +274,9 @@ fn describe(pid: Pid, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
-/// Stops every target at once — graceful signal, then SIGKILL after each target's timeout — and
-/// reports what happened to each tree, in target order.
+/// Stops every target at once, each by its policy — graceful signal, then (when the policy
+/// escalates) SIGKILL after its grace — and reports what happened to each, in target order.
 pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
-    run_plans(targets, true)
-}
-
-/// Like [`stop_trees`] but never escalates: what is still alive when the timeout expires is
-/// reported as [`Outcome::StillRunning`] and left alone.
-pub fn stop_trees_gracefully(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
-    run_plans(targets, false)
-}
-
-fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopReport>> {
     let began = Instant::now();
     let mut markers = MarkerCache::default();
     let mut plans: Vec<Plan<'_>> = targets
@@ -211,8 +285,12 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
             target,
             tracked: BTreeMap::new(),
             ended: Vec::new(),
-            phase: Phase::Graceful {
-                deadline: began + target.timeout,
+            phase: if target.policy.is_forced() {
+                Phase::Killing { since: began }
+            } else {
+                Phase::Graceful {
+                    deadline: began + target.policy.grace,
+                }
             },
             reap_deadline: None,
             unreaped: Vec::new(),
@@ -224,7 +302,10 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
         let snapshot = os::snapshot()?;
         let now = Instant::now();
         for plan in plans.iter_mut().filter(|p| !matches!(p.phase, Phase::Done)) {
-            let membership = containment::members(&snapshot, &plan.target.anchor, &mut markers);
+            let membership = match &plan.target.members {
+                Members::Tree(anchor) => containment::members(&snapshot, anchor, &mut markers),
+                Members::Exact(processes) => exact_members(&snapshot, processes),
+            };
             if let Some(pid) = membership.protected.first() {
                 plan.refused = Some(format!(
                     "its tree contains pid {pid}, which is this reaper process, one of its \
@@ -258,8 +339,7 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 }
                 // The leader leads the tree's process group (on Windows only the group event
                 // reaches console programs).
-                let leader = &plan.target.anchor.leader;
-                if (info.pid, info.start_time) == (leader.pid, leader.start_time) {
+                if plan.is_leader(info) {
                     let _ = pinned.signal_group(signal);
                 } else {
                     let _ = pinned.signal(signal);
@@ -300,7 +380,7 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                         plan.finished = Some(now);
                     }
                 }
-                Phase::Graceful { deadline } if now >= deadline && !escalate => {
+                Phase::Graceful { deadline } if now >= deadline && !plan.target.policy.escalate => {
                     plan.give_up(Outcome::StillRunning, now, now - began);
                 }
                 Phase::Graceful { deadline } if now >= deadline => {

@@ -8,7 +8,7 @@ use reaper::doctor::{self, FindingKind, FixOptions, FixOutcome, Report, ScanOpti
 use reaper::service::{self, Selection, StopOptions};
 use reaper::signal::Signal;
 use reaper::state::{StateDir, write_atomic};
-use reaper::terminate::{self, StopTarget};
+use reaper::terminate::{self, StopPolicy, StopTarget};
 
 use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output};
 
@@ -302,25 +302,30 @@ fn kill_matching(
         }
         _ => {}
     }
+    let policy = if force {
+        StopPolicy::forced()
+    } else {
+        StopPolicy::graceful(Signal::Term, timeout)
+    };
     let targets = matches
         .iter()
         .map(|m| {
-            Ok(StopTarget {
-                name: format!("pid {}", m.info.pid),
-                anchor: reaper::containment::Anchor {
-                    leader: reaper::identity::ProcessRef::of(&m.info)?,
-                    keeper: None,
-                    run_id: String::new(),
-                },
-                signal: if force { Signal::Kill } else { Signal::Term },
-                timeout: if force { Duration::ZERO } else { timeout },
-            })
+            let anchor = reaper::containment::Anchor {
+                leader: reaper::identity::ProcessRef::of(&m.info)?,
+                keeper: None,
+                run_id: String::new(),
+            };
+            Ok(StopTarget::tree(
+                format!("pid {}", m.info.pid),
+                anchor,
+                policy,
+            ))
         })
         .collect::<io::Result<Vec<_>>>()?;
     let reports = terminate::stop_trees(&targets)?;
     let mut complete = true;
     for report in &reports {
-        output::stop_report(report, targets[0].signal)?;
+        output::stop_report(report, policy.signal)?;
         complete &= report.complete();
     }
     Ok((matches.len(), complete))
@@ -393,17 +398,13 @@ pub struct EmergencyArgs {
 pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
     let patterns =
         doctor::compile(&args.patterns, false).map_err(|e| CliError::new(EXIT_USAGE, e))?;
-    let stop = StopOptions {
-        signal: if args.force {
-            Signal::Kill
-        } else {
-            Signal::Term
-        },
-        timeout: if args.force {
-            Duration::ZERO
-        } else {
-            args.timeout
-        },
+    let stop = if args.force {
+        StopOptions::forced()
+    } else {
+        StopOptions {
+            signal: Signal::Term,
+            timeout: args.timeout,
+        }
     };
     let mut ok = true;
     let mut summary = Vec::new();
@@ -431,10 +432,12 @@ pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
     summary.push(format!("{removed} stale record(s) removed"));
     for port in &args.ports {
         let options = reaper::ports::FreeOptions {
-            signal: Signal::Term,
-            timeout: args.timeout,
+            policy: if args.force {
+                StopPolicy::forced()
+            } else {
+                StopPolicy::graceful(Signal::Term, args.timeout)
+            },
             attempts: 3,
-            force: args.force,
         };
         let freed = reaper::ports::free(*port, state, options)
             .map(|report| report.freed)

@@ -13,7 +13,7 @@ use crate::identity::ProcessRef;
 use crate::os;
 use crate::process::{Pid, ProcessInfo, Snapshot};
 use crate::state::{Entry, StateDir, StateError, read_pid_file};
-use crate::terminate::{self, StopReport, StopTarget};
+use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 
 use super::{StopOptions, live_members};
 
@@ -125,7 +125,7 @@ pub fn clean(
     }
     report.orphans = find_orphans(&snapshot, &mut markers, &state.run_dir(), &live_runs);
     if kill && !report.orphans.is_empty() {
-        let targets = orphan_targets(&report.orphans, options).map_err(scan_error)?;
+        let targets = orphan_targets(&report.orphans, options.policy()).map_err(scan_error)?;
         report.stopped = terminate::stop_trees(&targets).map_err(scan_error)?;
         for stopped in &report.stopped {
             actionlog::record(
@@ -181,7 +181,7 @@ pub fn find_orphans(
 
 /// One stop target per orphaned run, anchored at its oldest process so the whole tree (every
 /// marker carrier and their descendants) is ended.
-pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Vec<StopTarget>> {
+pub fn orphan_targets(orphans: &[Orphan], policy: StopPolicy) -> io::Result<Vec<StopTarget>> {
     let mut oldest: BTreeMap<&str, &Orphan> = BTreeMap::new();
     for orphan in orphans {
         let entry = oldest.entry(&orphan.run_id).or_insert(orphan);
@@ -192,9 +192,8 @@ pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Ve
     let boot_id = os::boot_id()?;
     Ok(oldest
         .into_values()
-        .map(|orphan| StopTarget {
-            name: orphan.name.clone(),
-            anchor: Anchor {
+        .map(|orphan| {
+            let anchor = Anchor {
                 leader: ProcessRef {
                     pid: orphan.pid,
                     start_time: orphan.start_time,
@@ -202,9 +201,8 @@ pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Ve
                 },
                 keeper: None,
                 run_id: orphan.run_id.clone(),
-            },
-            signal: options.signal,
-            timeout: options.timeout,
+            };
+            StopTarget::tree(&orphan.name, anchor, policy)
         })
         .collect())
 }

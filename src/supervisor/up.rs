@@ -47,7 +47,7 @@ use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
 use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
-use crate::terminate::StopReport;
+use crate::terminate::{StopPolicy, StopReport};
 use crate::units::format_duration;
 
 /// How often the loop looks for new log lines and exits when nothing wakes it sooner.
@@ -684,10 +684,8 @@ fn prepare(
                 port,
                 state,
                 ports::FreeOptions {
-                    signal: Signal::Term,
-                    timeout: Duration::from_secs(5),
+                    policy: StopPolicy::graceful(Signal::Term, Duration::from_secs(5)),
                     attempts: 3,
-                    force: false,
                 },
             )
             .map_err(|e| UpError::Failed(format!("--kill-existing: port {port}: {e}")))?;
