@@ -268,9 +268,13 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
             )
         );
         f.fix = format!(
-            "the parent must reap it: send SIGCHLD to {}; if that does not help, end the parent so init reaps it (`reaper doctor --fix`{})",
+            "the parent must reap it: send SIGCHLD to {} ({}); if that does not help, end the parent so init reaps it (`reaper doctor --fix --force`)",
             info.ppid,
-            if f.owned { "" } else { " --force" }
+            if f.owned {
+                "`reaper doctor --fix` does"
+            } else {
+                "not reaper's: `reaper doctor --fix` leaves it alone"
+            }
         );
         findings.push(f);
     }
@@ -499,7 +503,7 @@ fn hung(
         };
         f.fix = if f.owned {
             format!(
-                "`reaper restart {}`, or `reaper doctor --fix` ends it",
+                "`reaper restart {}`, or `reaper doctor --fix --force` ends it",
                 f.service.as_deref().unwrap_or_default()
             )
         } else {
