@@ -22,8 +22,10 @@ use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg
 /// --cpu for the whole window, or in D state throughout), stale_record. Exit 0 when clean, 1 when anything was found (or, with --fix, is left), 2 on
 /// error: usable as-is in a pre-commit hook or a CI step.
 ///
-/// --fix acts only on what reaper can prove it owns (marker or record), and only gracefully;
-/// --force escalates to SIGKILL and may act on processes reaper does not own.
+/// --fix signals only what reaper can prove it owns (marker or record), only gracefully, and
+/// never ends a running service's process (one that keeps zombies or hangs is reported with the
+/// --force hint); --force escalates to SIGKILL, ends those, and may act on processes reaper does
+/// not own.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper doctor
@@ -47,10 +49,12 @@ pub struct DoctorArgs {
     /// machine: every process; project: only this project's services and marker carriers.
     #[arg(long, value_enum, default_value = "machine")]
     scope: ScopeArg,
-    /// Fix what was found (safe mode: only what reaper owns, only gracefully).
+    /// Fix what was found (safe mode: only what reaper owns, only gracefully, never a running
+    /// service's process).
     #[arg(long)]
     fix: bool,
-    /// With --fix: escalate to SIGKILL and act on processes reaper does not own.
+    /// With --fix: escalate to SIGKILL, end services' processes that keep zombies or hang, and
+    /// act on processes reaper does not own.
     #[arg(long, requires = "fix")]
     force: bool,
     /// With --fix: time a process gets after the graceful signal.
