@@ -6,7 +6,7 @@ mod common;
 mod stack_common;
 
 use common::{Sandbox, alive};
-use stack_common::{Up, write_config};
+use stack_common::Up;
 
 #[test]
 fn second_ctrl_c_leaves_another_stacks_services_running() {
@@ -28,20 +28,8 @@ command = ["sh", "-c", "echo other-started; exec sleep 1000"]
     let bystander = sandbox.record("other")["leader"]["pid"].as_u64().unwrap() as u32;
     assert!(alive(bystander));
 
-    write_config(
-        &sandbox,
-        r#"[services.stubborn]
-command = ["sh", "-c", "trap 'echo ignoring TERM' TERM; echo started; while true; do sleep 0.1; done"]
-stop_timeout = "10m"
-"#,
-    );
-    let mut up = Up::start(&sandbox, &[]);
-    up.wait_for("started");
-    sandbox.note_tree();
-    up.interrupt();
-    up.wait_for("ignoring TERM");
-    up.interrupt();
-    up.wait_for("SIGINT received again: SIGKILL sent to");
+    let mut up = Up::stubborn(&sandbox);
+    up.interrupt_twice();
     assert_eq!(up.wait().code(), Some(0), "{}", up.text());
     assert!(up.text().contains("stubborn"), "{}", up.text());
     assert!(!sandbox.record_path("stubborn").exists(), "{}", up.text());

@@ -458,7 +458,6 @@ fn for_each_socket(
             break;
         }
     }
-    drop(iter);
     Ok(dir)
 }
 
