@@ -1,6 +1,9 @@
 //! Stop plans: graceful signal to every member of a tree, wait until the whole tree is gone
 //! (event-driven, re-scanning for processes forked meanwhile), then SIGKILL whatever is left and
-//! verify. Many trees are stopped by one loop, sharing each process-table scan.
+//! verify. Many trees are stopped by one loop, sharing each process-table scan. Every path that
+//! ends processes goes through here: a service's tree ([`Members::Tree`]), an exact list of
+//! verified processes such as a port's holders ([`Members::Exact`]), gracefully or forced
+//! ([`StopPolicy`]).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -9,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::containment::{self, Anchor, MarkerCache};
-use crate::identity::{IdentityError, ProcessRef};
+use crate::containment::{self, Anchor, MarkerCache, Membership};
+use crate::identity::{IdentityError, ProcessRef, protection};
 use crate::os::{self, CgroupWatch, PinError, Pinned};
 use crate::process::{Pid, Snapshot};
 use crate::signal::Signal;
@@ -24,17 +27,71 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long to wait for exited members to be reaped by their parent.
 const REAP_GRACE: Duration = Duration::from_secs(2);
 
-/// One tree to stop.
+/// Which processes a stop plan ends.
+#[derive(Debug, Clone)]
+pub enum Members {
+    /// A service's tree: whatever containment finds from the anchor, re-scanned while the plan
+    /// runs, so processes forked during the stop are ended too.
+    Tree(Anchor),
+    /// Exactly these processes (port holders, a supervisor), nothing they start; a pid that
+    /// now belongs to another process (another start time) is not a member.
+    Exact(Vec<ProcessRef>),
+}
+
+/// How a plan ends its members: the graceful signal, the time they get to exit, and whether
+/// SIGKILL follows for what is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPolicy {
+    /// The first signal. SIGKILL makes the plan start in its killing phase.
+    pub signal: Signal,
+    /// How long the members get to exit after the graceful signal before SIGKILL.
+    pub grace: Duration,
+    /// SIGKILL what is still alive after `grace`; without it, what is left is reported as
+    /// [`Outcome::StillRunning`] and left alone (safe mode).
+    pub escalate: bool,
+}
+
+impl StopPolicy {
+    /// `signal`, then SIGKILL after `grace`.
+    pub fn graceful(signal: Signal, grace: Duration) -> StopPolicy {
+        StopPolicy {
+            signal,
+            grace,
+            escalate: true,
+        }
+    }
+
+    /// A forced stop: a plan that starts in its killing phase (SIGKILL at once).
+    pub fn forced() -> StopPolicy {
+        StopPolicy::graceful(Signal::Kill, Duration::ZERO)
+    }
+
+    /// True for a plan that starts in its killing phase.
+    pub fn is_forced(&self) -> bool {
+        self.signal == Signal::Kill
+    }
+}
+
+/// One set of processes to stop.
 #[derive(Debug, Clone)]
 pub struct StopTarget {
-    /// Service name, for reports.
+    /// Service name (or what the processes are), for reports.
     pub name: String,
-    /// What identifies the tree.
-    pub anchor: Anchor,
-    /// The graceful signal.
-    pub signal: Signal,
-    /// How long the tree gets to exit after the graceful signal before SIGKILL.
-    pub timeout: Duration,
+    /// Which processes.
+    pub members: Members,
+    /// How they are ended.
+    pub policy: StopPolicy,
+}
+
+impl StopTarget {
+    /// The tree anchored at `anchor`.
+    pub fn tree(name: impl Into<String>, anchor: Anchor, policy: StopPolicy) -> StopTarget {
+        StopTarget {
+            name: name.into(),
+            members: Members::Tree(anchor),
+            policy,
+        }
+    }
 }
 
 /// How one process ended.
@@ -153,6 +210,9 @@ enum Phase {
 struct CgroupScope {
     path: PathBuf,
     watch: Option<CgroupWatch>,
+    /// `cgroup.kill` was written (once is enough: nothing can join a cgroup being killed but a
+    /// fork, and the kernel kills forks in flight too).
+    killed: bool,
 }
 
 struct Plan<'a> {
@@ -209,8 +269,19 @@ impl Plan<'_> {
 
     fn current_signal(&self) -> Signal {
         match self.phase {
-            Phase::Graceful { .. } => self.target.signal,
+            Phase::Graceful { .. } => self.target.policy.signal,
             _ => Signal::Kill,
+        }
+    }
+
+    /// In the killing phase, SIGKILLs everything in the tree's cgroup at once (forks in flight
+    /// included), the first time it is called.
+    fn kill_cgroup_once(&mut self) {
+        if let (Phase::Killing { .. }, Some(cgroup)) = (&self.phase, &mut self.cgroup) {
+            if !cgroup.killed {
+                cgroup.killed = true;
+                let _ = os::kill_cgroup(&cgroup.path);
+            }
         }
     }
 
@@ -238,6 +309,33 @@ impl Plan<'_> {
         }
         Ok(whole.as_ref().expect("just read"))
     }
+
+    /// True for the process the tree's anchor names as its leader.
+    fn is_leader(&self, info: &crate::process::ProcessInfo) -> bool {
+        match &self.target.members {
+            Members::Tree(anchor) => {
+                (info.pid, info.start_time) == (anchor.leader.pid, anchor.leader.start_time)
+            }
+            Members::Exact(_) => false,
+        }
+    }
+}
+
+/// The members of an exact list found in `snapshot` with the same identity; protected pids are
+/// reported, never members.
+fn exact_members(snapshot: &Snapshot, processes: &[ProcessRef]) -> Membership {
+    let mut membership = Membership::default();
+    for process in processes {
+        if protection(process.pid).is_some() {
+            membership.protected.push(process.pid);
+        } else if snapshot
+            .get(process.pid)
+            .is_some_and(|info| process.matches(info))
+        {
+            membership.pids.insert(process.pid);
+        }
+    }
+    membership
 }
 
 fn describe(pid: Pid, fallback: &str) -> String {
@@ -247,22 +345,12 @@ fn describe(pid: Pid, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
-/// Stops every target at once — graceful signal, then SIGKILL after each target's timeout — and
-/// reports what happened to each tree, in target order.
-pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
-    run_plans(targets, true)
-}
-
-/// Like [`stop_trees`] but never escalates: what is still alive when the timeout expires is
-/// reported as [`Outcome::StillRunning`] and left alone.
-pub fn stop_trees_gracefully(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
-    run_plans(targets, false)
-}
-
 /// Descriptors kept free for everything else a stop opens (`/proc` files, the lock, logs).
 const DESCRIPTOR_RESERVE: u64 = 64;
 
-fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopReport>> {
+/// Stops every target at once, each by its policy — graceful signal, then (when the policy
+/// escalates) SIGKILL after its grace — and reports what happened to each, in target order.
+pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
     let began = Instant::now();
     // One pidfd per live member: beyond this many, members wait for a later round (they are
     // pinned as others exit), never skipped.
@@ -274,14 +362,23 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
         .iter()
         .map(|target| Plan {
             target,
-            cgroup: target.anchor.trusted_cgroup().map(|path| CgroupScope {
+            cgroup: match &target.members {
+                Members::Tree(anchor) => anchor.trusted_cgroup(),
+                Members::Exact(_) => None,
+            }
+            .map(|path| CgroupScope {
                 path: path.to_path_buf(),
                 watch: CgroupWatch::new(path).ok(),
+                killed: false,
             }),
             tracked: BTreeMap::new(),
             ended: Vec::new(),
-            phase: Phase::Graceful {
-                deadline: began + target.timeout,
+            phase: if target.policy.is_forced() {
+                Phase::Killing { since: began }
+            } else {
+                Phase::Graceful {
+                    deadline: began + target.policy.grace,
+                }
             },
             reap_deadline: None,
             unreaped: Vec::new(),
@@ -301,7 +398,10 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
             let quiet_before = plan.live().count() == 0;
             let snapshot = plan.table(&mut whole, &mut local)?;
             let now = Instant::now();
-            let membership = containment::members(snapshot, &plan.target.anchor, &mut markers);
+            let membership = match &plan.target.members {
+                Members::Tree(anchor) => containment::members(snapshot, anchor, &mut markers),
+                Members::Exact(processes) => exact_members(snapshot, processes),
+            };
             if let Some(pid) = membership.protected.first() {
                 plan.refused = Some(format!(
                     "its tree contains pid {pid}, which is this reaper process, one of its \
@@ -361,8 +461,7 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 }
                 // The leader leads the tree's process group (on Windows only the group event
                 // reaches console programs).
-                let leader = &plan.target.anchor.leader;
-                if (info.pid, info.start_time) == (leader.pid, leader.start_time) {
+                if plan.is_leader(info) {
                     let _ = pinned.signal_group(signal);
                 } else {
                     let _ = pinned.signal(signal);
@@ -377,6 +476,9 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                     },
                 );
             }
+            // A forced plan starts here: its members were just tracked (for the report) and
+            // SIGKILLed one by one; the cgroup catches what the scan could not see.
+            plan.kill_cgroup_once();
             for tracked in plan.tracked.values_mut() {
                 if tracked.pinned.as_ref().is_some_and(Pinned::has_exited) {
                     tracked.pinned = None;
@@ -418,15 +520,12 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                         plan.finish(now);
                     }
                 }
-                Phase::Graceful { deadline } if now >= deadline && !escalate => {
+                Phase::Graceful { deadline } if now >= deadline && !plan.target.policy.escalate => {
                     plan.give_up(Outcome::StillRunning, now, now - began);
                 }
                 Phase::Graceful { deadline } if now >= deadline => {
                     plan.phase = Phase::Killing { since: now };
-                    if let Some(cgroup) = &plan.cgroup {
-                        // Everything in the cgroup at once, forks in flight included.
-                        let _ = os::kill_cgroup(&cgroup.path);
-                    }
+                    plan.kill_cgroup_once();
                     for tracked in plan.tracked.values_mut() {
                         if let Some(pinned) = &tracked.pinned {
                             let _ = pinned.signal(Signal::Kill);

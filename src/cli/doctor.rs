@@ -8,7 +8,7 @@ use reaper::doctor::{self, FindingKind, FixOptions, FixOutcome, Report, ScanOpti
 use reaper::service::{self, Selection, StopOptions};
 use reaper::signal::Signal;
 use reaper::state::{StateDir, write_atomic};
-use reaper::terminate::{self, StopTarget};
+use reaper::terminate::{self, StopPolicy, StopTarget};
 
 use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output};
 
@@ -22,8 +22,10 @@ use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg
 /// --cpu for the whole window, or in D state throughout), stale_record. Exit 0 when clean, 1 when anything was found (or, with --fix, is left), 2 on
 /// error: usable as-is in a pre-commit hook or a CI step.
 ///
-/// --fix acts only on what reaper can prove it owns (marker or record), and only gracefully;
-/// --force escalates to SIGKILL and may act on processes reaper does not own.
+/// --fix signals only what reaper can prove it owns (marker or record), only gracefully, and
+/// never ends a running service's process (one that keeps zombies or hangs is reported with the
+/// --force hint); --force escalates to SIGKILL, ends those, and may act on processes reaper does
+/// not own.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper doctor
@@ -47,10 +49,12 @@ pub struct DoctorArgs {
     /// machine: every process; project: only this project's services and marker carriers.
     #[arg(long, value_enum, default_value = "machine")]
     scope: ScopeArg,
-    /// Fix what was found (safe mode: only what reaper owns, only gracefully).
+    /// Fix what was found (safe mode: only what reaper owns, only gracefully, never a running
+    /// service's process).
     #[arg(long)]
     fix: bool,
-    /// With --fix: escalate to SIGKILL and act on processes reaper does not own.
+    /// With --fix: escalate to SIGKILL, end services' processes that keep zombies or hang, and
+    /// act on processes reaper does not own.
     #[arg(long, requires = "fix")]
     force: bool,
     /// With --fix: time a process gets after the graceful signal.
@@ -302,24 +306,29 @@ fn kill_matching(
         }
         _ => {}
     }
+    let policy = if force {
+        StopPolicy::forced()
+    } else {
+        StopPolicy::graceful(Signal::Term, timeout)
+    };
     let targets = matches
         .iter()
         .map(|m| {
-            Ok(StopTarget {
-                name: format!("pid {}", m.info.pid),
-                anchor: reaper::containment::Anchor::adopted(
-                    reaper::identity::ProcessRef::of(&m.info)?,
-                    String::new(),
-                ),
-                signal: if force { Signal::Kill } else { Signal::Term },
-                timeout: if force { Duration::ZERO } else { timeout },
-            })
+            let anchor = reaper::containment::Anchor::adopted(
+                reaper::identity::ProcessRef::of(&m.info)?,
+                String::new(),
+            );
+            Ok(StopTarget::tree(
+                format!("pid {}", m.info.pid),
+                anchor,
+                policy,
+            ))
         })
         .collect::<io::Result<Vec<_>>>()?;
     let reports = terminate::stop_trees(&targets)?;
     let mut complete = true;
     for report in &reports {
-        output::stop_report(report, targets[0].signal)?;
+        output::stop_report(report, policy.signal)?;
         complete &= report.complete();
     }
     Ok((matches.len(), complete))
@@ -392,17 +401,13 @@ pub struct EmergencyArgs {
 pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
     let patterns =
         doctor::compile(&args.patterns, false).map_err(|e| CliError::new(EXIT_USAGE, e))?;
-    let stop = StopOptions {
-        signal: if args.force {
-            Signal::Kill
-        } else {
-            Signal::Term
-        },
-        timeout: if args.force {
-            Duration::ZERO
-        } else {
-            args.timeout
-        },
+    let stop = if args.force {
+        StopOptions::forced()
+    } else {
+        StopOptions {
+            signal: Signal::Term,
+            timeout: args.timeout,
+        }
     };
     let mut ok = true;
     let mut summary = Vec::new();
@@ -430,10 +435,12 @@ pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
     summary.push(format!("{removed} stale record(s) removed"));
     for port in &args.ports {
         let options = reaper::ports::FreeOptions {
-            signal: Signal::Term,
-            timeout: args.timeout,
+            policy: if args.force {
+                StopPolicy::forced()
+            } else {
+                StopPolicy::graceful(Signal::Term, args.timeout)
+            },
             attempts: 3,
-            force: args.force,
         };
         let freed = reaper::ports::free(*port, state, options)
             .map(|report| report.freed)

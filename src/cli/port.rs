@@ -7,7 +7,7 @@ use reaper::ports::{self, FreeOptions, FreeReport, Owner, PORT_SCHEMA, PortRepor
 use reaper::service;
 use reaper::signal::Signal;
 use reaper::state::{Entry, StateDir};
-use reaper::terminate::StopReport;
+use reaper::terminate::{StopPolicy, StopReport};
 use reaper::units::format_duration;
 
 use super::{
@@ -169,10 +169,12 @@ pub fn run_port(state: &StateDir, args: PortArgs) -> CliResult {
     let port = resolve(state, args.port.as_deref().unwrap_or_default())?;
     if args.kill {
         let options = FreeOptions {
-            signal: args.signal,
-            timeout: args.timeout,
+            policy: if args.force {
+                StopPolicy::forced()
+            } else {
+                StopPolicy::graceful(args.signal, args.timeout)
+            },
             attempts: args.retries,
-            force: args.force,
         };
         let report = ports::free(port, state, options)
             .map_err(|e| CliError::new(EXIT_FAILURE, e.to_string()))?;
@@ -408,11 +410,7 @@ pub fn not_free_message(report: &FreeReport, problem: &str) -> String {
 
 /// Prints one line per process a `--kill` ended (managed services first, whole trees).
 pub fn print_ended(report: &FreeReport, options: FreeOptions) -> io::Result<()> {
-    let signal = if options.force {
-        Signal::Kill
-    } else {
-        options.signal
-    };
+    let signal = options.policy.signal;
     for service in &report.services {
         let mut stopped = service.report.clone();
         for process in &mut stopped.processes {
@@ -472,10 +470,8 @@ pub fn free_for_start(state: &StateDir, name: &str, port: u16) -> Result<(), Cli
         }
     }
     let options = FreeOptions {
-        signal: Signal::Term,
-        timeout: Duration::from_secs(10),
+        policy: StopPolicy::graceful(Signal::Term, Duration::from_secs(10)),
         attempts: 3,
-        force: false,
     };
     let report = ports::free(port, state, options)
         .map_err(|e| CliError::new(EXIT_FAILURE, e.to_string()))?;

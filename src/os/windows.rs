@@ -60,7 +60,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
 };
 
 use super::{ListeningSocket, PinError, Protocol};
-use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
+use crate::ports::{Holder, OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -972,7 +972,10 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
     let mut scan = OwnerScan::default();
     for (socket, pid) in owned(TcpScope::All, true) {
         if socket.inode != 0 && inodes.is_none_or(|set| set.contains(&socket.inode)) {
-            scan.owners.entry(socket.inode).or_default().push(pid);
+            scan.owners
+                .entry(socket.inode)
+                .or_default()
+                .push(Holder::seen_now(pid));
         }
     }
     scan

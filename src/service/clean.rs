@@ -13,7 +13,7 @@ use crate::identity::ProcessRef;
 use crate::os;
 use crate::process::{Pid, ProcessInfo, Snapshot};
 use crate::state::{Entry, StateDir, StateError, read_pid_file};
-use crate::terminate::{self, StopReport, StopTarget};
+use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 
 use super::{StopOptions, live_members};
 
@@ -135,11 +135,11 @@ pub fn clean(
             .any(|leftover| leftover.pids.contains(&orphan.pid))
     });
     if kill && !(report.orphans.is_empty() && report.leftover_cgroups.is_empty()) {
-        let mut targets = orphan_targets(&report.orphans, options).map_err(scan_error)?;
+        let mut targets = orphan_targets(&report.orphans, options.policy()).map_err(scan_error)?;
         targets.extend(leftover_targets(
             &report.leftover_cgroups,
             &snapshot,
-            options,
+            options.policy(),
         ));
         report.stopped = terminate::stop_trees(&targets).map_err(scan_error)?;
         for stopped in &report.stopped {
@@ -161,7 +161,7 @@ pub fn clean(
 fn leftover_targets(
     leftovers: &[LeftoverCgroup],
     snapshot: &Snapshot,
-    options: StopOptions,
+    policy: StopPolicy,
 ) -> Vec<StopTarget> {
     leftovers
         .iter()
@@ -173,12 +173,11 @@ fn leftover_targets(
                 .min_by_key(|info| info.start_time)?;
             let mut anchor = Anchor::adopted(ProcessRef::of(oldest).ok()?, leftover.run_id.clone());
             anchor.cgroup = Some(leftover.path.clone());
-            Some(StopTarget {
-                name: format!("cgroup {}", leftover.path.display()),
+            Some(StopTarget::tree(
+                format!("cgroup {}", leftover.path.display()),
                 anchor,
-                signal: options.signal,
-                timeout: options.timeout,
-            })
+                policy,
+            ))
         })
         .collect()
 }
@@ -223,7 +222,7 @@ pub fn find_orphans(
 
 /// One stop target per orphaned run, anchored at its oldest process so the whole tree (every
 /// marker carrier and their descendants) is ended.
-pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Vec<StopTarget>> {
+pub fn orphan_targets(orphans: &[Orphan], policy: StopPolicy) -> io::Result<Vec<StopTarget>> {
     let mut oldest: BTreeMap<&str, &Orphan> = BTreeMap::new();
     for orphan in orphans {
         let entry = oldest.entry(&orphan.run_id).or_insert(orphan);
@@ -234,18 +233,16 @@ pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Ve
     let boot_id = os::boot_id()?;
     Ok(oldest
         .into_values()
-        .map(|orphan| StopTarget {
-            name: orphan.name.clone(),
-            anchor: Anchor::adopted(
+        .map(|orphan| {
+            let anchor = Anchor::adopted(
                 ProcessRef {
                     pid: orphan.pid,
                     start_time: orphan.start_time,
                     boot_id: boot_id.clone(),
                 },
                 orphan.run_id.clone(),
-            ),
-            signal: options.signal,
-            timeout: options.timeout,
+            );
+            StopTarget::tree(&orphan.name, anchor, policy)
         })
         .collect())
 }

@@ -13,7 +13,7 @@ use crate::identity::ProcessRef;
 use crate::keeper::{self, KeeperEvent, KeeperSpec};
 use crate::os;
 use crate::state::{Entry, NameLock, RECORD_SCHEMA, Record, StateDir, StateError, write_atomic};
-use crate::terminate::{self, StopTarget};
+use crate::terminate::{self, StopPolicy, StopTarget};
 use crate::units::format_duration;
 
 use super::{live_members, random_id, tail_lines};
@@ -593,12 +593,11 @@ fn wait_until_up(
 
 /// Stops whatever is left of a failed start and removes its record.
 fn abandon(state: &StateDir, record: &Record) -> Result<(), StateError> {
-    let target = StopTarget {
-        name: record.name.clone(),
-        anchor: record.anchor(),
-        signal: crate::signal::Signal::Term,
-        timeout: Duration::from_secs(5),
-    };
+    let target = StopTarget::tree(
+        &record.name,
+        record.anchor(),
+        StopPolicy::graceful(crate::signal::Signal::Term, Duration::from_secs(5)),
+    );
     let _ = terminate::stop_trees(&[target]);
     state.remove(&record.name)
 }

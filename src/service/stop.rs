@@ -6,7 +6,7 @@ use crate::actionlog;
 use crate::os;
 use crate::signal::Signal;
 use crate::state::{Entry, NameLock, StateDir, StateError};
-use crate::terminate::{self, Outcome, StopReport, StopTarget};
+use crate::terminate::{self, Outcome, StopPolicy, StopReport, StopTarget};
 
 /// How long to wait for a keeper to exit once its tree is gone.
 const KEEPER_EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -68,6 +68,23 @@ pub struct StopOptions {
     pub signal: Signal,
     /// Time before SIGKILL.
     pub timeout: Duration,
+}
+
+impl StopOptions {
+    /// A forced stop: SIGKILL at once ([`StopPolicy::forced`]).
+    pub fn forced() -> StopOptions {
+        let forced = StopPolicy::forced();
+        StopOptions {
+            signal: forced.signal,
+            timeout: forced.grace,
+        }
+    }
+
+    /// The engine's policy for these options: the signal, then SIGKILL after the timeout (at
+    /// once for SIGKILL, see [`StopPolicy::forced`]).
+    pub fn policy(self) -> StopPolicy {
+        StopPolicy::graceful(self.signal, self.timeout)
+    }
 }
 
 /// What to stop.
@@ -143,12 +160,7 @@ pub(crate) fn stop_records_locked(
 ) -> Result<Vec<StopReport>, StopError> {
     let targets: Vec<StopTarget> = records
         .iter()
-        .map(|record| StopTarget {
-            name: record.name.clone(),
-            anchor: record.anchor(),
-            signal: options.signal,
-            timeout: options.timeout,
-        })
+        .map(|record| StopTarget::tree(&record.name, record.anchor(), options.policy()))
         .collect();
     let reports = terminate::stop_trees(&targets)?;
     for (record, report) in records.iter().zip(&reports) {

@@ -32,7 +32,7 @@ use crate::identity::ProcessRef;
 use crate::os::{self, ChildEvent, SignalWatch, StdinTerminal};
 use crate::process::{Pid, ProcessState};
 use crate::signal::Signal;
-use crate::terminate::{self, EndedProcess, Outcome, StopReport, StopTarget};
+use crate::terminate::{self, EndedProcess, Outcome, StopPolicy, StopReport, StopTarget};
 
 /// The command timed out and its tree exited after the graceful signal (as coreutils `timeout`).
 pub const EXIT_TIMEOUT: u8 = 124;
@@ -551,12 +551,11 @@ impl Supervisor {
     /// while this thread keeps reaping, so exited members do not linger as zombies and the stop
     /// ends as soon as the last one is gone.
     fn stop_tree(&mut self) -> Result<StopReport, RunError> {
-        let target = StopTarget {
-            name: MARKER_NAME.to_string(),
-            anchor: self.anchor.clone(),
-            signal: self.signal,
-            timeout: self.kill_after,
-        };
+        let target = StopTarget::tree(
+            MARKER_NAME,
+            self.anchor.clone(),
+            StopPolicy::graceful(self.signal, self.kill_after),
+        );
         let waker = self.watch.waker();
         let (done, result) = std::sync::mpsc::channel();
         // The result is sent before the wake-up, so the wake-up always finds it.
