@@ -99,7 +99,7 @@ pub fn doctor(state: &StateDir, args: DoctorArgs) -> CliResult {
     let report = scan(state, &options)?;
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&report).expect("reports serialise");
-        write_atomic(path, &json, false)?;
+        write_atomic(path, &json)?;
     }
     let fixes = if args.fix {
         doctor::fix(
@@ -495,7 +495,7 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
     }
     let options = scan_options(state, args.sample, args.cpu_threshold, ScopeArg::Machine)?;
     state.ensure()?;
-    let log_path = state.log_dir().join("zombie-detection.log");
+    let log_path = state.log_dir().join(reaper::state::WATCH_LOG);
     let mut scans = 0u64;
     loop {
         let report = scan(state, &options)?;
@@ -542,11 +542,9 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 f.action
             ));
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .and_then(|mut file| file.write_all(text.as_bytes()))?;
+        reaper::state::files::open_append(&log_path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|e| CliError::new(EXIT_FAILURE, format!("{}: {e}", log_path.display())))?;
         write!(io::stdout(), "{text}")?;
         scans += 1;
         if args.count.is_some_and(|n| scans >= n) {

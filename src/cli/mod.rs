@@ -139,7 +139,9 @@ impl From<io::Error> for CliError {
 fn state_code(error: &reaper::state::StateError) -> u8 {
     use reaper::state::StateError as E;
     match error {
-        E::InvalidName(_) | E::Unusable { .. } => EXIT_USAGE,
+        E::InvalidName(_) | E::ReservedName { .. } | E::Unusable { .. } | E::Untrusted { .. } => {
+            EXIT_USAGE
+        }
         _ => EXIT_FAILURE,
     }
 }
@@ -175,6 +177,23 @@ fn run(cli: Cli) -> CliResult {
         )
     })?;
     let state = StateDir::discover(cli.state_dir.as_deref(), &cwd);
+    let uses_state = matches!(
+        cli.command,
+        Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Status(_)
+            | Command::Logs(_)
+            | Command::Port(_)
+            | Command::Ports(_)
+            | Command::Clean(_)
+            | Command::Doctor(_)
+            | Command::Emergency(_)
+            | Command::Watch(_)
+    );
+    if uses_state {
+        check_trusted(&state)?;
+    }
     match cli.command {
         Command::Start(args) => start::run(&state, &cwd, args),
         Command::Stop(args) => stop::run(&state, args),
@@ -213,6 +232,28 @@ fn run(cli: Cli) -> CliResult {
                 )
             }),
     }
+}
+
+/// True when [`reaper::state::TRUST_ENV`] is set (to anything but empty or `0`): the user vouches
+/// for a state directory or `reaper.toml` that reaper would otherwise refuse.
+fn trust_overridden() -> bool {
+    std::env::var_os(reaper::state::TRUST_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Refuses a state directory others could have written to, unless the user vouches for it.
+fn check_trusted(state: &StateDir) -> Result<(), CliError> {
+    if trust_overridden() {
+        return Ok(());
+    }
+    Ok(state.check_trusted()?)
+}
+
+/// Refuses a `reaper.toml` found by walking up that others could have written to.
+fn check_trusted_file(path: &std::path::Path) -> Result<(), CliError> {
+    if trust_overridden() {
+        return Ok(());
+    }
+    Ok(reaper::state::check_trusted(path)?)
 }
 
 /// Parses a duration for clap.

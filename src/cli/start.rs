@@ -99,6 +99,7 @@ fn absolute(cwd: &Path, path: &Path) -> PathBuf {
 }
 
 pub fn run(state: &StateDir, cwd: &Path, args: Args) -> CliResult {
+    reaper::state::validate_new_name(&args.name)?;
     let port = match args.port {
         Some(wanted) if args.kill_existing => {
             super::port::free_for_start(state, &args.name, wanted)?;

@@ -438,7 +438,7 @@ fn save_env_values(state: &StateDir, request: &StartRequest) -> Result<(), State
     for (key, value) in &request.env {
         text.push_str(&format!("{key}={}\n", quote_env_value(value)));
     }
-    write_atomic(&state.env_path(&request.name), text.as_bytes(), true)
+    write_atomic(&state.env_path(&request.name), text.as_bytes())
 }
 
 /// Quotes a value so dotenvy reads it back unchanged.
@@ -458,14 +458,17 @@ fn quote_env_value(value: &str) -> String {
 /// Reads back the `--env` values saved for `restart`.
 pub fn saved_env_values(state: &StateDir, name: &str) -> Result<Vec<(String, String)>, StartError> {
     let path = state.env_path(name);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let iter = dotenvy::from_path_iter(&path).map_err(|e| StartError::EnvFile {
-        path: path.clone(),
-        why: describe_dotenv(&e),
-    })?;
-    iter.map(|item| {
+    let file = match crate::state::files::open_read(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StartError::EnvFile {
+                path,
+                why: e.to_string(),
+            });
+        }
+    };
+    dotenvy::from_read_iter(file).map(|item| {
         item.map_err(|e| StartError::EnvFile {
             path: path.clone(),
             why: describe_dotenv(&e),
