@@ -10,7 +10,8 @@ use reaper::signal::Signal;
 use reaper::state::{StateDir, write_atomic};
 use reaper::terminate::{self, StopTarget};
 
-use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output};
+use super::output::{self, escape};
+use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg};
 
 /// Find zombies, orphans, port conflicts, hung processes and stale records.
 ///
@@ -141,9 +142,9 @@ fn print_report(report: &Report) -> io::Result<()> {
             table.add_row(vec![
                 f.pid.map_or_else(dash, |p| p.to_string()),
                 f.ppid.map_or_else(dash, |p| p.to_string()),
-                f.service.clone().unwrap_or_else(dash),
+                f.service.as_deref().map_or_else(dash, |s| escape(s).into_owned()),
                 output::truncate(f.command.as_deref().unwrap_or("-"), 40),
-                f.evidence.clone(),
+                escape(&f.evidence).into_owned(),
             ]);
         }
         for line in table.lines() {
@@ -152,7 +153,7 @@ fn print_report(report: &Report) -> io::Result<()> {
         let mut fixes: Vec<&str> = findings.iter().map(|f| f.fix.as_str()).collect();
         fixes.dedup();
         for fix in fixes {
-            writeln!(out, "  fix: {fix}")?;
+            writeln!(out, "  fix: {}", escape(fix))?;
         }
         writeln!(out)?;
     }
@@ -529,7 +530,7 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 report.scanned_at,
                 f.kind,
                 f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
-                f.evidence
+                escape(&f.evidence)
             ));
         }
         for f in &fixes {
@@ -539,7 +540,7 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 f.kind,
                 f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
                 f.resolved,
-                f.action
+                escape(&f.action)
             ));
         }
         reaper::state::files::open_append(&log_path)

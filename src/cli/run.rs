@@ -159,7 +159,8 @@ fn print_summary(report: &RunReport, options: &RunOptions) {
         };
         eprintln!(
             "reaper: leaked process {} ({}): {what}",
-            leak.pid, leak.command
+            leak.pid,
+            reaper::text::escape(&leak.command)
         );
     }
 }

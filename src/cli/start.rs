@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use reaper::service::{self, StartError, StartRequest};
 use reaper::state::StateDir;
 use reaper::units::format_duration;
+use reaper::text::escape;
 
 use super::{
     CliError, CliResult, EXIT_ALREADY_RUNNING, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LaunchArgs,
@@ -149,9 +150,9 @@ pub fn print_started(started: &service::Started) -> io::Result<()> {
     writeln!(
         out,
         "started {} (pid {}), {readiness}; log: {}",
-        record.name,
+        escape(&record.name),
         record.leader.pid,
-        record.log.display()
+        escape(&record.log.display().to_string())
     )?;
     if started.leader_exited {
         writeln!(

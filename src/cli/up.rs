@@ -357,7 +357,7 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
     let dash = || "-".to_string();
     for s in &document.services {
         table.add_row(vec![
-            s.name.clone(),
+            output::escape(&s.name).into_owned(),
             s.state.clone(),
             s.pid.map_or_else(dash, |p| p.to_string()),
             s.uptime_secs
@@ -383,7 +383,12 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
     for s in &document.services {
         if let Some(message) = &s.message {
             if matches!(s.state.as_str(), "crashed" | "failed") {
-                writeln!(out, "{}: {message}", s.name)?;
+                writeln!(
+                    out,
+                    "{}: {}",
+                    output::escape(&s.name),
+                    output::escape(message)
+                )?;
             }
         }
     }

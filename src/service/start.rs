@@ -106,10 +106,16 @@ pub enum StartError {
     #[error("no command given: put it after `--`, e.g. reaper start api -- python3 -m http.server")]
     EmptyCommand,
     /// Bad input: the command cannot be found.
-    #[error("command not found: {0} (check the spelling and PATH, or give a full path)")]
+    #[error(
+        "command not found: {} (check the spelling and PATH, or give a full path)",
+        crate::text::escape(.0)
+    )]
     CommandNotFound(String),
     /// Bad input: the command cannot be executed.
-    #[error("cannot execute {0}: permission denied (is it executable?)")]
+    #[error(
+        "cannot execute {}: permission denied (is it executable?)",
+        crate::text::escape(.0)
+    )]
     NotExecutable(String),
     /// The keeper failed.
     #[error("could not start {name}: {why}")]
@@ -159,10 +165,11 @@ pub enum StartError {
 }
 
 fn tail_block(log: &Path, tail: &[String]) -> String {
+    let log = crate::text::escape(&log.to_string_lossy()).into_owned();
     if tail.is_empty() {
-        format!("; its log {} is empty", log.display())
+        format!("; its log {log} is empty")
     } else {
-        let mut out = format!("; last lines of {}:", log.display());
+        let mut out = format!("; last lines of {log}:");
         for line in tail {
             out.push_str("\n  | ");
             out.push_str(line);
