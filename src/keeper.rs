@@ -170,7 +170,10 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
     let log = files::open_append(&spec.log).map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot open the log {}: {e}", spec.log.display()))
+        io::Error::new(
+            e.kind(),
+            format!("cannot open the log {}: {e}", spec.log.display()),
+        )
     })?;
     let path = spec
         .env

@@ -55,7 +55,11 @@ mod tests {
 
     #[test]
     fn argv_words_are_escaped_and_joined() {
-        let argv = vec!["echo".to_string(), "\x1b[2J".to_string(), "a\nb".to_string()];
+        let argv = vec![
+            "echo".to_string(),
+            "\x1b[2J".to_string(),
+            "a\nb".to_string(),
+        ];
         assert_eq!(escape_argv(&argv), "echo \\u{1b}[2J a\\nb");
     }
 }

@@ -35,7 +35,14 @@ fn names_whose_log_is_reapers_own_are_refused() {
     for name in ["reaper", "zombie-detection"] {
         sandbox
             .reaper()
-            .args(["start", name, "--", "sh", "-c", "echo forged action log line; sleep 30"])
+            .args([
+                "start",
+                name,
+                "--",
+                "sh",
+                "-c",
+                "echo forged action log line; sleep 30",
+            ])
             .assert()
             .code(2)
             .stderr(contains("reserved"))
@@ -43,11 +50,7 @@ fn names_whose_log_is_reapers_own_are_refused() {
         sandbox.assert_nothing_left();
     }
     // Nor does `logs` print the action log as if it were a service's.
-    sandbox
-        .reaper()
-        .args(["logs", "reaper"])
-        .assert()
-        .code(2);
+    sandbox.reaper().args(["logs", "reaper"]).assert().code(2);
 }
 
 #[test]
@@ -90,7 +93,11 @@ fn names_that_only_look_like_reapers_files_still_work() {
     let status = sandbox.reaper().args(["status"]).assert().success();
     let text = String::from_utf8_lossy(&status.get_output().stdout).to_string();
     for name in ["web.env", "web.exited", "web"] {
-        assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{name} "))), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{name} "))),
+            "{text}"
+        );
     }
     sandbox.reaper().args(["stop", "--all"]).assert().success();
     sandbox.assert_nothing_left();

@@ -142,7 +142,9 @@ fn print_report(report: &Report) -> io::Result<()> {
             table.add_row(vec![
                 f.pid.map_or_else(dash, |p| p.to_string()),
                 f.ppid.map_or_else(dash, |p| p.to_string()),
-                f.service.as_deref().map_or_else(dash, |s| escape(s).into_owned()),
+                f.service
+                    .as_deref()
+                    .map_or_else(dash, |s| escape(s).into_owned()),
                 output::truncate(f.command.as_deref().unwrap_or("-"), 40),
                 escape(&f.evidence).into_owned(),
             ]);

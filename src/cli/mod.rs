@@ -41,7 +41,10 @@ pub const EXIT_ALREADY_RUNNING: u8 = 4;
     long_about = "Start, stop and inspect processes so that nothing is ever left behind: no child, \
 no grandchild, no setsid daemon, no zombie, no stale pid file.\n\n\
 State lives in .run/ and .logs/ of the project root: the nearest ancestor directory holding \
-reaper.toml, else the current directory (override with --state-dir or REAPER_STATE_DIR).",
+reaper.toml, else the current directory (override with --state-dir or REAPER_STATE_DIR). \
+Directories there are created 0700 and files 0600, and no file is opened through a symbolic \
+link. A state directory or reaper.toml that another user owns, or that group or others may \
+write, is refused (exit 2); set REAPER_TRUST_STATE_DIR=1 to use it anyway.",
     after_help = concat!(
         "Examples:\n",
         "  reaper start api --port 8001 -- python3 -m http.server 8001\n",
@@ -52,14 +55,16 @@ reaper.toml, else the current directory (override with --state-dir or REAPER_STA
         "Exit codes:\n",
         "  0  success\n",
         "  1  the operation failed (e.g. the service exited during start-up, a process survived SIGKILL)\n",
-        "  2  bad input: usage, invalid name, duration, signal, directory or file\n",
+        "  2  bad input: usage, invalid or reserved name, duration, signal, directory or file,\n",
+        "     untrusted state directory (REAPER_TRUST_STATE_DIR=1 overrides)\n",
         "  3  no managed service by that name\n",
         "  4  the service is already running"
     )
 )]
 pub struct Cli {
     /// Directory holding .run/ and .logs/ (default: nearest ancestor with reaper.toml, else the
-    /// current directory).
+    /// current directory). It must be yours and not writable by group or others, unless
+    /// REAPER_TRUST_STATE_DIR=1.
     #[arg(long, global = true, env = "REAPER_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use reaper::service::{self, StartError, StartRequest};
 use reaper::state::StateDir;
-use reaper::units::format_duration;
 use reaper::text::escape;
+use reaper::units::format_duration;
 
 use super::{
     CliError, CliResult, EXIT_ALREADY_RUNNING, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LaunchArgs,
@@ -28,7 +28,8 @@ use super::{
   reaper start api --port 8001 --port-fallback -- sh -c 'exec uvicorn app:app --port $PORT'
   reaper start api --port 8001 --kill-existing -- uvicorn app:app --port 8001")]
 pub struct Args {
-    /// Service name: letters, digits, '.', '_' or '-'.
+    /// Service name: letters, digits, '.', '_' or '-'; not ending in '.exit', and not 'reaper',
+    /// 'zombie-detection' or '_stack' (reaper's own files).
     name: String,
     /// Working directory of CMD (default: the current directory).
     #[arg(long, value_name = "DIR")]

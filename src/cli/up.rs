@@ -195,8 +195,7 @@ fn load(located: &Located, to_stdout: bool) -> Result<Stack, CliError> {
 }
 
 fn locate(file: Option<&Path>, cwd: &Path) -> Result<Located, CliError> {
-    let located =
-        stack::locate(file, cwd).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))?;
+    let located = stack::locate(file, cwd).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))?;
     trust_found(file, &located)?;
     Ok(located)
 }

@@ -1144,7 +1144,10 @@ pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
 /// Opens `path` with `options` without following a symbolic link or junction in its last
 /// component (`FILE_FLAG_OPEN_REPARSE_POINT` opens the link itself, which the caller then finds
 /// is not a regular file). Windows has no mode bits: the directory's ACL governs access.
-pub fn open_no_follow(path: &std::path::Path, options: &mut std::fs::OpenOptions) -> io::Result<std::fs::File> {
+pub fn open_no_follow(
+    path: &std::path::Path,
+    options: &mut std::fs::OpenOptions,
+) -> io::Result<std::fs::File> {
     use std::os::windows::fs::OpenOptionsExt;
     options
         .custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT)

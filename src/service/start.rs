@@ -475,13 +475,14 @@ pub fn saved_env_values(state: &StateDir, name: &str) -> Result<Vec<(String, Str
             });
         }
     };
-    dotenvy::from_read_iter(file).map(|item| {
-        item.map_err(|e| StartError::EnvFile {
-            path: path.clone(),
-            why: describe_dotenv(&e),
+    dotenvy::from_read_iter(file)
+        .map(|item| {
+            item.map_err(|e| StartError::EnvFile {
+                path: path.clone(),
+                why: describe_dotenv(&e),
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 fn event_channel(stdout: std::process::ChildStdout) -> mpsc::Receiver<KeeperEvent> {

@@ -138,8 +138,12 @@ mod tests {
     fn only_regular_files_are_opened() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR)
-            .unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
         for result in [open_read(&fifo), open_read(dir.path())] {
             assert_eq!(Refused::of(&result.unwrap_err()), Some(Refused::NotRegular));
         }

@@ -389,13 +389,25 @@ mod tests {
 
     #[test]
     fn names_that_collide_with_reapers_files_are_refused() {
-        for reserved in ["x.exit", "x.EXIT", "a.b.exit", "reaper", "Reaper", "zombie-detection"] {
+        for reserved in [
+            "x.exit",
+            "x.EXIT",
+            "a.b.exit",
+            "reaper",
+            "Reaper",
+            "zombie-detection",
+        ] {
             assert!(
-                matches!(validate_name(reserved), Err(StateError::ReservedName { .. })),
+                matches!(
+                    validate_name(reserved),
+                    Err(StateError::ReservedName { .. })
+                ),
                 "{reserved}"
             );
         }
-        for fine in ["x.env", "x.json", "x.pid", "exit", "x.exited", "reaper2", "x.log.1"] {
+        for fine in [
+            "x.env", "x.json", "x.pid", "exit", "x.exited", "reaper2", "x.log.1",
+        ] {
             assert!(validate_new_name(fine).is_ok(), "{fine}");
         }
         assert!(validate_name(crate::state::SUPERVISOR_NAME).is_ok());
