@@ -134,6 +134,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "secret");
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn only_regular_files_are_opened() {
         let dir = tempfile::tempdir().unwrap();

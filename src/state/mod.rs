@@ -306,6 +306,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), StateError> {
         path: path.to_path_buf(),
         source,
     };
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut options = atomic_write_file::AtomicWriteFile::options();
     #[cfg(unix)]
     {
