@@ -55,7 +55,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
                     io::stdout(),
                     "  {:>7}  {:<16} {}",
                     orphan.pid,
-                    orphan.name,
+                    output::truncate(&orphan.name, 16),
                     output::truncate(&orphan.command, 100)
                 )?;
             }

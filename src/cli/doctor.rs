@@ -10,7 +10,8 @@ use reaper::signal::Signal;
 use reaper::state::{StateDir, write_atomic};
 use reaper::terminate::{self, StopPolicy, StopTarget};
 
-use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output};
+use super::output::{self, escape};
+use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg};
 
 /// Find zombies, orphans, port conflicts, hung processes and stale records.
 ///
@@ -103,7 +104,7 @@ pub fn doctor(state: &StateDir, args: DoctorArgs) -> CliResult {
     let report = scan(state, &options)?;
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&report).expect("reports serialise");
-        write_atomic(path, &json, false)?;
+        write_atomic(path, &json)?;
     }
     let fixes = if args.fix {
         doctor::fix(
@@ -145,9 +146,11 @@ fn print_report(report: &Report) -> io::Result<()> {
             table.add_row(vec![
                 f.pid.map_or_else(dash, |p| p.to_string()),
                 f.ppid.map_or_else(dash, |p| p.to_string()),
-                f.service.clone().unwrap_or_else(dash),
+                f.service
+                    .as_deref()
+                    .map_or_else(dash, |s| escape(s).into_owned()),
                 output::truncate(f.command.as_deref().unwrap_or("-"), 40),
-                f.evidence.clone(),
+                escape(&f.evidence).into_owned(),
             ]);
         }
         for line in table.lines() {
@@ -156,7 +159,7 @@ fn print_report(report: &Report) -> io::Result<()> {
         let mut fixes: Vec<&str> = findings.iter().map(|f| f.fix.as_str()).collect();
         fixes.dedup();
         for fix in fixes {
-            writeln!(out, "  fix: {fix}")?;
+            writeln!(out, "  fix: {}", escape(fix))?;
         }
         writeln!(out)?;
     }
@@ -501,7 +504,7 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
     }
     let options = scan_options(state, args.sample, args.cpu_threshold, ScopeArg::Machine)?;
     state.ensure()?;
-    let log_path = state.log_dir().join("zombie-detection.log");
+    let log_path = state.log_dir().join(reaper::state::WATCH_LOG);
     let mut scans = 0u64;
     loop {
         let report = scan(state, &options)?;
@@ -535,7 +538,7 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 report.scanned_at,
                 f.kind,
                 f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
-                f.evidence
+                escape(&f.evidence)
             ));
         }
         for f in &fixes {
@@ -545,14 +548,12 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 f.kind,
                 f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
                 f.resolved,
-                f.action
+                escape(&f.action)
             ));
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .and_then(|mut file| file.write_all(text.as_bytes()))?;
+        reaper::state::files::open_append(&log_path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|e| CliError::new(EXIT_FAILURE, format!("{}: {e}", log_path.display())))?;
         write!(io::stdout(), "{text}")?;
         scans += 1;
         if args.count.is_some_and(|n| scans >= n) {

@@ -219,13 +219,6 @@ fn free_from(from: u16, count: u16, json: bool) -> CliResult {
     Ok(EXIT_OK)
 }
 
-/// A command line on one line: newlines and other control characters become spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 fn owner_detail(owner: &Owner) -> String {
     let user = owner
         .user
@@ -235,7 +228,7 @@ fn owner_detail(owner: &Owner) -> String {
         "pid {}  {user}  started {}  {}",
         owner.pid,
         owner.started_at,
-        output::truncate(&one_line(&owner.command_line()), 120)
+        output::truncate(&owner.command_line(), 120)
     );
     if let Some(service) = &owner.service {
         line.push_str(&format!("  [service {service}]"));
@@ -412,11 +405,7 @@ pub fn not_free_message(report: &FreeReport, problem: &str) -> String {
 pub fn print_ended(report: &FreeReport, options: FreeOptions) -> io::Result<()> {
     let signal = options.policy.signal;
     for service in &report.services {
-        let mut stopped = service.report.clone();
-        for process in &mut stopped.processes {
-            process.command = one_line(&process.command);
-        }
-        output::stop_report(&stopped, signal)?;
+        output::stop_report(&service.report, signal)?;
     }
     if !report.ended.is_empty() {
         let elapsed = report
@@ -428,15 +417,7 @@ pub fn print_ended(report: &FreeReport, options: FreeOptions) -> io::Result<()> 
         output::stop_report(
             &StopReport {
                 name: format!("holders of port {}", report.port),
-                processes: report
-                    .ended
-                    .iter()
-                    .cloned()
-                    .map(|mut p| {
-                        p.command = one_line(&p.command);
-                        p
-                    })
-                    .collect(),
+                processes: report.ended.clone(),
                 unreaped_zombies: Vec::new(),
                 elapsed,
                 refused: None,
@@ -585,8 +566,11 @@ pub fn run_ports(state: &StateDir, args: PortsArgs) -> CliResult {
             row.extend([
                 owner.pid.to_string(),
                 owner.user.clone().unwrap_or_else(|| owner.uid.to_string()),
-                owner.service.clone().unwrap_or_else(|| "-".into()),
-                output::truncate(&one_line(&owner.command_line()), 80),
+                owner
+                    .service
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |s| output::escape(s).into_owned()),
+                output::truncate(&owner.command_line(), 80),
             ]);
             table.add_row(row);
         }

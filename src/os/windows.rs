@@ -1150,6 +1150,35 @@ pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens `path` with `options` without following a symbolic link or junction in its last
+/// component (`FILE_FLAG_OPEN_REPARSE_POINT` opens the link itself, which the caller then finds
+/// is not a regular file). Windows has no mode bits: the directory's ACL governs access.
+pub fn open_no_follow(
+    path: &std::path::Path,
+    options: &mut std::fs::OpenOptions,
+) -> io::Result<std::fs::File> {
+    use std::os::windows::fs::OpenOptionsExt;
+    options
+        .custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)
+}
+
+/// False: [`open_no_follow`] opens a link instead of failing on it.
+pub fn is_symlink_error(_error: &io::Error) -> bool {
+    false
+}
+
+/// Creates `path` and its missing parents (access follows the parent's ACL).
+pub fn create_private_dir_all(path: &std::path::Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+/// Always `None`: Windows grants access by ACL, not owner and mode bits, and a user's profile
+/// is private by default.
+pub fn untrusted_because(_meta: &std::fs::Metadata) -> Option<String> {
+    None
+}
+
 /// Hours, minutes and seconds of `unix_secs` in the local time zone.
 pub fn local_time_of_day(unix_secs: u64) -> Option<(u64, u64, u64)> {
     use windows_sys::Win32::Foundation::{FILETIME, SYSTEMTIME};

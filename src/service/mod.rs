@@ -14,7 +14,6 @@ pub use status::*;
 pub use stop::*;
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -47,7 +46,7 @@ pub(crate) fn live_members(
 
 /// The last `count` lines of a file (reads at most the last 1 MiB).
 pub fn tail_lines(path: &Path, count: usize) -> io::Result<Vec<String>> {
-    let mut file = File::open(path)?;
+    let mut file = crate::state::files::open_read(path)?;
     let len = file.metadata()?.len();
     let start = len.saturating_sub(1 << 20);
     file.seek(SeekFrom::Start(start))?;

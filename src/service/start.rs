@@ -106,10 +106,16 @@ pub enum StartError {
     #[error("no command given: put it after `--`, e.g. reaper start api -- python3 -m http.server")]
     EmptyCommand,
     /// Bad input: the command cannot be found.
-    #[error("command not found: {0} (check the spelling and PATH, or give a full path)")]
+    #[error(
+        "command not found: {} (check the spelling and PATH, or give a full path)",
+        crate::text::escape(.0)
+    )]
     CommandNotFound(String),
     /// Bad input: the command cannot be executed.
-    #[error("cannot execute {0}: permission denied (is it executable?)")]
+    #[error(
+        "cannot execute {}: permission denied (is it executable?)",
+        crate::text::escape(.0)
+    )]
     NotExecutable(String),
     /// The keeper failed.
     #[error("could not start {name}: {why}")]
@@ -159,10 +165,11 @@ pub enum StartError {
 }
 
 fn tail_block(log: &Path, tail: &[String]) -> String {
+    let log = crate::text::escape(&log.to_string_lossy()).into_owned();
     if tail.is_empty() {
-        format!("; its log {} is empty", log.display())
+        format!("; its log {log} is empty")
     } else {
-        let mut out = format!("; last lines of {}:", log.display());
+        let mut out = format!("; last lines of {log}:");
         for line in tail {
             out.push_str("\n  | ");
             out.push_str(line);
@@ -457,7 +464,7 @@ fn save_env_values(state: &StateDir, request: &StartRequest) -> Result<(), State
     for (key, value) in &request.env {
         text.push_str(&format!("{key}={}\n", quote_env_value(value)));
     }
-    write_atomic(&state.env_path(&request.name), text.as_bytes(), true)
+    write_atomic(&state.env_path(&request.name), text.as_bytes())
 }
 
 /// Quotes a value so dotenvy reads it back unchanged.
@@ -477,20 +484,24 @@ fn quote_env_value(value: &str) -> String {
 /// Reads back the `--env` values saved for `restart`.
 pub fn saved_env_values(state: &StateDir, name: &str) -> Result<Vec<(String, String)>, StartError> {
     let path = state.env_path(name);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let iter = dotenvy::from_path_iter(&path).map_err(|e| StartError::EnvFile {
-        path: path.clone(),
-        why: describe_dotenv(&e),
-    })?;
-    iter.map(|item| {
-        item.map_err(|e| StartError::EnvFile {
-            path: path.clone(),
-            why: describe_dotenv(&e),
+    let file = match crate::state::files::open_read(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StartError::EnvFile {
+                path,
+                why: e.to_string(),
+            });
+        }
+    };
+    dotenvy::from_read_iter(file)
+        .map(|item| {
+            item.map_err(|e| StartError::EnvFile {
+                path: path.clone(),
+                why: describe_dotenv(&e),
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 fn event_channel(stdout: std::process::ChildStdout) -> mpsc::Receiver<KeeperEvent> {
