@@ -405,6 +405,10 @@ pub(crate) fn sockets_from(
             }
         }
     }
+    // /proc/net tables are read in pages while sockets come and go, and the kernel may then
+    // show one socket twice (it resumes its walk by position): one entry per socket.
+    let mut seen = HashSet::new();
+    out.retain(|s| s.inode == 0 || seen.insert((s.protocol, s.inode)));
     Ok(out)
 }
 
