@@ -9,7 +9,6 @@
 use std::fs;
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -175,7 +174,7 @@ fn record_is_this_run(state: &StateDir, spec: &KeeperSpec) -> bool {
     }
 }
 
-fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
+fn spawn_service(spec: &KeeperSpec) -> io::Result<os::Spawned> {
     let (program, args) = spec
         .argv
         .split_first()
@@ -191,22 +190,17 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("PATH"))
         .map(|(_, value)| std::ffi::OsStr::new(value));
-    let mut command = Command::new(os::spawnable_program(program, &spec.cwd, path));
-    command
-        .args(args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .env(MARKER_VAR, &spec.marker)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    os::spawn_in_new_session(&mut command);
-    if let Some(cgroup) = &spec.cgroup {
-        os::spawn_in_cgroup(&mut command, cgroup)?;
-    }
-    os::keep_stdio_private();
-    command.spawn()
+    let mut env = spec.env.clone();
+    env.retain(|(name, _)| name != MARKER_VAR);
+    env.push((MARKER_VAR.to_string(), spec.marker.clone()));
+    os::spawn_service(&os::ServiceLaunch {
+        program: os::spawnable_program(program, &spec.cwd, path),
+        args,
+        cwd: &spec.cwd,
+        env,
+        output: log,
+        cgroup: spec.cgroup.as_deref(),
+    })
 }
 
 /// Appends a diagnostic line from the keeper itself to the service log.

@@ -217,6 +217,179 @@ pub fn spawn_in_cgroup(command: &mut std::process::Command, cgroup: &Path) -> io
     Ok(())
 }
 
+/// `clone3(2)` arguments, as far as `cgroup` (`CLONE_ARGS_SIZE_VER2`, Linux 5.7).
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Starts `launch` as a new process created inside `cgroup` (`clone3` with
+/// `CLONE_INTO_CGROUP`), in a session of its own, with every signal disposition at its default
+/// and no signal blocked. `Ok(None)` when this kernel cannot (before 5.7): the caller moves the
+/// process in instead.
+pub(super) fn spawn_into_cgroup(
+    launch: &super::super::ServiceLaunch<'_>,
+    cgroup: &Path,
+) -> io::Result<Option<Pid>> {
+    use std::ffi::{CString, OsStr};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    let c_string = |bytes: &[u8]| {
+        CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte"))
+    };
+    // The search a shell (and std's Command) makes, done here because only exec is left to do
+    // in the new process.
+    let search_path = launch
+        .env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| OsStr::new(value.as_str()));
+    let named = Path::new(&launch.program);
+    let program = if launch.program.as_bytes().contains(&b'/') {
+        launch.cwd.join(named)
+    } else {
+        super::super::find_program(&named.to_string_lossy(), launch.cwd, search_path)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?
+    };
+    let program = c_string(program.as_os_str().as_bytes())?;
+    let mut argv = vec![c_string(launch.program.as_bytes())?];
+    for arg in launch.args {
+        argv.push(c_string(arg.as_bytes())?);
+    }
+    let envp: Vec<CString> = launch
+        .env
+        .iter()
+        .map(|(name, value)| c_string(format!("{name}={value}").as_bytes()))
+        .collect::<io::Result<_>>()?;
+    let cwd = c_string(launch.cwd.as_os_str().as_bytes())?;
+    let argv_ptrs: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp_ptrs: Vec<*const libc::c_char> = envp
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let null = std::fs::File::open("/dev/null")?;
+    let directory = rustix::fs::open(
+        cgroup,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    // The new process reports a failed exec here; a successful one closes it (close-on-exec).
+    let (report_read, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: directory.as_raw_fd() as u64,
+    };
+    let (null, output, report) = (
+        null.as_raw_fd(),
+        launch.output.as_raw_fd(),
+        report_write.as_raw_fd(),
+    );
+    // SAFETY: clone3 without CLONE_VM gives the new process a copy of this one, as fork does.
+    // Until it execs, it calls only async-signal-safe system calls on memory prepared above
+    // (no allocation, no lock), then execs or exits with _exit.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        // SAFETY: see above; every pointer refers to memory that lives until exec.
+        unsafe {
+            let ok = libc::setsid() >= 0
+                && libc::dup2(null, 0) >= 0
+                && libc::dup2(output, 1) >= 0
+                && libc::dup2(output, 2) >= 0
+                && libc::chdir(cwd.as_ptr()) == 0;
+            if ok {
+                reset_signals();
+                libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
+            }
+            let errno = *libc::__errno_location();
+            libc::write(report, (&errno as *const i32).cast(), 4);
+            libc::_exit(127);
+        }
+    }
+    if pid < 0 {
+        let error = io::Error::last_os_error();
+        // No clone3 (before 5.3), or no CLONE_INTO_CGROUP (before 5.7), or a seccomp filter
+        // that refuses clone3 (as some container runtimes do).
+        return match error.raw_os_error() {
+            Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EPERM) => Ok(None),
+            _ => Err(error),
+        };
+    }
+    drop(report_write);
+    let mut errno = [0u8; 4];
+    let mut read = 0;
+    while read < 4 {
+        match rustix::io::read(&report_read, &mut errno[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let pid = pid as Pid;
+    if read == 4 {
+        // The exec failed: reap the process that reported it.
+        let _ = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid as i32),
+            rustix::process::WaitOptions::empty(),
+        );
+        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)));
+    }
+    Ok(Some(pid))
+}
+
+/// Between fork and exec: every signal back to its default action, none blocked, so a service
+/// started from a shell that ignores SIGINT, or under `nohup`, can still be stopped gracefully.
+///
+/// # Safety
+/// Only for a process that is about to exec (it changes process-wide signal state).
+unsafe fn reset_signals() {
+    // SAFETY: sigemptyset/sigprocmask/signal are async-signal-safe and touch only the
+    // calling process's signal state.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        for signal in 1..libc::SIGRTMAX() {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
 /// True when `path` may name one of reaper's cgroups for run `run_id`: an absolute path with no
 /// `..`, on a cgroup v2 mount, directly in a `reaper` directory, ending in `.RUN_ID`. Paths come
 /// from records, which are files anyone with write access to the state dir could forge.

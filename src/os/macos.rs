@@ -420,6 +420,11 @@ pub fn become_subreaper() -> io::Result<()> {
     ))
 }
 
+/// Starts the keeper's service in a session of its own (no cgroups here).
+pub fn spawn_service(launch: &super::ServiceLaunch<'_>) -> io::Result<super::Spawned> {
+    launch.command()?.spawn().map(Into::into)
+}
+
 /// This machine's host name.
 pub fn host_name() -> String {
     rustix::system::uname()

@@ -121,6 +121,42 @@ pub fn spawnable_program(program: &str, cwd: &Path, path: Option<&OsStr>) -> OsS
     program.into()
 }
 
+/// What the keeper starts: everything a spawn needs, so each platform can start it its own way
+/// (Linux starts it straight into its cgroup; see [`spawn_service`]).
+#[derive(Debug)]
+pub struct ServiceLaunch<'a> {
+    /// The program, as [`spawnable_program`] gives it.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: &'a [String],
+    /// Working directory.
+    pub cwd: &'a Path,
+    /// The complete environment (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    /// Where stdout and stderr go; stdin is the null device.
+    pub output: std::fs::File,
+    /// The cgroup the service must start in, if it has one.
+    pub cgroup: Option<&'a Path>,
+}
+
+impl ServiceLaunch<'_> {
+    /// The same launch as a `std` command: a new session, the environment replaced, stdio set
+    /// (without the cgroup, which the platform adds its own way).
+    pub fn command(&self) -> io::Result<std::process::Command> {
+        let mut command = std::process::Command::new(&self.program);
+        command
+            .args(self.args)
+            .current_dir(self.cwd)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(self.output.try_clone()?)
+            .stderr(self.output.try_clone()?);
+        spawn_in_new_session(&mut command);
+        Ok(command)
+    }
+}
+
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -57,11 +57,37 @@ pub fn spawn_in_new_session(command: &mut std::process::Command) {
     }
 }
 
+/// A service the keeper started. Unix keepers reap by `wait(-1)`, so only the pid is kept (a
+/// service started straight into its cgroup has no `std` handle at all).
+#[derive(Debug)]
+pub struct Spawned {
+    pid: Pid,
+}
+
+impl Spawned {
+    /// The service's pid.
+    pub fn id(&self) -> Pid {
+        self.pid
+    }
+}
+
+impl From<std::process::Child> for Spawned {
+    fn from(child: std::process::Child) -> Spawned {
+        Spawned { pid: child.id() }
+    }
+}
+
+impl From<Pid> for Spawned {
+    fn from(pid: Pid) -> Spawned {
+        Spawned { pid }
+    }
+}
+
 /// The keeper's loop: reaps the service `leader` and every descendant reparented to the keeper
 /// (a subreaper), calling `on_leader_exit` with the leader's (code, signal); returns once the
-/// keeper has no children left. Reaps with `wait(-1)`, so the `Child` handle is never waited on.
+/// keeper has no children left. Reaps with `wait(-1)`.
 pub fn supervise_service(
-    leader: std::process::Child,
+    leader: Spawned,
     mut on_leader_exit: impl FnMut(Option<i32>, Option<i32>),
 ) {
     let leader = leader.id();

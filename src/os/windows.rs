@@ -1047,6 +1047,16 @@ pub fn contain_run(run_id: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// A service the keeper started: its handle, which the keeper waits on.
+pub type Spawned = std::process::Child;
+
+/// Starts the keeper's service (in the keeper's job object, which every child joins).
+pub fn spawn_service(launch: &super::ServiceLaunch<'_>) -> io::Result<Spawned> {
+    let mut command = launch.command()?;
+    keep_stdio_private();
+    command.spawn()
+}
+
 /// Windows has no per-process descriptor limit of note (handles number in the millions): the
 /// limit a stop must stay under is reported as unbounded.
 pub fn raise_fd_limit() -> u64 {
