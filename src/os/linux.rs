@@ -356,10 +356,10 @@ pub fn wait_for_events(pinned: &[&Pinned], cgroups: &[&CgroupWatch], timeout: Du
     let fds: Vec<_> = pinned
         .iter()
         .filter_map(|p| match &p.handle {
-            PinnedHandle::Pidfd(fd) => Some(fd.as_fd()),
+            PinnedHandle::Pidfd(fd) => Some((fd.as_fd(), PollFlags::IN)),
             PinnedHandle::CheckedPid { .. } => None,
         })
-        .chain(cgroups.iter().map(|watch| watch.fd()))
+        .chain(cgroups.iter().map(|watch| (watch.fd(), PollFlags::PRI)))
         .collect();
     let timeout = if fds.len() < pinned.len() + cgroups.len() {
         timeout.min(Duration::from_millis(10))
@@ -368,7 +368,7 @@ pub fn wait_for_events(pinned: &[&Pinned], cgroups: &[&CgroupWatch], timeout: Du
     };
     let mut poll_fds: Vec<PollFd<'_>> = fds
         .iter()
-        .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .map(|(fd, flags)| PollFd::new(fd, *flags))
         .collect();
     let spec = Timespec {
         tv_sec: timeout.as_secs() as i64,
