@@ -197,16 +197,10 @@ pub(crate) fn start_locked(
     let began = Instant::now();
     let name = &request.name;
     refuse_if_running(state, name)?;
-    if request.argv.is_empty() || request.argv[0].is_empty() {
-        return Err(StartError::EmptyCommand);
-    }
-    if !request.cwd.is_dir() {
-        return Err(StartError::BadCwd(request.cwd.clone()));
-    }
+    let env = check_request(request)?;
     if let Some(port) = request.port {
         refuse_if_port_held(state, name, port)?;
     }
-    let env = build_env(request)?;
     let log = request
         .log
         .clone()
@@ -382,6 +376,34 @@ fn refuse_if_running(state: &StateDir, name: &str) -> Result<(), StartError> {
             Ok(())
         }
     }
+}
+
+/// Checks what a start needs from its input — a command, the working directory, every env file,
+/// the program (found as the keeper's exec will find it) — and returns the service's
+/// environment. `restart` calls it before it stops anything, so a restart that cannot start
+/// again leaves the old run alone.
+pub(crate) fn check_request(request: &StartRequest) -> Result<Vec<(String, String)>, StartError> {
+    let Some(program) = request.argv.first().filter(|p| !p.is_empty()) else {
+        return Err(StartError::EmptyCommand);
+    };
+    if !request.cwd.is_dir() {
+        return Err(StartError::BadCwd(request.cwd.clone()));
+    }
+    let env = build_env(request)?;
+    let path = env
+        .iter()
+        .find(|(key, _)| key == "PATH" || (cfg!(windows) && key.eq_ignore_ascii_case("PATH")))
+        .map(|(_, value)| std::ffi::OsStr::new(value));
+    // Without a PATH the exec's own default search decides; the keeper reports what it finds.
+    if path.is_some() && os::find_program(program, &request.cwd, path).is_none() {
+        let has_separator = program.contains('/') || (cfg!(windows) && program.contains('\\'));
+        return Err(if has_separator && request.cwd.join(program).is_file() {
+            StartError::NotExecutable(program.clone())
+        } else {
+            StartError::CommandNotFound(program.clone())
+        });
+    }
+    Ok(env)
 }
 
 fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError> {
