@@ -142,6 +142,21 @@ pub enum StartError {
         /// Who holds it.
         holder: String,
     },
+    /// The service started but its record could not be written (a full disk, an unwritable
+    /// state directory); what it started was stopped again.
+    #[error("cannot record {name}: {source}; {}", if *.stopped {
+        "the processes it started were stopped"
+    } else {
+        "some processes it started could not be stopped (see `reaper doctor`)"
+    })]
+    NotRecorded {
+        /// Service name.
+        name: String,
+        /// Why the record could not be written.
+        source: StateError,
+        /// Whether everything it started is gone.
+        stopped: bool,
+    },
     /// The port did not open in time; the service was stopped again.
     #[error("{name} did not accept connections on port {port} within {timeout}; it was stopped{}", tail_block(.log, .tail))]
     NotReady {
@@ -232,6 +247,8 @@ pub(crate) fn start_locked(
         name: name.clone(),
         why,
     };
+    // Everything that can fail without a running service is done before the spawn.
+    let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
     let exe = std::env::current_exe().map_err(|e| spawn_error(e.to_string()))?;
     let mut command = Command::new(exe);
     command
@@ -268,7 +285,6 @@ pub(crate) fn start_locked(
             return Err(spawn_error("the keeper did not report".into()));
         }
     };
-    let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
     let keeper_ref = os::process_info(keeper_pid).map(|info| ProcessRef {
         pid: keeper_pid,
         start_time: info.start_time,
@@ -294,8 +310,20 @@ pub(crate) fn start_locked(
         marker: marker.encode(),
         stack: request.stack.clone(),
     };
-    state.save(&record)?;
-    save_env_values(state, request)?;
+    if let Err(source) = state
+        .save(&record)
+        .and_then(|()| save_env_values(state, request))
+    {
+        // Never a running service without a record: stop what was started.
+        let stopped = abandon(state, &record).unwrap_or(false);
+        let error = StartError::NotRecorded {
+            name: name.clone(),
+            source,
+            stopped,
+        };
+        actionlog::record(state, &format!("start {name} failed: {error}"));
+        return Err(error);
+    }
     // The keeper outlives us; dropping the handle neither kills nor waits for it.
     drop(keeper);
     let outcome = wait_until_up(state, request, &record, &events, began);
@@ -594,16 +622,22 @@ fn wait_until_up(
     }
 }
 
-/// Stops whatever is left of a failed start and removes its record.
-fn abandon(state: &StateDir, record: &Record) -> Result<(), StateError> {
+/// Stops whatever is left of a failed start and, once its tree is gone, removes its record
+/// (a record is never removed while a process it vouches for survives). Returns whether the tree
+/// is gone.
+fn abandon(state: &StateDir, record: &Record) -> Result<bool, StateError> {
     let target = StopTarget {
         name: record.name.clone(),
         anchor: record.anchor(),
         signal: crate::signal::Signal::Term,
         timeout: Duration::from_secs(5),
     };
-    let _ = terminate::stop_trees(&[target]);
-    state.remove(&record.name)
+    let stopped = terminate::stop_trees(&[target])
+        .is_ok_and(|reports| reports.iter().all(terminate::StopReport::complete));
+    if stopped {
+        state.remove(&record.name)?;
+    }
+    Ok(stopped)
 }
 
 fn refuse_if_port_held(state: &StateDir, name: &str, port: u16) -> Result<(), StartError> {
