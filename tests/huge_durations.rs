@@ -58,6 +58,8 @@ fn start_with_a_huge_wait_or_log_size_is_refused_and_starts_nothing() {
         ("--min-uptime", "367d", "too long"),
         ("--ready-timeout", HUGE, "too long"),
         ("--log-max-size", "99999999GB", "too large"),
+        // Each rotation renamed every numbered file up to N: 4 billion renames.
+        ("--log-keep", "4294967295", "not in 0..=1000"),
     ] {
         sandbox
             .reaper()
