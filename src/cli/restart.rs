@@ -37,9 +37,8 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
     let (report, started) = service::restart(state, &args.name, options).map_err(|e| {
         let code = match &e {
             RestartError::Stop(e) => stop::exit_code(e),
-            RestartError::Start(e) | RestartError::CannotStart { source: e, .. } => {
-                start::exit_code(e)
-            }
+            RestartError::Start(e) => start::exit_code(e),
+            RestartError::CannotStart { source, .. } => start::exit_code(source),
             RestartError::Survivors(_) => EXIT_FAILURE,
         };
         CliError::new(code, e.to_string())

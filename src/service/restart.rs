@@ -42,7 +42,7 @@ pub enum RestartError {
         /// Service name.
         name: String,
         /// What the start would have failed on.
-        source: StartError,
+        source: Box<StartError>,
     },
     /// The old run did not die completely; the new one was not started.
     #[error("{0}: some processes of the old run survived SIGKILL; not starting a second copy")]
@@ -85,7 +85,7 @@ pub fn restart(
     // running one.
     check_request(&request).map_err(|source| RestartError::CannotStart {
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let locks = [lock];
     let mut reports =
