@@ -1,8 +1,16 @@
-//! Which processes belong to a service: the marker every managed process inherits, and the
-//! membership rule `session ∪ descendants(keeper, leader) ∪ marker carriers`, closed over
-//! descendants.
+//! Which processes belong to a service. Strongest first:
+//!
+//! 1. A cgroup (Linux, where a cgroup v2 hierarchy is writable): its `cgroup.procs`, nothing
+//!    else. No process inside can leave it, whatever it does.
+//! 2. Otherwise (macOS, Linux without a usable cgroup; Windows adds its job object): the marker
+//!    every managed process inherits, the keeper's descendants (it is a subreaper, so orphans
+//!    come back to it), and the leader's session, closed over descendants. The session is
+//!    trusted only while its leader is verified alive: a session id is a pid number, and once
+//!    the leader and its session are gone a new process can get that number and lead a session
+//!    of its own. A record from another boot has no members at all.
 
 use std::collections::{BTreeSet, HashMap};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::identity::{ProcessRef, protection};
@@ -58,12 +66,30 @@ impl Marker {
 #[derive(Debug, Default)]
 pub struct MarkerCache {
     seen: HashMap<(Pid, u64), Option<Marker>>,
+    /// Set for a cache built from known markers: processes it does not know carry none.
+    closed: bool,
 }
 
 impl MarkerCache {
+    /// A cache that knows every marker there is (the processes not listed carry none) and never
+    /// reads a process's environment: membership can then be computed on a snapshot built in
+    /// memory.
+    pub fn from_known(markers: impl IntoIterator<Item = ((Pid, u64), Marker)>) -> MarkerCache {
+        MarkerCache {
+            seen: markers
+                .into_iter()
+                .map(|(key, marker)| (key, Some(marker)))
+                .collect(),
+            closed: true,
+        }
+    }
+
     /// Reads the markers of many processes at once (two threads when there are many), so later
     /// [`MarkerCache::marker`] calls are lookups.
     pub fn prefetch(&mut self, processes: &[(Pid, u64)]) {
+        if self.closed {
+            return;
+        }
         let todo: Vec<(Pid, u64)> = processes
             .iter()
             .copied()
@@ -94,9 +120,15 @@ impl MarkerCache {
 
     /// The marker of the process `(pid, start_time)`, if it carries one.
     pub fn marker(&mut self, pid: Pid, start_time: u64) -> Option<&Marker> {
+        let closed = self.closed;
         self.seen
             .entry((pid, start_time))
-            .or_insert_with(|| os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v)))
+            .or_insert_with(|| {
+                if closed {
+                    return None;
+                }
+                os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v))
+            })
             .as_ref()
     }
 }
@@ -110,6 +142,203 @@ pub struct Anchor {
     pub keeper: Option<ProcessRef>,
     /// The run id in the marker every member inherits.
     pub run_id: String,
+    /// The run's cgroup, if it has one (Linux). Used only when it is a path reaper could have
+    /// created for this run id ([`os::is_reaper_cgroup`]): records are files anyone able to
+    /// write the state directory could forge.
+    pub cgroup: Option<PathBuf>,
+}
+
+impl Anchor {
+    /// The run's cgroup, when it has one that may be trusted.
+    pub fn trusted_cgroup(&self) -> Option<&Path> {
+        self.cgroup
+            .as_deref()
+            .filter(|path| os::is_reaper_cgroup(path, &self.run_id))
+    }
+
+    /// The anchor of a tree reaper did not start (a pid given on the command line, a port
+    /// holder, a marker carrier): the tree is whatever is found around `leader`.
+    pub fn adopted(leader: ProcessRef, run_id: String) -> Anchor {
+        Anchor {
+            leader,
+            keeper: None,
+            run_id,
+            cgroup: None,
+        }
+    }
+}
+
+/// What holds a run's processes, for `status` and `ps`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Containment {
+    /// A cgroup v2 of its own.
+    Cgroup {
+        /// The cgroup's directory.
+        path: PathBuf,
+    },
+    /// A Windows job object named after the run.
+    Job,
+    /// A session of its own, the marker, and the keeper as subreaper.
+    SessionMarker,
+}
+
+impl Containment {
+    /// The containment of the tree anchored at `anchor`.
+    pub fn of(anchor: &Anchor) -> Containment {
+        match anchor.trusted_cgroup() {
+            Some(path) => Containment::Cgroup {
+                path: path.to_path_buf(),
+            },
+            None if cfg!(windows) => Containment::Job,
+            None => Containment::SessionMarker,
+        }
+    }
+}
+
+impl Containment {
+    /// One word for tables: `cgroup`, `job` or `session`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Containment::Cgroup { .. } => "cgroup",
+            Containment::Job => "job",
+            Containment::SessionMarker => "session",
+        }
+    }
+}
+
+impl std::fmt::Display for Containment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Containment::Cgroup { path } => write!(f, "cgroup {}", path.display()),
+            Containment::Job => f.write_str("job object"),
+            Containment::SessionMarker => f.write_str("session+marker"),
+        }
+    }
+}
+
+/// The cgroup name for run `run_id` of service `name` under the state directory `run_dir`:
+/// `svc.PROJECT.NAME.RUN_ID`, PROJECT being a hash of `run_dir` (so `clean` can tell its own
+/// leftovers apart).
+pub fn service_cgroup_leaf(run_dir: &Path, name: &str, run_id: &str) -> String {
+    format!("svc.{}.{name}.{run_id}", project_hash(run_dir))
+}
+
+/// The cgroup name for a `reaper run` (pid `pid`, start time `start_time`) of run `run_id`:
+/// `run.PID.START.RUN_ID`, so a leftover whose `reaper run` is gone can be recognised.
+pub fn run_cgroup_leaf(pid: Pid, start_time: u64, run_id: &str) -> String {
+    format!("run.{pid}.{start_time}.{run_id}")
+}
+
+/// A leftover reaper cgroup: one whose owner is gone while processes remain in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupOwner {
+    /// A service of the state directory whose `run_dir` hashes to `project`.
+    Service {
+        /// Hash of the state directory (see [`service_cgroup_leaf`]).
+        project: String,
+        /// Service name.
+        name: String,
+        /// Run id.
+        run_id: String,
+    },
+    /// A `reaper run` process.
+    Run {
+        /// Its identity.
+        supervisor: (Pid, u64),
+        /// Run id.
+        run_id: String,
+    },
+}
+
+impl CgroupOwner {
+    /// Reads the owner from a cgroup's name; `None` for names reaper does not give.
+    pub fn parse(leaf: &str) -> Option<CgroupOwner> {
+        let (rest, run_id) = leaf.rsplit_once('.')?;
+        let run_id = run_id.to_string();
+        if let Some(rest) = rest.strip_prefix("svc.") {
+            let (project, name) = rest.split_once('.')?;
+            return Some(CgroupOwner::Service {
+                project: project.to_string(),
+                name: name.to_string(),
+                run_id,
+            });
+        }
+        let (pid, start) = rest.strip_prefix("run.")?.split_once('.')?;
+        Some(CgroupOwner::Run {
+            supervisor: (pid.parse().ok()?, start.parse().ok()?),
+            run_id,
+        })
+    }
+}
+
+/// A cgroup reaper created whose owner is gone while processes remain in it: a keeper or a
+/// `reaper run` that was SIGKILLed, a record deleted by hand.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LeftoverCgroup {
+    /// The cgroup's directory.
+    pub path: PathBuf,
+    /// Who created it, in words (`service api (run …)`, `reaper run pid 42`).
+    pub owner: String,
+    /// The run id in its name.
+    pub run_id: String,
+    /// The processes in it.
+    pub pids: Vec<Pid>,
+}
+
+/// The leftover cgroups of the state directory `run_dir` (service cgroups whose run is not one
+/// of `known_runs`) and of every `reaper run` that is gone. Empty leftovers are removed on the
+/// way: nothing is left to find in them.
+pub fn leftover_cgroups(run_dir: &Path, known_runs: &[String]) -> Vec<LeftoverCgroup> {
+    let project = project_hash(run_dir);
+    let mut found = Vec::new();
+    for path in os::reaper_cgroups() {
+        let Some(owner) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(CgroupOwner::parse)
+        else {
+            continue;
+        };
+        let (owner, run_id) = match owner {
+            CgroupOwner::Service {
+                project: p,
+                name,
+                run_id,
+            } if p == project && !known_runs.contains(&run_id) => {
+                (format!("service {name} (run {run_id})"), run_id)
+            }
+            CgroupOwner::Run {
+                supervisor: (pid, start),
+                run_id,
+            } if os::process_info(pid).is_none_or(|info| info.start_time != start) => {
+                (format!("`reaper run` pid {pid}, which is gone"), run_id)
+            }
+            _ => continue,
+        };
+        let pids = os::cgroup_processes(&path).unwrap_or_default();
+        if pids.is_empty() {
+            let _ = os::remove_cgroup(&path);
+            continue;
+        }
+        found.push(LeftoverCgroup {
+            path,
+            owner,
+            run_id,
+            pids,
+        });
+    }
+    found
+}
+
+/// A stable 8-hex-digit hash of a state directory (FNV-1a: the same in every reaper process,
+/// unlike std's randomly keyed hasher).
+pub fn project_hash(run_dir: &Path) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in run_dir.as_os_str().as_encoded_bytes() {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", hash as u32)
 }
 
 /// The processes of one tree.
@@ -122,20 +351,34 @@ pub struct Membership {
     pub protected: Vec<Pid>,
 }
 
-/// The members of the tree anchored at `anchor`: its session, the keeper's and the leader's
-/// descendants, and marker carriers, closed over descendants. Protected processes are neither
-/// members nor expanded. Marker lookups are limited to processes started no earlier than the
-/// leader (an older process cannot have inherited the marker), which keeps a stop cheap on busy
-/// hosts.
+/// The members of the tree anchored at `anchor`. With a cgroup: every process in it. Otherwise
+/// the marker carriers, the keeper's descendants and (while the leader is verified alive) its
+/// session, closed over descendants. Protected processes are neither members nor expanded.
+/// Marker lookups are limited to processes started no earlier than the leader (an older process
+/// cannot have inherited the marker), which keeps a stop cheap on busy hosts.
 pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) -> Membership {
+    if anchor.leader.boot_id != os::boot_id().unwrap_or_default() {
+        // Nothing from another boot is alive; whatever has its pids now is someone else.
+        return Membership::default();
+    }
+    if let Some(cgroup) = anchor.trusted_cgroup() {
+        match os::cgroup_processes(cgroup) {
+            Ok(pids) => return close(snapshot, pids, None, false),
+            // A cgroup cannot be removed while a process is in it: gone means empty.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Membership::default(),
+            // Unreadable (a permission change, an unmounted hierarchy): the fallback still
+            // finds the tree.
+            Err(_) => {}
+        }
+    }
     let mut seeds = BTreeSet::new();
     let leader = &anchor.leader;
-    let leader_info = snapshot.get(leader.pid);
-    let leader_is_ours = leader_info.is_some_and(|info| leader.matches(info));
-    // A session id cannot be reused while any process is in that session, so when no process
-    // holds the leader's pid, the session's remaining members are still ours.
-    let session_is_ours = leader_is_ours || leader_info.is_none();
-    if leader_is_ours {
+    // The session is the leader's only while the leader is: a session id is a pid number,
+    // reusable once the leader and every member of its session are gone.
+    let session_is_ours = snapshot
+        .get(leader.pid)
+        .is_some_and(|info| leader.matches(info));
+    if session_is_ours {
         seeds.insert(leader.pid);
     }
     let keeper = anchor
@@ -159,10 +402,21 @@ pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) 
             seeds.insert(info.pid);
         }
     }
+    close(snapshot, seeds, keeper.map(|k| k.pid), true)
+}
+
+/// `seeds` and (with `descend`) their descendants, without the keeper, console hosts and
+/// protected processes.
+fn close(
+    snapshot: &Snapshot,
+    seeds: impl IntoIterator<Item = Pid>,
+    keeper: Option<Pid>,
+    descend: bool,
+) -> Membership {
     let mut membership = Membership::default();
     let mut stack: Vec<Pid> = seeds.into_iter().collect();
     while let Some(pid) = stack.pop() {
-        if keeper.is_some_and(|k| k.pid == pid) || membership.pids.contains(&pid) {
+        if keeper == Some(pid) || membership.pids.contains(&pid) {
             continue;
         }
         // A console host belongs to its console, not to the tree: it exits by itself once the
@@ -177,7 +431,187 @@ pub fn members(snapshot: &Snapshot, anchor: &Anchor, markers: &mut MarkerCache) 
             continue;
         }
         membership.pids.insert(pid);
-        stack.extend(snapshot.children(pid));
+        if descend {
+            stack.extend(snapshot.children(pid));
+        }
     }
     membership
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::process::{ProcessInfo, ProcessState};
+
+    /// Pids far above any this machine hands out, so `protection` never applies to them.
+    const BASE: Pid = 3_000_000;
+
+    fn process(pid: Pid, ppid: Pid, sid: Pid, start_time: u64) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid,
+            pgid: sid,
+            sid,
+            state: ProcessState::Sleeping,
+            start_time,
+            started_at: SystemTime::UNIX_EPOCH,
+            name: format!("p{pid}"),
+            cpu_time: Duration::ZERO,
+            rss_bytes: 0,
+            kernel_thread: false,
+        }
+    }
+
+    fn identity(pid: Pid, start_time: u64) -> ProcessRef {
+        ProcessRef {
+            pid,
+            start_time,
+            boot_id: os::boot_id().expect("boot id"),
+        }
+    }
+
+    fn anchor(leader: ProcessRef, keeper: Option<ProcessRef>) -> Anchor {
+        Anchor {
+            leader,
+            keeper,
+            run_id: "00ff00ff00ff00ff".into(),
+            cgroup: None,
+        }
+    }
+
+    fn marker() -> Marker {
+        Marker {
+            run_id: "00ff00ff00ff00ff".into(),
+            name: "api".into(),
+            run_dir: PathBuf::from("/project/.run"),
+        }
+    }
+
+    fn pids(membership: &Membership) -> Vec<Pid> {
+        membership.pids.iter().map(|pid| pid - BASE).collect()
+    }
+
+    #[test]
+    fn a_live_leaders_session_and_descendants_are_members() {
+        let (leader, child, grandchild) = (BASE + 10, BASE + 11, BASE + 12);
+        let snapshot = Snapshot::from_processes([
+            process(leader, 1, leader, 100),
+            process(child, leader, leader, 101),
+            process(grandchild, child, BASE + 12, 102),
+            process(BASE + 50, 1, BASE + 50, 50),
+        ]);
+        let mut markers = MarkerCache::from_known([]);
+        let found = members(
+            &snapshot,
+            &anchor(identity(leader, 100), None),
+            &mut markers,
+        );
+        assert_eq!(pids(&found), [10, 11, 12]);
+    }
+
+    #[test]
+    fn session_of_a_reused_leader_pid_is_not_trusted() {
+        // The leader (pid 10, started at 100) and its session are gone. pid 10 went to an
+        // unrelated program that called setsid and left a daemon (pid 20) in session 10.
+        let (reused, daemon) = (BASE + 10, BASE + 20);
+        let snapshot = Snapshot::from_processes([process(daemon, 1, reused, 300)]);
+        let mut markers = MarkerCache::from_known([]);
+        let found = members(
+            &snapshot,
+            &anchor(identity(reused, 100), None),
+            &mut markers,
+        );
+        assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
+
+        // Same while the new owner of pid 10 is alive: it is not the leader either.
+        let snapshot = Snapshot::from_processes([
+            process(reused, 1, reused, 250),
+            process(daemon, reused, reused, 300),
+        ]);
+        let found = members(
+            &snapshot,
+            &anchor(identity(reused, 100), None),
+            &mut markers,
+        );
+        assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
+    }
+
+    #[test]
+    fn without_a_live_leader_marker_carriers_and_the_keepers_orphans_remain_members() {
+        let (keeper, leader, marked, orphan, stranger) =
+            (BASE + 5, BASE + 10, BASE + 11, BASE + 12, BASE + 13);
+        let snapshot = Snapshot::from_processes([
+            process(keeper, 1, keeper, 90),
+            // The leader is gone; its marked child lives on in its session.
+            process(marked, 1, leader, 110),
+            // A child that cleared its environment and called setsid, reparented to the keeper.
+            process(orphan, keeper, orphan, 120),
+            // Same session number, no marker, not the keeper's: not ours.
+            process(stranger, 1, leader, 130),
+        ]);
+        let mut markers = MarkerCache::from_known([((marked, 110), marker())]);
+        let found = members(
+            &snapshot,
+            &anchor(identity(leader, 100), Some(identity(keeper, 90))),
+            &mut markers,
+        );
+        assert_eq!(pids(&found), [11, 12]);
+    }
+
+    #[test]
+    fn a_record_from_another_boot_has_no_members() {
+        let leader = BASE + 10;
+        let snapshot = Snapshot::from_processes([process(leader, 1, leader, 100)]);
+        let mut markers = MarkerCache::from_known([((leader, 100), marker())]);
+        let mut other_boot = anchor(identity(leader, 100), None);
+        other_boot.leader.boot_id = "00000000-0000-0000-0000-000000000000".into();
+        assert!(
+            members(&snapshot, &other_boot, &mut markers)
+                .pids
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_keeper_with_a_reused_pid_adopts_nothing() {
+        let (keeper, child) = (BASE + 5, BASE + 6);
+        let snapshot = Snapshot::from_processes([
+            process(keeper, 1, keeper, 500),
+            process(child, keeper, keeper, 501),
+        ]);
+        let mut markers = MarkerCache::from_known([]);
+        let found = members(
+            &snapshot,
+            &anchor(identity(BASE + 10, 100), Some(identity(keeper, 90))),
+            &mut markers,
+        );
+        assert!(found.pids.is_empty(), "adopted {:?}", pids(&found));
+    }
+
+    #[test]
+    fn cgroup_names_round_trip() {
+        let leaf = service_cgroup_leaf(Path::new("/p/.run"), "api.v2", "00ff");
+        assert_eq!(
+            CgroupOwner::parse(&leaf),
+            Some(CgroupOwner::Service {
+                project: project_hash(Path::new("/p/.run")),
+                name: "api.v2".into(),
+                run_id: "00ff".into(),
+            })
+        );
+        assert_eq!(
+            CgroupOwner::parse(&run_cgroup_leaf(42, 7, "00ff")),
+            Some(CgroupOwner::Run {
+                supervisor: (42, 7),
+                run_id: "00ff".into(),
+            })
+        );
+        assert_eq!(CgroupOwner::parse("system.slice"), None);
+        assert_ne!(
+            project_hash(Path::new("/a/.run")),
+            project_hash(Path::new("/b/.run"))
+        );
+    }
 }

@@ -6,7 +6,7 @@
 //! Protocol with `reaper start`: the spec arrives as one JSON document on stdin (so env values
 //! never touch the disk or the command line); events leave as JSON lines on stdout.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,7 +18,7 @@ use crate::actionlog::now_rfc3339;
 use crate::containment::MARKER_VAR;
 use crate::os;
 use crate::process::Pid;
-use crate::state::{ExitRecord, StateDir};
+use crate::state::{ExitRecord, StateDir, files};
 
 /// Everything the keeper needs to start the service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +43,10 @@ pub struct KeeperSpec {
     pub log_max_bytes: u64,
     /// Rotated logs kept (`NAME.log.1` … `NAME.log.N`).
     pub log_keep: u32,
+    /// The cgroup the service goes into (Linux, where cgroup v2 is usable); the keeper itself
+    /// stays outside, so the cgroup holds exactly the service's tree.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
 }
 
 /// What the keeper reports to `reaper start`.
@@ -141,6 +145,13 @@ pub fn run() -> i32 {
         }
         emit(&KeeperEvent::Exited { code, signal });
     });
+    // The whole tree is gone (we reap every orphan of it): its cgroup goes too, unless
+    // something still holds it (then `stop` or `clean` finds it there).
+    if let Some(cgroup) = &spec.cgroup {
+        if !os::cgroup_is_populated(cgroup).unwrap_or(true) {
+            let _ = os::remove_cgroup(cgroup);
+        }
+    }
     0
 }
 
@@ -169,10 +180,12 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
         .argv
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spec.log)?;
+    let log = files::open_append(&spec.log).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open the log {}: {e}", spec.log.display()),
+        )
+    })?;
     let path = spec
         .env
         .iter()
@@ -189,13 +202,16 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<std::process::Child> {
         .stdout(log.try_clone()?)
         .stderr(log);
     os::spawn_in_new_session(&mut command);
+    if let Some(cgroup) = &spec.cgroup {
+        os::spawn_in_cgroup(&mut command, cgroup)?;
+    }
     os::keep_stdio_private();
     command.spawn()
 }
 
 /// Appends a diagnostic line from the keeper itself to the service log.
 fn note(log: &Path, message: &str) {
-    if let Ok(mut file) = OpenOptions::new().append(true).create(true).open(log) {
+    if let Ok(mut file) = files::open_append(log) {
         let _ = writeln!(file, "[reaper keeper] {message}");
     }
 }
@@ -203,21 +219,54 @@ fn note(log: &Path, message: &str) {
 /// Copy-and-truncate rotation, safe for a service that writes with `O_APPEND` and keeps its
 /// file descriptor: `LOG.(N-1)` → `LOG.N`, …, copy `LOG` → `LOG.1`, truncate `LOG`. Lines written
 /// between the copy and the truncation can be lost, as with logrotate's `copytruncate`.
+///
+/// Only regular files are moved: when the log or any `LOG.N` is a symbolic link (or anything
+/// else but a regular file) nothing is rotated and the refusal is noted in the log, so a planted
+/// link is never followed to append to, copy over or truncate another file.
 pub fn rotate_if_needed(log: &Path, max_bytes: u64, keep: u32) {
-    let Ok(meta) = fs::metadata(log) else { return };
+    let Ok(file) = files::open_write(log) else {
+        return;
+    };
+    let Ok(meta) = file.metadata() else { return };
     if max_bytes == 0 || meta.len() <= max_bytes {
         return;
     }
+    if let Err(e) = rotate(log, &file, keep) {
+        note(log, &format!("log not rotated: {e}"));
+    }
+}
+
+fn rotate(log: &Path, file: &fs::File, keep: u32) -> io::Result<()> {
     let numbered = |n: u32| PathBuf::from(format!("{}.{n}", log.display()));
     if keep > 0 {
-        for n in (1..keep).rev() {
-            let _ = fs::rename(numbered(n), numbered(n + 1));
+        for n in 1..=keep {
+            let path = numbered(n);
+            if let Some(why) = fs::symlink_metadata(&path)
+                .ok()
+                .and_then(|meta| files::Refused::by_type(&meta))
+            {
+                return Err(io::Error::other(format!("{}: {why}", path.display())));
+            }
         }
-        let _ = fs::copy(log, numbered(1));
+        for n in (1..keep).rev() {
+            match fs::rename(numbered(n), numbered(n + 1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        // Copied into a new private file, then renamed over `LOG.1`: nothing is written
+        // through whatever name is there.
+        let copy = PathBuf::from(format!("{}.rotating-{}", log.display(), std::process::id()));
+        let _ = fs::remove_file(&copy);
+        let mut to = files::create_new(&copy)?;
+        let mut from = files::open_read(log)?;
+        let copied = io::copy(&mut from, &mut to).and_then(|_| fs::rename(&copy, numbered(1)));
+        if copied.is_err() {
+            let _ = fs::remove_file(&copy);
+        }
+        copied?;
     }
-    if let Ok(file) = OpenOptions::new().write(true).open(log) {
-        let _ = file.set_len(0);
-    }
+    file.set_len(0)
 }
 
 /// Reads keeper events from its stdout, one JSON line each.

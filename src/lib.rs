@@ -59,4 +59,5 @@ pub mod stack;
 pub mod state;
 pub mod supervisor;
 pub mod terminate;
+pub mod text;
 pub mod units;

@@ -52,17 +52,14 @@ use serde::Serialize;
 use crate::containment::{MARKER_VAR, Marker};
 use crate::identity::{ProcessRef, protection};
 use crate::os::{self, Protocol};
-use crate::process::{Pid, ProcessInfo, ProcessState};
+use crate::process::{Pid, ProcessInfo};
 use crate::service::{self, Selection, StopOptions};
-use crate::signal::Signal;
 use crate::state::{Entry, Record, StateDir};
-use crate::terminate::{EndedProcess, Outcome, StopReport};
+use crate::terminate::{self, EndedProcess, Members, StopPolicy, StopReport, StopTarget};
 
 /// Version of the JSON documents of `reaper port` and `reaper ports`.
 pub const PORT_SCHEMA: u32 = 1;
 
-/// After SIGKILL, how long to wait for holders that cannot die yet (uninterruptible sleep).
-const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long the kernel keeps a connection in TIME-WAIT on Linux.
 const TIME_WAIT_SECS: u32 = 60;
 
@@ -155,11 +152,36 @@ pub enum TcpScope {
     All,
 }
 
+/// A process a scan saw holding a socket, with the identity it had then: everything done to
+/// it later (details, signals) is for that process only, never for another one that got its
+/// pid meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Holder {
+    /// Process id.
+    pub pid: Pid,
+    /// Its start time (see [`ProcessInfo::start_time`]) when the scan saw it hold the socket;
+    /// `None` when it had exited by then (a socket table may name an owner that is gone).
+    pub start_time: Option<u64>,
+}
+
+impl Holder {
+    /// A holder named by a socket table (which carries pids only), with the identity read
+    /// right now. Linux reads it through the fd table the socket was found in instead.
+    pub fn seen_now(pid: Pid) -> Holder {
+        Holder {
+            pid,
+            start_time: os::process_info(pid)
+                .filter(|info| info.state.is_alive())
+                .map(|info| info.start_time),
+        }
+    }
+}
+
 /// Result of scanning process fd tables for some socket inodes.
 #[derive(Debug, Default)]
 pub struct OwnerScan {
-    /// Inode → pids holding it (sorted).
-    pub owners: HashMap<u64, Vec<Pid>>,
+    /// Inode → processes holding it (sorted).
+    pub owners: HashMap<u64, Vec<Holder>>,
     /// Processes whose fd table could not be read (permission denied).
     pub denied: Vec<Pid>,
     /// Processes looked at.
@@ -190,8 +212,6 @@ pub struct Owner {
     /// Identity, for signalling exactly this process.
     #[serde(skip)]
     pub identity: ProcessRef,
-    #[serde(skip)]
-    stopped: bool,
 }
 
 impl Owner {
@@ -342,9 +362,11 @@ impl<'a> Services<'a> {
     }
 }
 
-fn owner_of(pid: Pid, services: &mut Services<'_>) -> Option<Owner> {
+/// The details of `holder`, if it is still the process the scan saw (same start time).
+fn owner_of(holder: Holder, services: &mut Services<'_>) -> Option<Owner> {
+    let pid = holder.pid;
     let info = os::process_info(pid)?;
-    if !info.state.is_alive() {
+    if !info.state.is_alive() || Some(info.start_time) != holder.start_time {
         return None;
     }
     let identity = ProcessRef::of(&info).ok()?;
@@ -361,7 +383,6 @@ fn owner_of(pid: Pid, services: &mut Services<'_>) -> Option<Owner> {
         state_dir,
         protected: protection(pid).map(str::to_string),
         identity,
-        stopped: info.state == ProcessState::Stopped,
     })
 }
 
@@ -530,20 +551,21 @@ fn describe(
     state: &StateDir,
 ) -> Vec<SocketReport> {
     let mut services = Services::new(state);
-    let mut owners: BTreeMap<Pid, Option<Owner>> = BTreeMap::new();
+    let mut owners: BTreeMap<Holder, Option<Owner>> = BTreeMap::new();
     sockets
         .into_iter()
         .map(|socket| {
-            let pids = scan.owners.get(&socket.inode).cloned().unwrap_or_default();
-            let found: Vec<Owner> = pids
+            let holders = scan.owners.get(&socket.inode).cloned().unwrap_or_default();
+            let found: Vec<Owner> = holders
                 .iter()
-                .filter_map(|pid| {
+                .filter_map(|holder| {
                     owners
-                        .entry(*pid)
-                        .or_insert_with(|| owner_of(*pid, &mut services))
+                        .entry(*holder)
+                        .or_insert_with(|| owner_of(*holder, &mut services))
                         .clone()
                 })
                 .collect();
+            let pids: Vec<Pid> = holders.iter().map(|h| h.pid).collect();
             let unseen = found
                 .is_empty()
                 .then(|| unseen_reason(&socket, &pids, port_for_advice(&socket), scan));
@@ -596,11 +618,11 @@ fn attribute_connections(sockets: &[Socket], scan: &mut OwnerScan) {
     if missing.is_empty() {
         return;
     }
-    let known: BTreeSet<Pid> = scan.owners.values().flatten().copied().collect();
-    for pid in known {
-        for inode in os::socket_inodes(pid) {
+    let known: BTreeSet<Holder> = scan.owners.values().flatten().copied().collect();
+    for holder in known {
+        for inode in os::socket_inodes(holder.pid) {
             if missing.contains(&inode) {
-                scan.owners.entry(inode).or_default().push(pid);
+                scan.owners.entry(inode).or_default().push(holder);
             }
         }
     }
@@ -849,19 +871,18 @@ pub enum PortError {
     /// No free port from the wanted one to 65535.
     #[error("no free port after {0}")]
     NoFreePort(u16),
+    /// The process table could not be read to end the holders.
+    #[error("cannot read the process table: {0}")]
+    Scan(io::Error),
 }
 
 /// How to free a port.
 #[derive(Debug, Clone, Copy)]
 pub struct FreeOptions {
-    /// Graceful signal.
-    pub signal: Signal,
-    /// Time the holders get after the graceful signal before SIGKILL.
-    pub timeout: Duration,
+    /// How holders (and the trees of managed holders) are ended.
+    pub policy: StopPolicy,
     /// Rounds of end-and-verify (at least 1).
     pub attempts: u32,
-    /// SIGKILL at once, no graceful signal.
-    pub force: bool,
 }
 
 /// A managed service stopped because it held the port.
@@ -929,91 +950,20 @@ fn protocol_label(protocol: Protocol) -> &'static str {
     }
 }
 
-/// Ends exactly these processes: the graceful signal (SIGKILL at once with `force`), SIGKILL to
-/// those still alive after the timeout, then waits for them (event-driven).
-fn end_processes(owners: &[&Owner], options: FreeOptions, began: Instant) -> Vec<EndedProcess> {
-    struct Live {
-        pinned: os::Pinned,
-        command: String,
-        killed: bool,
-    }
-    let first = if options.force {
-        Signal::Kill
-    } else {
-        options.signal
+/// Ends exactly these processes (not what they started) through the stop-plan engine: each is
+/// pinned by the identity the socket scan saw, so a holder whose pid was reused meanwhile is
+/// never signalled.
+fn end_processes(owners: &[&Owner], policy: StopPolicy) -> Result<Vec<EndedProcess>, PortError> {
+    let target = StopTarget {
+        name: "port holders".to_string(),
+        members: Members::Exact(owners.iter().map(|o| o.identity.clone()).collect()),
+        policy,
     };
-    let mut live = Vec::new();
-    for owner in owners {
-        // Gone or replaced since the scan: nothing of it to end.
-        let Ok(pinned) = owner.identity.pin() else {
-            continue;
-        };
-        if owner.stopped && first != Signal::Kill {
-            let _ = pinned.signal(Signal::Cont);
-        }
-        let _ = pinned.signal(first);
-        live.push(Live {
-            pinned,
-            command: owner.command_line(),
-            killed: first == Signal::Kill,
-        });
-    }
-    let deadline = Instant::now()
-        + if options.force {
-            Duration::ZERO
-        } else {
-            options.timeout
-        };
-    let mut kill_deadline: Option<Instant> = None;
-    let mut ended = Vec::new();
-    loop {
-        let now = Instant::now();
-        live.retain_mut(|process| {
-            if !process.pinned.has_exited() {
-                return true;
-            }
-            ended.push(EndedProcess {
-                pid: process.pinned.pid(),
-                command: std::mem::take(&mut process.command),
-                outcome: if process.killed {
-                    Outcome::Forced
-                } else {
-                    Outcome::Graceful
-                },
-                after: now - began,
-            });
-            false
-        });
-        if live.is_empty() {
-            break;
-        }
-        match kill_deadline {
-            None if now >= deadline => {
-                for process in &mut live {
-                    let _ = process.pinned.signal(Signal::Kill);
-                    process.killed = true;
-                }
-                kill_deadline = Some(now + KILL_GRACE);
-                continue;
-            }
-            Some(limit) if now >= limit => {
-                for process in live.drain(..) {
-                    ended.push(EndedProcess {
-                        pid: process.pinned.pid(),
-                        command: process.command,
-                        outcome: Outcome::Survived,
-                        after: now - began,
-                    });
-                }
-                break;
-            }
-            _ => {}
-        }
-        let until = kill_deadline.unwrap_or(deadline);
-        let waiting: Vec<&os::Pinned> = live.iter().map(|p| &p.pinned).collect();
-        os::wait_for_exit(&waiting, until.saturating_duration_since(now));
-    }
-    ended
+    let reports = terminate::stop_trees(std::slice::from_ref(&target)).map_err(PortError::Scan)?;
+    Ok(reports
+        .into_iter()
+        .flat_map(|report| report.processes)
+        .collect())
 }
 
 fn describe_owner(owner: &Owner) -> String {
@@ -1105,7 +1055,7 @@ pub fn free(port: u16, state: &StateDir, options: FreeOptions) -> Result<FreeRep
         for socket in &found {
             former.insert((socket.protocol, socket.local));
         }
-        end_round(&mut report, &owners, state, options, began);
+        end_round(&mut report, &owners, state, options)?;
         if prove_free(&former).is_empty() {
             report.freed = true;
             report.verified = verified_labels(&former);
@@ -1226,8 +1176,7 @@ fn end_round(
     owners: &[&Owner],
     state: &StateDir,
     options: FreeOptions,
-    began: Instant,
-) {
+) -> Result<(), PortError> {
     let mut services: BTreeMap<(PathBuf, String), Vec<&Owner>> = BTreeMap::new();
     let mut plain: Vec<&Owner> = Vec::new();
     for owner in owners {
@@ -1240,16 +1189,8 @@ fn end_round(
         }
     }
     let stop = StopOptions {
-        signal: if options.force {
-            Signal::Kill
-        } else {
-            options.signal
-        },
-        timeout: if options.force {
-            Duration::ZERO
-        } else {
-            options.timeout
-        },
+        signal: options.policy.signal,
+        timeout: options.policy.grace,
     };
     for ((root, name), members) in services {
         let dir = if root == state.root {
@@ -1271,8 +1212,9 @@ fn end_round(
         }
     }
     if !plain.is_empty() {
-        report.ended.extend(end_processes(&plain, options, began));
+        report.ended.extend(end_processes(&plain, options.policy)?);
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1317,6 +1259,65 @@ mod tests {
         let reason = exited_holder_reason(&[3312], None, 8080);
         assert!(reason.contains("exited during the lookup"));
         assert!(reason.contains("`reaper port 8080` again"));
+    }
+
+    /// Case 2 of issue 11: the fd scan saw pid P hold the listener; P exited and its pid now
+    /// belongs to an unrelated process (here the test's `sleep`, whose start time differs from
+    /// the one the scan recorded). The old scan kept bare pids and read identities afterwards,
+    /// so the newcomer was shown as the holder and `port --kill` ended it.
+    #[cfg(unix)]
+    #[test]
+    fn a_holder_whose_pid_was_reused_is_neither_shown_nor_signalled() {
+        /// Ends and reaps the child even when an assertion fails.
+        struct Reaped(std::process::Child);
+        impl Drop for Reaped {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let newcomer = Reaped(
+            std::process::Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .unwrap(),
+        );
+        let pid = newcomer.0.id();
+        let now = os::process_info(pid).unwrap();
+        let seen = Holder {
+            pid,
+            start_time: Some(now.start_time.wrapping_sub(1)),
+        };
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            local: SocketAddr::from(([127, 0, 0, 1], 9)),
+            remote: None,
+            state: SocketState::Listen,
+            inode: 4242,
+            uid: 0,
+        };
+        let scan = OwnerScan {
+            owners: HashMap::from([(socket.inode, vec![seen])]),
+            denied: Vec::new(),
+            scanned: 1,
+        };
+        let root = tempfile::tempdir().unwrap();
+        let state = StateDir {
+            root: root.path().to_path_buf(),
+        };
+        let reports = describe(vec![socket], &scan, |_| 9, &state);
+        assert!(reports[0].owners.is_empty(), "{:?}", reports[0].owners);
+        assert!(reports[0].unseen.as_deref().unwrap().contains("exited"));
+
+        // Even handed the scan's identity directly, the kill engine does not take the newcomer.
+        let mut owner = owner_of(Holder::seen_now(pid), &mut Services::new(&state)).unwrap();
+        owner.identity.start_time = seen.start_time.unwrap();
+        let ended = end_processes(&[&owner], StopPolicy::forced()).unwrap();
+        assert!(ended.is_empty(), "{ended:?}");
+        assert!(
+            os::process_info(pid).is_some_and(|p| p.state.is_alive()),
+            "the newcomer was signalled"
+        );
     }
 
     #[test]

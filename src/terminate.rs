@@ -1,38 +1,97 @@
 //! Stop plans: graceful signal to every member of a tree, wait until the whole tree is gone
 //! (event-driven, re-scanning for processes forked meanwhile), then SIGKILL whatever is left and
-//! verify. Many trees are stopped by one loop, sharing each process-table scan.
+//! verify. Many trees are stopped by one loop, sharing each process-table scan. Every path that
+//! ends processes goes through here: a service's tree ([`Members::Tree`]), an exact list of
+//! verified processes such as a port's holders ([`Members::Exact`]), gracefully or forced
+//! ([`StopPolicy`]).
 
 use std::collections::BTreeMap;
 use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::containment::{self, Anchor, MarkerCache};
-use crate::identity::ProcessRef;
-use crate::os::{self, Pinned};
-use crate::process::Pid;
+use crate::containment::{self, Anchor, MarkerCache, Membership};
+use crate::identity::{IdentityError, ProcessRef, protection};
+use crate::os::{self, CgroupWatch, PinError, Pinned};
+use crate::process::{Pid, Snapshot};
 use crate::signal::Signal;
 
 /// How often the process table is re-scanned while waiting, to catch processes forked after
-/// the first scan. Exits themselves wake the loop at once (pidfd events).
+/// the first scan (trees without a cgroup). Exits themselves wake the loop at once (pidfd
+/// events), and so does a cgroup becoming empty (inotify on `cgroup.events`).
 const RESCAN_INTERVAL: Duration = Duration::from_millis(50);
 /// After SIGKILL, how long to wait for processes that cannot die yet (uninterruptible sleep).
 const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long to wait for exited members to be reaped by their parent.
 const REAP_GRACE: Duration = Duration::from_secs(2);
 
-/// One tree to stop.
+/// Which processes a stop plan ends.
+#[derive(Debug, Clone)]
+pub enum Members {
+    /// A service's tree: whatever containment finds from the anchor, re-scanned while the plan
+    /// runs, so processes forked during the stop are ended too.
+    Tree(Anchor),
+    /// Exactly these processes (port holders, a supervisor), nothing they start; a pid that
+    /// now belongs to another process (another start time) is not a member.
+    Exact(Vec<ProcessRef>),
+}
+
+/// How a plan ends its members: the graceful signal, the time they get to exit, and whether
+/// SIGKILL follows for what is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPolicy {
+    /// The first signal. SIGKILL makes the plan start in its killing phase.
+    pub signal: Signal,
+    /// How long the members get to exit after the graceful signal before SIGKILL.
+    pub grace: Duration,
+    /// SIGKILL what is still alive after `grace`; without it, what is left is reported as
+    /// [`Outcome::StillRunning`] and left alone (safe mode).
+    pub escalate: bool,
+}
+
+impl StopPolicy {
+    /// `signal`, then SIGKILL after `grace`.
+    pub fn graceful(signal: Signal, grace: Duration) -> StopPolicy {
+        StopPolicy {
+            signal,
+            grace,
+            escalate: true,
+        }
+    }
+
+    /// A forced stop: a plan that starts in its killing phase (SIGKILL at once).
+    pub fn forced() -> StopPolicy {
+        StopPolicy::graceful(Signal::Kill, Duration::ZERO)
+    }
+
+    /// True for a plan that starts in its killing phase.
+    pub fn is_forced(&self) -> bool {
+        self.signal == Signal::Kill
+    }
+}
+
+/// One set of processes to stop.
 #[derive(Debug, Clone)]
 pub struct StopTarget {
-    /// Service name, for reports.
+    /// Service name (or what the processes are), for reports.
     pub name: String,
-    /// What identifies the tree.
-    pub anchor: Anchor,
-    /// The graceful signal.
-    pub signal: Signal,
-    /// How long the tree gets to exit after the graceful signal before SIGKILL.
-    pub timeout: Duration,
+    /// Which processes.
+    pub members: Members,
+    /// How they are ended.
+    pub policy: StopPolicy,
+}
+
+impl StopTarget {
+    /// The tree anchored at `anchor`.
+    pub fn tree(name: impl Into<String>, anchor: Anchor, policy: StopPolicy) -> StopTarget {
+        StopTarget {
+            name: name.into(),
+            members: Members::Tree(anchor),
+            policy,
+        }
+    }
 }
 
 /// How one process ended.
@@ -132,10 +191,12 @@ impl StopReport {
 }
 
 struct Tracked {
-    pinned: Pinned,
+    /// Closed once the process has exited, so a stop of thousands of processes holds
+    /// descriptors only for the live ones.
+    pinned: Option<Pinned>,
+    pid: Pid,
     command: String,
     killed: bool,
-    ended: bool,
 }
 
 enum Phase {
@@ -144,8 +205,19 @@ enum Phase {
     Done,
 }
 
+/// The run's cgroup, when its tree has one: membership is its `cgroup.procs`, emptiness its
+/// `cgroup.events` (watched), escalation `cgroup.kill`.
+struct CgroupScope {
+    path: PathBuf,
+    watch: Option<CgroupWatch>,
+    /// `cgroup.kill` was written (once is enough: nothing can join a cgroup being killed but a
+    /// fork, and the kernel kills forks in flight too).
+    killed: bool,
+}
+
 struct Plan<'a> {
     target: &'a StopTarget,
+    cgroup: Option<CgroupScope>,
     tracked: BTreeMap<(Pid, u64), Tracked>,
     ended: Vec<EndedProcess>,
     phase: Phase,
@@ -153,34 +225,117 @@ struct Plan<'a> {
     unreaped: Vec<Pid>,
     finished: Option<Instant>,
     refused: Option<String>,
+    /// Members that could not be pinned in the last round (descriptors ran out, or the OS
+    /// refused), with why: the tree is not known to be gone while any remain.
+    unpinned: Vec<(Pid, String)>,
 }
 
 impl Plan<'_> {
     fn live(&self) -> impl Iterator<Item = &Tracked> {
-        self.tracked.values().filter(|t| !t.ended)
+        self.tracked.values().filter(|t| t.pinned.is_some())
     }
 
     /// Reports every process still alive with `outcome` and ends the plan.
     fn give_up(&mut self, outcome: Outcome, now: Instant, after: Duration) {
-        for tracked in self.tracked.values_mut().filter(|t| !t.ended) {
-            tracked.ended = true;
+        for tracked in self.tracked.values_mut().filter(|t| t.pinned.is_some()) {
+            tracked.pinned = None;
             self.ended.push(EndedProcess {
-                pid: tracked.pinned.pid(),
+                pid: tracked.pid,
                 command: std::mem::take(&mut tracked.command),
                 outcome,
                 after,
             });
         }
+        for (pid, why) in self.unpinned.drain(..) {
+            self.ended.push(EndedProcess {
+                pid,
+                command: format!("(not signalled: {why})"),
+                outcome,
+                after,
+            });
+        }
+        self.finish(now);
+    }
+
+    fn finish(&mut self, now: Instant) {
         self.phase = Phase::Done;
         self.finished = Some(now);
+        if let Some(cgroup) = &self.cgroup {
+            if !os::cgroup_is_populated(&cgroup.path).unwrap_or(true) {
+                let _ = os::remove_cgroup(&cgroup.path);
+            }
+        }
     }
 
     fn current_signal(&self) -> Signal {
         match self.phase {
-            Phase::Graceful { .. } => self.target.signal,
+            Phase::Graceful { .. } => self.target.policy.signal,
             _ => Signal::Kill,
         }
     }
+
+    /// In the killing phase, SIGKILLs everything in the tree's cgroup at once (forks in flight
+    /// included), the first time it is called.
+    fn kill_cgroup_once(&mut self) {
+        if let (Phase::Killing { .. }, Some(cgroup)) = (&self.phase, &mut self.cgroup) {
+            if !cgroup.killed {
+                cgroup.killed = true;
+                let _ = os::kill_cgroup(&cgroup.path);
+            }
+        }
+    }
+
+    /// True when the tree's cgroup (if it has one) holds no process.
+    fn cgroup_empty(&self) -> bool {
+        self.cgroup
+            .as_ref()
+            .is_none_or(|c| !os::cgroup_is_populated(&c.path).unwrap_or(true))
+    }
+
+    /// The process table this plan's members are read from: the processes of its cgroup, or the
+    /// whole table (read at most once per round for every plan that needs it).
+    fn table<'s>(
+        &self,
+        whole: &'s mut Option<Snapshot>,
+        local: &'s mut Snapshot,
+    ) -> io::Result<&'s Snapshot> {
+        if let Some(cgroup) = &self.cgroup {
+            let pids = os::cgroup_processes(&cgroup.path).unwrap_or_default();
+            *local = Snapshot::from_processes(pids.into_iter().filter_map(os::process_info));
+            return Ok(local);
+        }
+        if whole.is_none() {
+            *whole = Some(os::snapshot()?);
+        }
+        Ok(whole.as_ref().expect("just read"))
+    }
+
+    /// True for the process the tree's anchor names as its leader.
+    fn is_leader(&self, info: &crate::process::ProcessInfo) -> bool {
+        match &self.target.members {
+            Members::Tree(anchor) => {
+                (info.pid, info.start_time) == (anchor.leader.pid, anchor.leader.start_time)
+            }
+            Members::Exact(_) => false,
+        }
+    }
+}
+
+/// The members of an exact list found in `snapshot` with the same identity; protected pids are
+/// reported, never members.
+fn exact_members(snapshot: &Snapshot, processes: &[ProcessRef]) -> Membership {
+    let mut membership = Membership::default();
+    for process in processes {
+        if protection(process.pid).is_some() {
+            membership.protected.push(process.pid);
+        } else if snapshot
+            .get(process.pid)
+            .is_some_and(|info| process.matches(info))
+        {
+            membership.pids.insert(process.pid);
+        }
+    }
+    membership
 }
 
 fn describe(pid: Pid, fallback: &str) -> String {
@@ -190,54 +345,76 @@ fn describe(pid: Pid, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
-/// Stops every target at once — graceful signal, then SIGKILL after each target's timeout — and
-/// reports what happened to each tree, in target order.
+/// Descriptors kept free for everything else a stop opens (`/proc` files, the lock, logs).
+const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// Stops every target at once, each by its policy — graceful signal, then (when the policy
+/// escalates) SIGKILL after its grace — and reports what happened to each, in target order.
 pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
-    run_plans(targets, true)
-}
-
-/// Like [`stop_trees`] but never escalates: what is still alive when the timeout expires is
-/// reported as [`Outcome::StillRunning`] and left alone.
-pub fn stop_trees_gracefully(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
-    run_plans(targets, false)
-}
-
-fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopReport>> {
     let began = Instant::now();
+    // One pidfd per live member: beyond this many, members wait for a later round (they are
+    // pinned as others exit), never skipped.
+    let pin_budget = os::raise_fd_limit()
+        .saturating_sub(DESCRIPTOR_RESERVE)
+        .max(1) as usize;
     let mut markers = MarkerCache::default();
     let mut plans: Vec<Plan<'_>> = targets
         .iter()
         .map(|target| Plan {
             target,
+            cgroup: match &target.members {
+                Members::Tree(anchor) => anchor.trusted_cgroup(),
+                Members::Exact(_) => None,
+            }
+            .map(|path| CgroupScope {
+                path: path.to_path_buf(),
+                watch: CgroupWatch::new(path).ok(),
+                killed: false,
+            }),
             tracked: BTreeMap::new(),
             ended: Vec::new(),
-            phase: Phase::Graceful {
-                deadline: began + target.timeout,
+            phase: if target.policy.is_forced() {
+                Phase::Killing { since: began }
+            } else {
+                Phase::Graceful {
+                    deadline: began + target.policy.grace,
+                }
             },
             reap_deadline: None,
             unreaped: Vec::new(),
             finished: None,
             refused: None,
+            unpinned: Vec::new(),
         })
         .collect();
     loop {
-        let snapshot = os::snapshot()?;
-        let now = Instant::now();
+        let mut whole = None;
+        let mut local = Snapshot::default();
+        let mut pinned_now: usize = plans.iter().map(|p| p.live().count()).sum();
         for plan in plans.iter_mut().filter(|p| !matches!(p.phase, Phase::Done)) {
-            let membership = containment::members(&snapshot, &plan.target.anchor, &mut markers);
+            // A round may conclude "nothing left" only from a scan taken after every tracked
+            // member had exited: a process forked by a member on its way out (a TERM handler
+            // that spawns a child and exits at once) shows up in that scan, not in earlier ones.
+            let quiet_before = plan.live().count() == 0;
+            let snapshot = plan.table(&mut whole, &mut local)?;
+            let now = Instant::now();
+            let membership = match &plan.target.members {
+                Members::Tree(anchor) => containment::members(snapshot, anchor, &mut markers),
+                Members::Exact(processes) => exact_members(snapshot, processes),
+            };
             if let Some(pid) = membership.protected.first() {
                 plan.refused = Some(format!(
                     "its tree contains pid {pid}, which is this reaper process, one of its \
                      ancestors, or init; run the stop from outside the service"
                 ));
-                plan.phase = Phase::Done;
-                plan.finished = Some(now);
+                plan.finish(now);
                 continue;
             }
-            let members = membership.pids;
             let signal = plan.current_signal();
             let mut zombies = Vec::new();
-            for pid in &members {
+            let mut found_new = false;
+            plan.unpinned.clear();
+            for pid in &membership.pids {
                 let Some(info) = snapshot.get(*pid) else {
                     continue;
                 };
@@ -249,8 +426,34 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 if plan.tracked.contains_key(&key) {
                     continue;
                 }
+                found_new = true;
+                if pinned_now >= pin_budget {
+                    plan.unpinned
+                        .push((info.pid, "waiting for a free file descriptor".into()));
+                    continue;
+                }
                 let identity = ProcessRef::of(info)?;
-                let Ok(pinned) = identity.pin() else { continue };
+                let pinned = match identity.pin() {
+                    Ok(pinned) => pinned,
+                    // Gone or replaced since the scan: not a member any more.
+                    Err(IdentityError::Pin(PinError::Gone(_) | PinError::Reused { .. })) => {
+                        continue;
+                    }
+                    Err(e) => {
+                        plan.unpinned.push((info.pid, e.to_string()));
+                        continue;
+                    }
+                };
+                // Read from cgroup.procs before the pin: the pid may have been reused outside
+                // the cgroup in between. Pinned now, the check holds until the signal.
+                if plan
+                    .cgroup
+                    .as_ref()
+                    .is_some_and(|c| !os::process_in_cgroup(info.pid, &c.path))
+                {
+                    continue;
+                }
+                pinned_now += 1;
                 let command = describe(info.pid, &info.name);
                 // A stopped process cannot act on SIGTERM until it is continued.
                 if info.state == crate::process::ProcessState::Stopped && signal != Signal::Kill {
@@ -258,8 +461,7 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 }
                 // The leader leads the tree's process group (on Windows only the group event
                 // reaches console programs).
-                let leader = &plan.target.anchor.leader;
-                if (info.pid, info.start_time) == (leader.pid, leader.start_time) {
+                if plan.is_leader(info) {
                     let _ = pinned.signal_group(signal);
                 } else {
                     let _ = pinned.signal(signal);
@@ -267,18 +469,22 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 plan.tracked.insert(
                     key,
                     Tracked {
-                        pinned,
+                        pinned: Some(pinned),
+                        pid: info.pid,
                         command,
                         killed: signal == Signal::Kill,
-                        ended: false,
                     },
                 );
             }
-            for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
-                if tracked.pinned.has_exited() {
-                    tracked.ended = true;
+            // A forced plan starts here: its members were just tracked (for the report) and
+            // SIGKILLed one by one; the cgroup catches what the scan could not see.
+            plan.kill_cgroup_once();
+            for tracked in plan.tracked.values_mut() {
+                if tracked.pinned.as_ref().is_some_and(Pinned::has_exited) {
+                    tracked.pinned = None;
+                    pinned_now -= 1;
                     plan.ended.push(EndedProcess {
-                        pid: tracked.pinned.pid(),
+                        pid: tracked.pid,
                         command: std::mem::take(&mut tracked.command),
                         outcome: if tracked.killed {
                             Outcome::Forced
@@ -290,24 +496,41 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
                 }
             }
             let alive = plan.live().count();
+            let settled = alive == 0 && plan.unpinned.is_empty() && plan.cgroup_empty();
             match plan.phase {
-                _ if alive == 0 => {
+                _ if settled && (plan.cgroup.is_some() || (quiet_before && !found_new)) => {
                     // Everything is dead; give parents (usually the keeper) a moment to reap.
+                    if plan.cgroup.is_some() {
+                        // Exited members left cgroup.procs; the zombies among them are the
+                        // tracked ones whose pid still shows their start time.
+                        zombies = plan
+                            .tracked
+                            .keys()
+                            .filter(|(pid, start)| {
+                                os::process_info(*pid).is_some_and(|info| {
+                                    info.start_time == *start && !info.state.is_alive()
+                                })
+                            })
+                            .map(|(pid, _)| *pid)
+                            .collect();
+                    }
                     let deadline = *plan.reap_deadline.get_or_insert(now + REAP_GRACE);
                     if zombies.is_empty() || now >= deadline {
                         plan.unreaped = zombies;
-                        plan.phase = Phase::Done;
-                        plan.finished = Some(now);
+                        plan.finish(now);
                     }
                 }
-                Phase::Graceful { deadline } if now >= deadline && !escalate => {
+                Phase::Graceful { deadline } if now >= deadline && !plan.target.policy.escalate => {
                     plan.give_up(Outcome::StillRunning, now, now - began);
                 }
                 Phase::Graceful { deadline } if now >= deadline => {
                     plan.phase = Phase::Killing { since: now };
-                    for tracked in plan.tracked.values_mut().filter(|t| !t.ended) {
-                        let _ = tracked.pinned.signal(Signal::Kill);
-                        tracked.killed = true;
+                    plan.kill_cgroup_once();
+                    for tracked in plan.tracked.values_mut() {
+                        if let Some(pinned) = &tracked.pinned {
+                            let _ = pinned.signal(Signal::Kill);
+                            tracked.killed = true;
+                        }
                     }
                 }
                 Phase::Killing { since } if now - since >= KILL_GRACE => {
@@ -319,20 +542,38 @@ fn run_plans(targets: &[StopTarget], escalate: bool) -> io::Result<Vec<StopRepor
         if plans.iter().all(|p| matches!(p.phase, Phase::Done)) {
             break;
         }
-        let waiting: Vec<&Pinned> = plans
-            .iter()
-            .flat_map(|p| p.live().map(|t| &t.pinned))
+        let active = || plans.iter().filter(|p| !matches!(p.phase, Phase::Done));
+        let waiting: Vec<&Pinned> = active()
+            .flat_map(|p| p.live().filter_map(|t| t.pinned.as_ref()))
             .collect();
-        let mut wait = RESCAN_INTERVAL;
-        for plan in &plans {
-            if let Phase::Graceful { deadline } = plan.phase {
-                wait = wait.min(deadline.saturating_duration_since(now));
+        let watches: Vec<&CgroupWatch> = active()
+            .filter_map(|p| p.cgroup.as_ref()?.watch.as_ref())
+            .collect();
+        // Without a cgroup, processes forked after a scan are only found by scanning again. A
+        // cgroup needs no rescans: its members cannot leave, and cgroup.kill reaches late forks
+        // (as systemd signals a unit's processes once, then kills the cgroup).
+        let rescan = active().any(|p| p.cgroup.is_none() || !p.unpinned.is_empty());
+        let now = Instant::now();
+        let mut wait = if rescan { RESCAN_INTERVAL } else { KILL_GRACE };
+        for plan in active() {
+            match plan.phase {
+                Phase::Graceful { deadline } => {
+                    wait = wait.min(deadline.saturating_duration_since(now));
+                }
+                Phase::Killing { since } => {
+                    wait = wait.min((since + KILL_GRACE).saturating_duration_since(now));
+                }
+                Phase::Done => {}
+            }
+            if plan.reap_deadline.is_some() || (plan.live().count() == 0 && plan.cgroup.is_none()) {
+                // Reaping zombies, or about to confirm with a fresh scan.
+                wait = wait.min(Duration::from_millis(5));
             }
         }
-        if waiting.is_empty() {
+        if waiting.is_empty() && watches.is_empty() {
             std::thread::sleep(wait.min(Duration::from_millis(5)));
         } else {
-            os::wait_for_exit(&waiting, wait);
+            os::wait_for_events(&waiting, &watches, wait);
         }
     }
     Ok(plans

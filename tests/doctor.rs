@@ -64,10 +64,11 @@ fn zombie_factory_is_reported_and_fixed() {
     let (code, _) = doctor(&sandbox, &["--sample", "0", "--scope", "project"]);
     assert_eq!(code, 1);
 
+    // Safe mode never ends the service's process (tests/doctor_safe_fix.rs); --force does.
     let out = sandbox
         .reaper()
         .args([
-            "doctor", "--sample", "0", "--scope", "project", "--fix", "--json",
+            "doctor", "--sample", "0", "--scope", "project", "--fix", "--force", "--json",
         ])
         .assert()
         .success();
@@ -125,7 +126,7 @@ fn marker_orphan_and_stale_record_are_found_and_fixed() {
 }
 
 #[test]
-fn busy_loop_is_hung_and_safe_fix_ends_only_owned() {
+fn busy_loop_is_hung_and_only_force_ends_it() {
     let sandbox = Sandbox::new();
     let record = sandbox.start_sh("spin", "while :; do :; done");
     let pid = record["leader"]["pid"].as_u64().unwrap();
@@ -139,10 +140,21 @@ fn busy_loop_is_hung_and_safe_fix_ends_only_owned() {
     assert_eq!(hung.len(), 1, "{report}");
     assert!(hung[0]["cpu_percent"].as_f64().unwrap() >= 20.0);
     assert_eq!(hung[0]["service"], "spin");
+    // Safe mode never ends a service's process: it says what to do.
     sandbox
         .reaper()
         .args([
             "doctor", "--sample", "1s", "--cpu", "20", "--scope", "project", "--fix",
+        ])
+        .assert()
+        .code(1)
+        .stdout(contains("NOT FIXED Hung"))
+        .stdout(contains("reaper restart spin"));
+    assert!(common::alive(pid as u32));
+    sandbox
+        .reaper()
+        .args([
+            "doctor", "--sample", "1s", "--cpu", "20", "--scope", "project", "--fix", "--force",
         ])
         .assert()
         .success()

@@ -235,7 +235,21 @@ fn logs_tail_follow_and_rotation() {
 #[test]
 fn orphans_without_a_record_are_listed_then_killed() {
     let sandbox = Sandbox::new();
-    sandbox.start_sh("lost", "sleep 1000 & exec sleep 1001");
+    // Marker orphans (without a cgroup; a leftover cgroup is tested in containment_cgroup.rs).
+    sandbox
+        .reaper()
+        .env("REAPER_CONTAINMENT", "fallback")
+        .args([
+            "start",
+            "lost",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1000 & exec sleep 1001",
+        ])
+        .assert()
+        .success();
+    sandbox.note_tree();
     // Lose the record, as if someone deleted .run by hand.
     for file in ["lost.json", "lost.pid"] {
         std::fs::remove_file(sandbox.path().join(".run").join(file)).unwrap();

@@ -172,20 +172,8 @@ depends_on = ["slow"]
 #[test]
 fn second_ctrl_c_kills_at_once() {
     let sandbox = Sandbox::new();
-    write_config(
-        &sandbox,
-        r#"[services.stubborn]
-command = ["sh", "-c", "trap 'echo ignoring TERM' TERM; echo started; while true; do sleep 0.1; done"]
-stop_timeout = "10m"
-"#,
-    );
-    let mut up = Up::start(&sandbox, &[]);
-    up.wait_for("started");
-    sandbox.note_tree();
-    up.interrupt();
-    up.wait_for("ignoring TERM");
-    up.interrupt();
-    up.wait_for("SIGINT received again: SIGKILL sent to");
+    let mut up = Up::stubborn(&sandbox);
+    up.interrupt_twice();
     assert_eq!(up.wait().code(), Some(0), "{}", up.text());
     assert!(up.text().contains("by SIGKILL"), "{}", up.text());
     sandbox.assert_nothing_left();

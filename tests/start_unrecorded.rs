@@ -14,7 +14,7 @@ use common::{Sandbox, TOKEN_VAR};
 const START_ON_A_FULL_RUN_DIR: &str = r#"
 set -e
 mkdir -p .run
-mount -t tmpfs -o size=16k tmpfs .run
+mount -t tmpfs -o size=16k,mode=0700 tmpfs .run
 mkdir .run/.locks
 touch .run/.locks/web
 cat /dev/zero > .run/fill 2>/dev/null || true

@@ -55,7 +55,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
                     io::stdout(),
                     "  {:>7}  {:<16} {}",
                     orphan.pid,
-                    orphan.name,
+                    output::truncate(&orphan.name, 16),
                     output::truncate(&orphan.command, 100)
                 )?;
             }
@@ -63,10 +63,28 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
                 writeln!(io::stdout(), "run `reaper clean --kill` to end them")?;
             }
         }
+        for leftover in &report.leftover_cgroups {
+            writeln!(
+                io::stdout(),
+                "leftover cgroup {} of {}: {} process{} ({})",
+                leftover.path.display(),
+                leftover.owner,
+                leftover.pids.len(),
+                if leftover.pids.len() == 1 { "" } else { "es" },
+                if args.kill {
+                    "ending them"
+                } else {
+                    "run `reaper clean --kill` to end them"
+                }
+            )?;
+        }
         for stopped in &report.stopped {
             output::stop_report(stopped, args.stop.signal)?;
         }
-        if report.actions.is_empty() && report.orphans.is_empty() {
+        if report.actions.is_empty()
+            && report.orphans.is_empty()
+            && report.leftover_cgroups.is_empty()
+        {
             writeln!(io::stdout(), "nothing to clean")?;
         }
     }

@@ -8,9 +8,10 @@ use reaper::doctor::{self, FindingKind, FixOptions, FixOutcome, Report, ScanOpti
 use reaper::service::{self, Selection, StopOptions};
 use reaper::signal::Signal;
 use reaper::state::{StateDir, write_atomic};
-use reaper::terminate::{self, StopTarget};
+use reaper::terminate::{self, StopPolicy, StopTarget};
 
-use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output};
+use super::output::{self, escape};
+use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg};
 
 /// Find zombies, orphans, port conflicts, hung processes and stale records.
 ///
@@ -22,8 +23,10 @@ use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg
 /// --cpu for the whole window, or in D state throughout), stale_record. Exit 0 when clean, 1 when anything was found (or, with --fix, is left), 2 on
 /// error: usable as-is in a pre-commit hook or a CI step.
 ///
-/// --fix acts only on what reaper can prove it owns (marker or record), and only gracefully;
-/// --force escalates to SIGKILL and may act on processes reaper does not own.
+/// --fix signals only what reaper can prove it owns (marker or record), only gracefully, and
+/// never ends a running service's process (one that keeps zombies or hangs is reported with the
+/// --force hint); --force escalates to SIGKILL, ends those, and may act on processes reaper does
+/// not own.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper doctor
@@ -47,10 +50,12 @@ pub struct DoctorArgs {
     /// machine: every process; project: only this project's services and marker carriers.
     #[arg(long, value_enum, default_value = "machine")]
     scope: ScopeArg,
-    /// Fix what was found (safe mode: only what reaper owns, only gracefully).
+    /// Fix what was found (safe mode: only what reaper owns, only gracefully, never a running
+    /// service's process).
     #[arg(long)]
     fix: bool,
-    /// With --fix: escalate to SIGKILL and act on processes reaper does not own.
+    /// With --fix: escalate to SIGKILL, end services' processes that keep zombies or hang, and
+    /// act on processes reaper does not own.
     #[arg(long, requires = "fix")]
     force: bool,
     /// With --fix: time a process gets after the graceful signal.
@@ -99,7 +104,7 @@ pub fn doctor(state: &StateDir, args: DoctorArgs) -> CliResult {
     let report = scan(state, &options)?;
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&report).expect("reports serialise");
-        write_atomic(path, &json, false)?;
+        write_atomic(path, &json)?;
     }
     let fixes = if args.fix {
         doctor::fix(
@@ -141,9 +146,11 @@ fn print_report(report: &Report) -> io::Result<()> {
             table.add_row(vec![
                 f.pid.map_or_else(dash, |p| p.to_string()),
                 f.ppid.map_or_else(dash, |p| p.to_string()),
-                f.service.clone().unwrap_or_else(dash),
+                f.service
+                    .as_deref()
+                    .map_or_else(dash, |s| escape(s).into_owned()),
                 output::truncate(f.command.as_deref().unwrap_or("-"), 40),
-                f.evidence.clone(),
+                escape(&f.evidence).into_owned(),
             ]);
         }
         for line in table.lines() {
@@ -152,7 +159,7 @@ fn print_report(report: &Report) -> io::Result<()> {
         let mut fixes: Vec<&str> = findings.iter().map(|f| f.fix.as_str()).collect();
         fixes.dedup();
         for fix in fixes {
-            writeln!(out, "  fix: {fix}")?;
+            writeln!(out, "  fix: {}", escape(fix))?;
         }
         writeln!(out)?;
     }
@@ -302,25 +309,29 @@ fn kill_matching(
         }
         _ => {}
     }
+    let policy = if force {
+        StopPolicy::forced()
+    } else {
+        StopPolicy::graceful(Signal::Term, timeout)
+    };
     let targets = matches
         .iter()
         .map(|m| {
-            Ok(StopTarget {
-                name: format!("pid {}", m.info.pid),
-                anchor: reaper::containment::Anchor {
-                    leader: reaper::identity::ProcessRef::of(&m.info)?,
-                    keeper: None,
-                    run_id: String::new(),
-                },
-                signal: if force { Signal::Kill } else { Signal::Term },
-                timeout: if force { Duration::ZERO } else { timeout },
-            })
+            let anchor = reaper::containment::Anchor::adopted(
+                reaper::identity::ProcessRef::of(&m.info)?,
+                String::new(),
+            );
+            Ok(StopTarget::tree(
+                format!("pid {}", m.info.pid),
+                anchor,
+                policy,
+            ))
         })
         .collect::<io::Result<Vec<_>>>()?;
     let reports = terminate::stop_trees(&targets)?;
     let mut complete = true;
     for report in &reports {
-        output::stop_report(report, targets[0].signal)?;
+        output::stop_report(report, policy.signal)?;
         complete &= report.complete();
     }
     Ok((matches.len(), complete))
@@ -393,17 +404,13 @@ pub struct EmergencyArgs {
 pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
     let patterns =
         doctor::compile(&args.patterns, false).map_err(|e| CliError::new(EXIT_USAGE, e))?;
-    let stop = StopOptions {
-        signal: if args.force {
-            Signal::Kill
-        } else {
-            Signal::Term
-        },
-        timeout: if args.force {
-            Duration::ZERO
-        } else {
-            args.timeout
-        },
+    let stop = if args.force {
+        StopOptions::forced()
+    } else {
+        StopOptions {
+            signal: Signal::Term,
+            timeout: args.timeout,
+        }
     };
     let mut ok = true;
     let mut summary = Vec::new();
@@ -431,10 +438,12 @@ pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
     summary.push(format!("{removed} stale record(s) removed"));
     for port in &args.ports {
         let options = reaper::ports::FreeOptions {
-            signal: Signal::Term,
-            timeout: args.timeout,
+            policy: if args.force {
+                StopPolicy::forced()
+            } else {
+                StopPolicy::graceful(Signal::Term, args.timeout)
+            },
             attempts: 3,
-            force: args.force,
         };
         let freed = reaper::ports::free(*port, state, options)
             .map(|report| report.freed)
@@ -495,7 +504,7 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
     }
     let options = scan_options(state, args.sample, args.cpu_threshold, ScopeArg::Machine)?;
     state.ensure()?;
-    let log_path = state.log_dir().join("zombie-detection.log");
+    let log_path = state.log_dir().join(reaper::state::WATCH_LOG);
     let mut scans = 0u64;
     loop {
         let report = scan(state, &options)?;
@@ -529,7 +538,7 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 report.scanned_at,
                 f.kind,
                 f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
-                f.evidence
+                escape(&f.evidence)
             ));
         }
         for f in &fixes {
@@ -539,14 +548,12 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 f.kind,
                 f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
                 f.resolved,
-                f.action
+                escape(&f.action)
             ));
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .and_then(|mut file| file.write_all(text.as_bytes()))?;
+        reaper::state::files::open_append(&log_path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|e| CliError::new(EXIT_FAILURE, format!("{}: {e}", log_path.display())))?;
         write!(io::stdout(), "{text}")?;
         scans += 1;
         if args.count.is_some_and(|n| scans >= n) {

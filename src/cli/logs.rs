@@ -1,14 +1,14 @@
 //! `reaper logs`.
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use reaper::service::tail_log;
-use reaper::state::{Entry, StateDir};
+use reaper::state::{Entry, StateDir, files};
+use reaper::text::escape;
 
-use super::{CliError, CliResult, EXIT_NOT_FOUND, EXIT_OK};
+use super::{CliError, CliResult, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_OK};
 
 /// How often `-f` looks for new output.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
@@ -38,7 +38,8 @@ fn log_path(state: &StateDir, name: &str) -> Result<PathBuf, CliError> {
         return Ok(record.log);
     }
     let path = state.default_log_path(name);
-    if path.is_file() {
+    // Anything there, a link included, is opened (and a link refused) by `run`.
+    if std::fs::symlink_metadata(&path).is_ok() {
         Ok(path)
     } else {
         Err(CliError::new(
@@ -50,19 +51,29 @@ fn log_path(state: &StateDir, name: &str) -> Result<PathBuf, CliError> {
 
 pub fn run(state: &StateDir, args: Args) -> CliResult {
     let path = log_path(state, &args.name)?;
+    let unreadable = |e: io::Error| {
+        CliError::new(
+            EXIT_FAILURE,
+            format!("cannot read {}: {e}", escape(&path.display().to_string())),
+        )
+    };
+    let lines = tail_log(&path, args.lines).map_err(unreadable)?;
     let mut out = io::stdout().lock();
-    for line in tail_log(&path, args.lines)? {
+    for line in lines {
         writeln!(out, "{line}")?;
     }
     out.flush()?;
     if !args.follow {
         return Ok(EXIT_OK);
     }
-    let mut position = std::fs::metadata(&path)?.len();
+    let mut position = files::open_read(&path)
+        .and_then(|file| file.metadata())
+        .map_err(unreadable)?
+        .len();
     let mut buffer = Vec::new();
     loop {
         std::thread::sleep(FOLLOW_INTERVAL);
-        let Ok(mut file) = File::open(&path) else {
+        let Ok(mut file) = files::open_read(&path) else {
             continue;
         };
         let len = file.metadata()?.len();

@@ -41,7 +41,10 @@ pub const EXIT_ALREADY_RUNNING: u8 = 4;
     long_about = "Start, stop and inspect processes so that nothing is ever left behind: no child, \
 no grandchild, no setsid daemon, no zombie, no stale pid file.\n\n\
 State lives in .run/ and .logs/ of the project root: the nearest ancestor directory holding \
-reaper.toml, else the current directory (override with --state-dir or REAPER_STATE_DIR).",
+reaper.toml, else the current directory (override with --state-dir or REAPER_STATE_DIR). \
+Directories there are created 0700 and files 0600, and no file is opened through a symbolic \
+link. A state directory or reaper.toml that another user owns, or that group or others may \
+write, is refused (exit 2); set REAPER_TRUST_STATE_DIR=1 to use it anyway.",
     after_help = concat!(
         "Examples:\n",
         "  reaper start api --port 8001 -- python3 -m http.server 8001\n",
@@ -52,14 +55,16 @@ reaper.toml, else the current directory (override with --state-dir or REAPER_STA
         "Exit codes:\n",
         "  0  success\n",
         "  1  the operation failed (e.g. the service exited during start-up, a process survived SIGKILL)\n",
-        "  2  bad input: usage, invalid name, duration, signal, directory or file\n",
+        "  2  bad input: usage, invalid or reserved name, duration, signal, directory or file,\n",
+        "     untrusted state directory (REAPER_TRUST_STATE_DIR=1 overrides)\n",
         "  3  no managed service by that name\n",
         "  4  the service is already running"
     )
 )]
 pub struct Cli {
     /// Directory holding .run/ and .logs/ (default: nearest ancestor with reaper.toml, else the
-    /// current directory).
+    /// current directory). It must be yours and not writable by group or others, unless
+    /// REAPER_TRUST_STATE_DIR=1.
     #[arg(long, global = true, env = "REAPER_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
 
@@ -139,7 +144,9 @@ impl From<io::Error> for CliError {
 fn state_code(error: &reaper::state::StateError) -> u8 {
     use reaper::state::StateError as E;
     match error {
-        E::InvalidName(_) | E::Unusable { .. } => EXIT_USAGE,
+        E::InvalidName(_) | E::ReservedName { .. } | E::Unusable { .. } | E::Untrusted { .. } => {
+            EXIT_USAGE
+        }
         _ => EXIT_FAILURE,
     }
 }
@@ -175,6 +182,23 @@ fn run(cli: Cli) -> CliResult {
         )
     })?;
     let state = StateDir::discover(cli.state_dir.as_deref(), &cwd);
+    let uses_state = matches!(
+        cli.command,
+        Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Status(_)
+            | Command::Logs(_)
+            | Command::Port(_)
+            | Command::Ports(_)
+            | Command::Clean(_)
+            | Command::Doctor(_)
+            | Command::Emergency(_)
+            | Command::Watch(_)
+    );
+    if uses_state {
+        check_trusted(&state)?;
+    }
     match cli.command {
         Command::Start(args) => start::run(&state, &cwd, args),
         Command::Stop(args) => stop::run(&state, args),
@@ -213,6 +237,28 @@ fn run(cli: Cli) -> CliResult {
                 )
             }),
     }
+}
+
+/// True when [`reaper::state::TRUST_ENV`] is set (to anything but empty or `0`): the user vouches
+/// for a state directory or `reaper.toml` that reaper would otherwise refuse.
+fn trust_overridden() -> bool {
+    std::env::var_os(reaper::state::TRUST_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Refuses a state directory others could have written to, unless the user vouches for it.
+fn check_trusted(state: &StateDir) -> Result<(), CliError> {
+    if trust_overridden() {
+        return Ok(());
+    }
+    Ok(state.check_trusted()?)
+}
+
+/// Refuses a `reaper.toml` found by walking up that others could have written to.
+fn check_trusted_file(path: &std::path::Path) -> Result<(), CliError> {
+    if trust_overridden() {
+        return Ok(());
+    }
+    Ok(reaper::state::check_trusted(path)?)
 }
 
 /// Parses a duration for clap.

@@ -6,6 +6,7 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use reaper::terminate::{Outcome, StopReport};
+pub use reaper::text::escape;
 use reaper::units::format_duration;
 
 /// Writes `value` as pretty JSON and a newline to stdout.
@@ -35,7 +36,7 @@ pub fn print_table(table: &Table) -> io::Result<()> {
 /// Prints one line per process ended, and whether it went gracefully or by force.
 pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    writeln!(out, "{}", report.summary(signal))?;
+    writeln!(out, "{}", escape(&report.summary(signal)))?;
     for process in &report.processes {
         let how = match process.outcome {
             Outcome::Graceful => format!("exited after {signal}"),
@@ -61,10 +62,12 @@ pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::R
     Ok(())
 }
 
-/// Shortens `text` to `max` characters with an ellipsis.
+/// `text` with control characters escaped ([`escape`]), shortened to `max` characters with an
+/// ellipsis: how a command line or other outside text is shown in a table or report.
 pub fn truncate(text: &str, max: usize) -> String {
+    let text = escape(text);
     if text.chars().count() <= max {
-        text.to_string()
+        text.into_owned()
     } else {
         let mut short: String = text.chars().take(max.saturating_sub(1)).collect();
         short.push('…');

@@ -7,7 +7,7 @@ use reaper::ports::{self, FreeOptions, FreeReport, Owner, PORT_SCHEMA, PortRepor
 use reaper::service;
 use reaper::signal::Signal;
 use reaper::state::{Entry, StateDir};
-use reaper::terminate::StopReport;
+use reaper::terminate::{StopPolicy, StopReport};
 use reaper::units::format_duration;
 
 use super::{
@@ -169,10 +169,12 @@ pub fn run_port(state: &StateDir, args: PortArgs) -> CliResult {
     let port = resolve(state, args.port.as_deref().unwrap_or_default())?;
     if args.kill {
         let options = FreeOptions {
-            signal: args.signal,
-            timeout: args.timeout,
+            policy: if args.force {
+                StopPolicy::forced()
+            } else {
+                StopPolicy::graceful(args.signal, args.timeout)
+            },
             attempts: args.retries,
-            force: args.force,
         };
         let report = ports::free(port, state, options)
             .map_err(|e| CliError::new(EXIT_FAILURE, e.to_string()))?;
@@ -217,13 +219,6 @@ fn free_from(from: u16, count: u16, json: bool) -> CliResult {
     Ok(EXIT_OK)
 }
 
-/// A command line on one line: newlines and other control characters become spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 fn owner_detail(owner: &Owner) -> String {
     let user = owner
         .user
@@ -233,7 +228,7 @@ fn owner_detail(owner: &Owner) -> String {
         "pid {}  {user}  started {}  {}",
         owner.pid,
         owner.started_at,
-        output::truncate(&one_line(&owner.command_line()), 120)
+        output::truncate(&owner.command_line(), 120)
     );
     if let Some(service) = &owner.service {
         line.push_str(&format!("  [service {service}]"));
@@ -408,17 +403,9 @@ pub fn not_free_message(report: &FreeReport, problem: &str) -> String {
 
 /// Prints one line per process a `--kill` ended (managed services first, whole trees).
 pub fn print_ended(report: &FreeReport, options: FreeOptions) -> io::Result<()> {
-    let signal = if options.force {
-        Signal::Kill
-    } else {
-        options.signal
-    };
+    let signal = options.policy.signal;
     for service in &report.services {
-        let mut stopped = service.report.clone();
-        for process in &mut stopped.processes {
-            process.command = one_line(&process.command);
-        }
-        output::stop_report(&stopped, signal)?;
+        output::stop_report(&service.report, signal)?;
     }
     if !report.ended.is_empty() {
         let elapsed = report
@@ -430,15 +417,7 @@ pub fn print_ended(report: &FreeReport, options: FreeOptions) -> io::Result<()> 
         output::stop_report(
             &StopReport {
                 name: format!("holders of port {}", report.port),
-                processes: report
-                    .ended
-                    .iter()
-                    .cloned()
-                    .map(|mut p| {
-                        p.command = one_line(&p.command);
-                        p
-                    })
-                    .collect(),
+                processes: report.ended.clone(),
                 unreaped_zombies: Vec::new(),
                 elapsed,
                 refused: None,
@@ -472,10 +451,8 @@ pub fn free_for_start(state: &StateDir, name: &str, port: u16) -> Result<(), Cli
         }
     }
     let options = FreeOptions {
-        signal: Signal::Term,
-        timeout: Duration::from_secs(10),
+        policy: StopPolicy::graceful(Signal::Term, Duration::from_secs(10)),
         attempts: 3,
-        force: false,
     };
     let report = ports::free(port, state, options)
         .map_err(|e| CliError::new(EXIT_FAILURE, e.to_string()))?;
@@ -589,8 +566,11 @@ pub fn run_ports(state: &StateDir, args: PortsArgs) -> CliResult {
             row.extend([
                 owner.pid.to_string(),
                 owner.user.clone().unwrap_or_else(|| owner.uid.to_string()),
-                owner.service.clone().unwrap_or_else(|| "-".into()),
-                output::truncate(&one_line(&owner.command_line()), 80),
+                owner
+                    .service
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |s| output::escape(s).into_owned()),
+                output::truncate(&owner.command_line(), 80),
             ]);
             table.add_row(row);
         }

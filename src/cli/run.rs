@@ -119,7 +119,7 @@ pub fn run(args: Args) -> CliResult {
     if let Some(path) = &args.json_report {
         let mut text = serde_json::to_vec_pretty(&report).expect("reports serialise");
         text.push(b'\n');
-        reaper::state::write_atomic(path, &text, false).map_err(|e| {
+        reaper::state::write_atomic(path, &text).map_err(|e| {
             CliError::new(
                 EXIT_INTERNAL,
                 format!("cannot write the report to {}: {e}", path.display()),
@@ -159,7 +159,8 @@ fn print_summary(report: &RunReport, options: &RunOptions) {
         };
         eprintln!(
             "reaper: leaked process {} ({}): {what}",
-            leak.pid, leak.command
+            leak.pid,
+            reaper::text::escape(&leak.command)
         );
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use reaper::service::{self, StartError, StartRequest};
 use reaper::state::StateDir;
+use reaper::text::escape;
 use reaper::units::format_duration;
 
 use super::{
@@ -27,7 +28,8 @@ use super::{
   reaper start api --port 8001 --port-fallback -- sh -c 'exec uvicorn app:app --port $PORT'
   reaper start api --port 8001 --kill-existing -- uvicorn app:app --port 8001")]
 pub struct Args {
-    /// Service name: letters, digits, '.', '_' or '-'.
+    /// Service name: letters, digits, '.', '_' or '-'; not ending in '.exit', and not 'reaper',
+    /// 'zombie-detection' or '_stack' (reaper's own files).
     name: String,
     /// Working directory of CMD (default: the current directory).
     #[arg(long, value_name = "DIR")]
@@ -99,6 +101,7 @@ fn absolute(cwd: &Path, path: &Path) -> PathBuf {
 }
 
 pub fn run(state: &StateDir, cwd: &Path, args: Args) -> CliResult {
+    reaper::state::validate_new_name(&args.name)?;
     let port = match args.port {
         Some(wanted) if args.kill_existing => {
             super::port::free_for_start(state, &args.name, wanted)?;
@@ -148,9 +151,9 @@ pub fn print_started(started: &service::Started) -> io::Result<()> {
     writeln!(
         out,
         "started {} (pid {}), {readiness}; log: {}",
-        record.name,
+        escape(&record.name),
         record.leader.pid,
-        record.log.display()
+        escape(&record.log.display().to_string())
     )?;
     if started.leader_exited {
         writeln!(

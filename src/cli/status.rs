@@ -6,7 +6,8 @@ use reaper::service::{self, STATUS_SCHEMA, ServiceState, StatusDocument};
 use reaper::state::StateDir;
 use reaper::units::format_duration;
 
-use super::{CliError, CliResult, EXIT_NOT_FOUND, EXIT_OK, output};
+use super::output::{self, escape};
+use super::{CliError, CliResult, EXIT_NOT_FOUND, EXIT_OK};
 
 /// Show managed services: state, pid, uptime, CPU, memory, processes, ports, log.
 ///
@@ -50,7 +51,16 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         return Ok(EXIT_OK);
     }
     let mut table = output::table(&[
-        "NAME", "STATE", "PID", "UPTIME", "CPU%", "RSS", "PROCS", "PORTS", "LOG",
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "CPU%",
+        "RSS",
+        "PROCS",
+        "PORTS",
+        "CONTAINED",
+        "LOG",
     ]);
     for s in &services {
         let state = match (s.state, &s.exit) {
@@ -65,7 +75,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         };
         let dash = || "-".to_string();
         table.add_row(vec![
-            s.name.clone(),
+            escape(&s.name).into_owned(),
             state,
             s.pid.map_or_else(dash, |p| p.to_string()),
             s.uptime_secs.map_or_else(dash, |u| match u {
@@ -88,9 +98,12 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
                     .collect::<Vec<_>>()
                     .join(",")
             },
+            s.containment
+                .as_ref()
+                .map_or_else(dash, |c| c.label().into()),
             s.log
                 .as_ref()
-                .map_or_else(dash, |l| l.display().to_string()),
+                .map_or_else(dash, |l| escape(&l.display().to_string()).into_owned()),
         ]);
     }
     output::print_table(&table)?;
@@ -98,8 +111,8 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         writeln!(
             io::stdout(),
             "{}: {}",
-            s.name,
-            s.problem.as_deref().unwrap_or_default()
+            escape(&s.name),
+            escape(s.problem.as_deref().unwrap_or_default())
         )?;
     }
     Ok(EXIT_OK)

@@ -66,7 +66,11 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
             output::stop_report(report, args.stop.signal)?;
         }
         for (name, why) in &summary.skipped {
-            eprintln!("reaper: skipped {name}: {why}");
+            eprintln!(
+                "reaper: skipped {}: {}",
+                output::escape(name),
+                output::escape(why)
+            );
         }
     }
     Ok(if summary.complete() && summary.skipped.is_empty() {

@@ -144,14 +144,20 @@ pub struct CheckArgs {
   reaper schema > reaper.schema.json")]
 pub struct SchemaArgs {}
 
-fn state_for(explicit: Option<&Path>, cwd: &Path, located: Option<&Located>) -> StateDir {
-    match located {
+fn state_for(
+    explicit: Option<&Path>,
+    cwd: &Path,
+    located: Option<&Located>,
+) -> Result<StateDir, CliError> {
+    let state = match located {
         // The stack's state lives beside its configuration file unless a directory is given.
         Some(located) if explicit.is_none() => StateDir {
             root: located.root().to_path_buf(),
         },
         _ => StateDir::discover(explicit, cwd),
-    }
+    };
+    super::check_trusted(&state)?;
+    Ok(state)
 }
 
 fn print_problems(problems: &[stack::ConfigError], to_stdout: bool) -> io::Result<()> {
@@ -189,7 +195,18 @@ fn load(located: &Located, to_stdout: bool) -> Result<Stack, CliError> {
 }
 
 fn locate(file: Option<&Path>, cwd: &Path) -> Result<Located, CliError> {
-    stack::locate(file, cwd).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))
+    let located = stack::locate(file, cwd).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))?;
+    trust_found(file, &located)?;
+    Ok(located)
+}
+
+/// A configuration found by looking around (not named with -f) runs commands: refuse it when
+/// someone else could have written it.
+fn trust_found(file: Option<&Path>, located: &Located) -> Result<(), CliError> {
+    match file {
+        Some(_) => Ok(()),
+        None => super::check_trusted_file(&located.path),
+    }
 }
 
 fn up_error(error: UpError) -> CliError {
@@ -204,7 +221,7 @@ fn up_error(error: UpError) -> CliError {
 
 pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
     let located = locate(args.config.file.as_deref(), cwd)?;
-    let state = state_for(explicit, cwd, Some(&located));
+    let state = state_for(explicit, cwd, Some(&located))?;
     let stack = load(&located, false)?;
     let problems = checks::run(&stack, &located.shown);
     if !problems.is_empty() {
@@ -260,6 +277,7 @@ fn optional_stack(
         Err(e) if file.is_some() => return Err(CliError::new(EXIT_USAGE, e.to_string())),
         Err(_) => return Ok((None, None)),
     };
+    trust_found(file, &located)?;
     match stack::load(&located) {
         Ok(stack) => Ok((Some(located), Some(stack))),
         Err(e) => {
@@ -275,7 +293,7 @@ fn optional_stack(
 
 pub fn run_down(explicit: Option<&Path>, cwd: &Path, args: DownArgs) -> CliResult {
     let (located, stack) = optional_stack(args.config.file.as_deref(), cwd)?;
-    let state = state_for(explicit, cwd, located.as_ref());
+    let state = state_for(explicit, cwd, located.as_ref())?;
     let mut out = io::stdout();
     let mut lines = 0usize;
     let report = control::down(&state, stack.as_ref(), &mut |line| {
@@ -333,12 +351,21 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
         return Ok(());
     }
     let mut table = output::table(&[
-        "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "PORT", "HEALTH", "PROCS", "RSS",
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "PORT",
+        "HEALTH",
+        "PROCS",
+        "RSS",
+        "CONTAINED",
     ]);
     let dash = || "-".to_string();
     for s in &document.services {
         table.add_row(vec![
-            s.name.clone(),
+            output::escape(&s.name).into_owned(),
             s.state.clone(),
             s.pid.map_or_else(dash, |p| p.to_string()),
             s.uptime_secs
@@ -358,13 +385,22 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
             s.rss_bytes
                 .filter(|_| s.processes > 0)
                 .map_or_else(dash, output::human_bytes),
+            s.containment
+                .as_ref()
+                .filter(|_| s.pid.is_some())
+                .map_or_else(dash, |c| c.label().into()),
         ]);
     }
     output::print_table(&table)?;
     for s in &document.services {
         if let Some(message) = &s.message {
             if matches!(s.state.as_str(), "crashed" | "failed") {
-                writeln!(out, "{}: {message}", s.name)?;
+                writeln!(
+                    out,
+                    "{}: {}",
+                    output::escape(&s.name),
+                    output::escape(message)
+                )?;
             }
         }
     }
@@ -373,7 +409,7 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
 
 pub fn run_ps(explicit: Option<&Path>, cwd: &Path, args: PsArgs) -> CliResult {
     let (located, stack) = optional_stack(args.config.file.as_deref(), cwd)?;
-    let state = state_for(explicit, cwd, located.as_ref());
+    let state = state_for(explicit, cwd, located.as_ref())?;
     let document = control::ps(&state, stack.as_ref())?;
     if args.json {
         output::json(&document)?;

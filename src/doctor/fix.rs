@@ -1,6 +1,7 @@
-//! `reaper doctor --fix`: act on findings. Safe mode (the default) touches only what reaper can
-//! prove it owns (marker or record) and only gracefully; `--force` escalates to SIGKILL and may act
-//! on processes reaper does not own.
+//! `reaper doctor --fix`: act on findings. Safe mode (the default) signals only what reaper can
+//! prove it owns (marker or record), only gracefully, and never ends a running service's process
+//! (that is `reaper stop`'s or `reaper restart`'s job); `--force` escalates to SIGKILL, ends a
+//! service's process that keeps zombies or hangs, and may act on processes reaper does not own.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use crate::process::{Pid, ProcessInfo, ProcessState};
 use crate::service::{self, StopOptions, orphan_targets};
 use crate::signal::Signal;
 use crate::state::StateDir;
-use crate::terminate::{self, StopReport, StopTarget};
+use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 
 use super::{Finding, FindingKind, Report};
 
@@ -62,30 +63,25 @@ fn wait_gone(pid: Pid, start_time: Option<u64>, limit: Duration) -> bool {
     }
 }
 
+/// SIGTERM, then SIGKILL after the timeout only under --force.
+fn policy(options: FixOptions) -> StopPolicy {
+    StopPolicy {
+        escalate: options.force,
+        ..StopPolicy::graceful(Signal::Term, options.timeout)
+    }
+}
+
 fn tree_target(
     info: &ProcessInfo,
     name: String,
     options: FixOptions,
 ) -> std::io::Result<StopTarget> {
-    Ok(StopTarget {
-        name,
-        anchor: Anchor {
-            leader: ProcessRef::of(info)?,
-            keeper: None,
-            run_id: String::new(),
-        },
-        signal: Signal::Term,
-        timeout: options.timeout,
-    })
+    let anchor = Anchor::adopted(ProcessRef::of(info)?, String::new());
+    Ok(StopTarget::tree(name, anchor, policy(options)))
 }
 
-fn run(targets: &[StopTarget], options: FixOptions) -> Vec<StopReport> {
-    let result = if options.force {
-        terminate::stop_trees(targets)
-    } else {
-        terminate::stop_trees_gracefully(targets)
-    };
-    result.unwrap_or_default()
+fn run(targets: &[StopTarget]) -> Vec<StopReport> {
+    terminate::stop_trees(targets).unwrap_or_default()
 }
 
 fn describe(report: Option<&StopReport>) -> (bool, String) {
@@ -137,6 +133,22 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
             }
             continue;
         };
+        // A zombie is owned when its parent is a member of a managed service; a parent that is
+        // not reaper's gets no signal at all in safe mode.
+        let owned = live.iter().any(|z| z.owned);
+        if !owned && !options.force {
+            for z in live {
+                outcomes.push(outcome(
+                    z,
+                    false,
+                    format!(
+                        "parent {ppid} is not reaper's, so safe mode does not signal it; \
+                         `reaper doctor --fix --force` sends it SIGCHLD and then ends it"
+                    ),
+                ));
+            }
+            continue;
+        }
         let _ = pinned.signal(Signal::Chld);
         let deadline = Instant::now() + SIGCHLD_GRACE;
         while Instant::now() < deadline
@@ -161,14 +173,22 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
             }
             continue;
         }
-        let owned = remaining.iter().any(|z| z.owned);
-        if !owned && !options.force {
+        if !options.force {
+            // The parent is a running service's process: ending it is --force's job.
+            let service = remaining.iter().find_map(|z| z.service.as_deref());
             for z in remaining {
                 outcomes.push(outcome(
                     z,
                     false,
                     format!(
-                        "parent {ppid} ignored SIGCHLD and is not reaper's; end it with --force"
+                        "parent {ppid}{} did not reap it after SIGCHLD; safe mode never ends a \
+                         service's process: `reaper doctor --fix --force` ends it{}",
+                        service
+                            .map(|s| format!(" (service {s})"))
+                            .unwrap_or_default(),
+                        service
+                            .map(|s| format!(", or `reaper restart {s}`"))
+                            .unwrap_or_default()
                     ),
                 ));
             }
@@ -184,7 +204,7 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
                 continue;
             }
         };
-        let reports = run(&[target], options);
+        let reports = run(&[target]);
         let (ended, what) = describe(reports.first());
         for z in remaining {
             let reaped = ended && wait_gone(z.pid.unwrap_or(0), z.start_time, REPARENT_GRACE);
@@ -218,8 +238,8 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
         signal: Signal::Term,
         timeout: options.timeout,
     };
-    let reports = orphan_targets(&marked, stop)
-        .map(|targets| run(&targets, options))
+    let reports = orphan_targets(&marked, policy(options))
+        .map(|targets| run(&targets))
         .unwrap_or_default();
     for f in report
         .findings
@@ -249,13 +269,16 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
         .iter()
         .filter(|f| f.kind == FindingKind::Hung)
     {
-        if f.owned || options.force {
-            outcomes.push(end_unowned(
+        if options.force {
+            outcomes.push(end_unowned(f, options));
+        } else if let Some(service) = f.service.as_deref().filter(|_| f.owned) {
+            outcomes.push(outcome(
                 f,
-                FixOptions {
-                    force: options.force,
-                    ..options
-                },
+                false,
+                format!(
+                    "a process of running service {service}: safe mode never ends it; \
+                     `reaper restart {service}`, or --force ends it"
+                ),
             ));
         } else {
             outcomes.push(outcome(
@@ -314,10 +337,8 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
             continue;
         }
         let free = crate::ports::FreeOptions {
-            signal: Signal::Term,
-            timeout: options.timeout,
+            policy: StopPolicy::graceful(Signal::Term, options.timeout),
             attempts: 3,
-            force: false,
         };
         outcomes.push(match crate::ports::free(port, state, free) {
             Ok(freed) if freed.freed => outcome(f, true, format!("freed port {port}")),
@@ -355,7 +376,7 @@ fn end_unowned(f: &Finding, options: FixOptions) -> FixOutcome {
     };
     match tree_target(&info, format!("pid {}", info.pid), options) {
         Ok(target) => {
-            let reports = run(&[target], options);
+            let reports = run(&[target]);
             (result.resolved, result.action) = describe(reports.first());
         }
         Err(e) => result.action = e.to_string(),

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::actionlog::now_rfc3339;
-use crate::containment::MarkerCache;
+use crate::containment::{Anchor, MarkerCache};
 use crate::os;
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::service::{find_orphans, live_members};
@@ -30,8 +30,9 @@ pub const REPORT_SCHEMA: u32 = 1;
 pub enum FindingKind {
     /// A process in state Z whose parent has not reaped it.
     Zombie,
-    /// A process that lost its owner: a marker without a record, a service member that
-    /// outlived its parent (the keeper), or a configured pattern whose parent is gone.
+    /// A process that lost its owner: a marker without a record, a service member adopted out
+    /// of its service's tree (by init or any subreaper) once the keeper is gone, or a
+    /// configured pattern whose parent is gone.
     Orphan,
     /// A declared port held by a process that is not its service.
     PortConflict,
@@ -166,6 +167,8 @@ struct Ownership {
     runs: Vec<String>,
     /// Services whose record names no running keeper.
     unkept: HashSet<String>,
+    /// Service name → its leader and keeper, the processes its members descend from.
+    anchors: HashMap<String, Anchor>,
 }
 
 fn ownership(
@@ -177,13 +180,16 @@ fn ownership(
     let mut members = HashMap::new();
     let mut runs = Vec::new();
     let mut unkept = HashSet::new();
+    let mut anchors = HashMap::new();
     for entry in &entries {
         if let Entry::Record(record) = entry {
             runs.push(record.run_id.clone());
+            anchors.insert(record.name.clone(), record.anchor());
+            // A keeper that exited and is not reaped yet (a zombie) does not keep anything.
             let keeper_runs = record.keeper.as_ref().is_some_and(|keeper| {
                 snapshot
                     .get(keeper.pid)
-                    .is_some_and(|info| keeper.matches(info))
+                    .is_some_and(|info| info.state.is_alive() && keeper.matches(info))
             });
             if !keeper_runs {
                 unkept.insert(record.name.clone());
@@ -198,9 +204,30 @@ fn ownership(
             members,
             runs,
             unkept,
+            anchors,
         },
         entries,
     ))
+}
+
+/// True when the parent, grandparent, … of `info` include `anchor`'s leader or keeper: the
+/// process is still in its service's tree, whatever exited in between. A process that was
+/// adopted elsewhere (by init, by `systemd --user` or another subreaper) is not.
+fn descends_from(snapshot: &Snapshot, info: &ProcessInfo, anchor: &Anchor) -> bool {
+    let mut seen = HashSet::new();
+    let mut current = snapshot.get(info.ppid);
+    while let Some(parent) = current {
+        if anchor.leader.matches(parent)
+            || anchor.keeper.as_ref().is_some_and(|k| k.matches(parent))
+        {
+            return true;
+        }
+        if !seen.insert(parent.pid) || parent.ppid == 0 {
+            break;
+        }
+        current = snapshot.get(parent.ppid);
+    }
+    false
 }
 
 fn command_of(info: &ProcessInfo) -> String {
@@ -268,9 +295,13 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
             )
         );
         f.fix = format!(
-            "the parent must reap it: send SIGCHLD to {}; if that does not help, end the parent so init reaps it (`reaper doctor --fix`{})",
+            "the parent must reap it: send SIGCHLD to {} ({}); if that does not help, end the parent so init reaps it (`reaper doctor --fix --force`)",
             info.ppid,
-            if f.owned { "" } else { " --force" }
+            if f.owned {
+                "`reaper doctor --fix` does"
+            } else {
+                "not reaper's: `reaper doctor --fix` leaves it alone"
+            }
         );
         findings.push(f);
     }
@@ -290,18 +321,54 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         f.fix = "`reaper clean --kill` or `reaper doctor --fix` ends it with its tree".into();
         findings.push(f);
     }
+    for leftover in crate::containment::leftover_cgroups(&state.run_dir(), &owned.runs) {
+        for pid in &leftover.pids {
+            let Some(info) = first.get(*pid) else {
+                continue;
+            };
+            if findings
+                .iter()
+                .any(|f: &Finding| f.kind == FindingKind::Orphan && f.pid == Some(*pid))
+            {
+                continue;
+            }
+            let mut f = finding(FindingKind::Orphan, Some(info));
+            f.run_id = Some(leftover.run_id.clone());
+            f.owned = true;
+            f.evidence = format!(
+                "in reaper's cgroup {}, created for {}",
+                leftover.path.display(),
+                leftover.owner
+            );
+            f.fix = "`reaper clean --kill` ends everything in that cgroup".into();
+            findings.push(f);
+        }
+    }
     for (pid, service) in &owned.members {
         let Some(info) = first.get(*pid) else {
             continue;
         };
         // While the keeper runs, a member whose parent exited is still kept (Windows and macOS
-        // do not hand it to the keeper); only a tree without its keeper is orphaned.
-        if info.outlived_parent() && owned.unkept.contains(service) {
+        // do not hand it to the keeper); only a tree without its keeper is orphaned: a member
+        // whose ancestors no longer include the service's leader or keeper, whoever adopted it
+        // (init, `systemd --user`, another subreaper).
+        let adopted_elsewhere = owned
+            .anchors
+            .get(service)
+            .is_some_and(|anchor| !descends_from(&first, info, anchor));
+        if adopted_elsewhere && owned.unkept.contains(service) {
             let mut f = finding(FindingKind::Orphan, Some(info));
             f.service = Some(service.clone());
             f.owned = true;
+            let adopter = first
+                .get(info.ppid)
+                .filter(|_| !info.outlived_parent())
+                .map(|p| format!(" (adopted by {} {})", p.pid, p.name))
+                .unwrap_or_default();
             f.evidence = format!(
-                "member of service {service} whose parent is gone, and so is the service's keeper"
+                "member of service {service} that is no longer in its tree: neither the \
+                 service's leader nor its keeper is among its ancestors{adopter}, and the keeper \
+                 is gone"
             );
             f.fix = format!("`reaper stop {service}` still finds and ends it (session and marker)");
             findings.push(f);
@@ -499,7 +566,7 @@ fn hung(
         };
         f.fix = if f.owned {
             format!(
-                "`reaper restart {}`, or `reaper doctor --fix` ends it",
+                "`reaper restart {}`, or `reaper doctor --fix --force` ends it",
                 f.service.as_deref().unwrap_or_default()
             )
         } else {

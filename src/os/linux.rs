@@ -22,6 +22,11 @@ use crate::signal::Signal;
 mod net;
 pub use net::*;
 
+// Containment by cgroup v2.
+#[path = "linux_cgroup.rs"]
+mod cgroup;
+pub use cgroup::*;
+
 /// Identifies the current boot (`/proc/sys/kernel/random/boot_id`).
 pub fn boot_id() -> io::Result<String> {
     static BOOT_ID: OnceLock<String> = OnceLock::new();
@@ -70,8 +75,10 @@ fn state_of(letter: char) -> ProcessState {
 // procfs's per-process directory fd, buffered reads, size probes and uid lookup. With 5,000
 // processes this took a doctor scan from ~110 ms to the figure in scripts/bench/doctor.py.
 
-/// Reads a file under `/proc` (path relative to it) into `buf` (grown as needed) with one open, usually one read, and a
-/// close; returns the bytes read.
+/// Reads a file under `/proc` (path relative to it) into `buf` (grown as needed) with one open,
+/// usually one read, and a close; returns the bytes read. `None` when the file cannot be read
+/// (the process is gone); running out of file descriptors is not that, and is recorded in
+/// [`DESCRIPTORS_EXHAUSTED`] so a scan that missed processes for it fails instead.
 fn read_proc_file<'b>(relative: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     use rustix::fs::{Mode, OFlags, openat};
     static PROC: OnceLock<Option<OwnedFd>> = OnceLock::new();
@@ -85,13 +92,19 @@ fn read_proc_file<'b>(relative: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> 
             .ok()
         })
         .as_ref()?;
-    let fd = openat(
+    let fd = match openat(
         dir,
         relative,
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
-    )
-    .ok()?;
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE) => {
+            DESCRIPTORS_EXHAUSTED.store(true, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        Err(_) => return None,
+    };
     let mut len = 0;
     loop {
         if len == buf.len() {
@@ -113,6 +126,10 @@ fn read_proc_file<'b>(relative: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> 
     }
     Some(&buf[..len])
 }
+
+/// Set when a `/proc` read failed for lack of file descriptors (see [`snapshot`]).
+static DESCRIPTORS_EXHAUSTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Parses `/proc/PID/stat` (the command name may contain spaces and parentheses, so fields are
 /// counted from the last `)`).
@@ -163,8 +180,21 @@ pub fn uid_of(pid: Pid) -> Option<u32> {
 /// so it scales with cores.
 const PARALLEL_SCAN: usize = 1000;
 
-/// Reads the whole process table.
+/// Reads the whole process table. Fails, rather than leaving processes out, when file
+/// descriptors ran out during the scan.
 pub fn snapshot() -> io::Result<Snapshot> {
+    use std::sync::atomic::Ordering;
+    DESCRIPTORS_EXHAUSTED.store(false, Ordering::Relaxed);
+    let table = scan_table()?;
+    if DESCRIPTORS_EXHAUSTED.swap(false, Ordering::Relaxed) {
+        return Err(io::Error::other(
+            "out of file descriptors while reading /proc: the process table would be incomplete",
+        ));
+    }
+    Ok(table)
+}
+
+fn scan_table() -> io::Result<Snapshot> {
     let pids: Vec<Pid> = std::fs::read_dir("/proc")?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect();
@@ -229,9 +259,12 @@ pub struct Pinned {
 #[derive(Debug)]
 enum PinnedHandle {
     Pidfd(OwnedFd),
-    /// Kernels before 5.3 have no pidfd: the identity was checked right before use, and a
-    /// window for pid reuse exists between that check and the signal.
-    CheckedPid,
+    /// Kernels before 5.3 have no pidfd: the identity (this start time) is checked again right
+    /// before every signal, and a window for pid reuse exists between that check and the signal.
+    CheckedPid {
+        /// The start time the process had when it was pinned.
+        start_time: u64,
+    },
 }
 
 impl Pinned {
@@ -244,7 +277,9 @@ impl Pinned {
         let handle = match pidfd_open(raw, PidfdFlags::empty()) {
             Ok(fd) => PinnedHandle::Pidfd(fd),
             Err(rustix::io::Errno::SRCH) => return Err(PinError::Gone(pid)),
-            Err(rustix::io::Errno::NOSYS) => PinnedHandle::CheckedPid,
+            Err(rustix::io::Errno::NOSYS) => PinnedHandle::CheckedPid {
+                start_time: expected_start,
+            },
             Err(e) => {
                 return Err(PinError::Os {
                     pid,
@@ -273,9 +308,17 @@ impl Pinned {
         let sig = raw_signal(signal);
         let result = match &self.handle {
             PinnedHandle::Pidfd(fd) => pidfd_send_signal(fd, sig),
-            PinnedHandle::CheckedPid => {
-                let raw = RawPid::from_raw(self.pid as i32).expect("pinned pid is positive");
-                rustix::process::kill_process(raw, sig)
+            PinnedHandle::CheckedPid { start_time } => {
+                // Only what still has the pinned start time is signalled; a process that now
+                // has the pid is someone else, and the pinned one is gone.
+                match process_info(self.pid) {
+                    Some(info) if info.start_time == *start_time && info.state.is_alive() => {
+                        let raw =
+                            RawPid::from_raw(self.pid as i32).expect("pinned pid is positive");
+                        rustix::process::kill_process(raw, sig)
+                    }
+                    _ => Ok(()),
+                }
             }
         };
         match result {
@@ -295,9 +338,8 @@ impl Pinned {
                 };
                 matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
             }
-            PinnedHandle::CheckedPid => {
-                process_info(self.pid).is_none_or(|info| !info.state.is_alive())
-            }
+            PinnedHandle::CheckedPid { start_time } => process_info(self.pid)
+                .is_none_or(|info| info.start_time != *start_time || !info.state.is_alive()),
         }
     }
 }
@@ -305,14 +347,21 @@ impl Pinned {
 /// Blocks until at least one of `pinned` exits or `timeout` passes. Event-driven through
 /// pidfds; without pidfds it polls every 10 ms.
 pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
+    wait_for_events(pinned, &[], timeout);
+}
+
+/// Blocks until one of `pinned` exits, one of `cgroups` changes (see [`CgroupWatch`]), or
+/// `timeout` passes.
+pub fn wait_for_events(pinned: &[&Pinned], cgroups: &[&CgroupWatch], timeout: Duration) {
     let fds: Vec<_> = pinned
         .iter()
         .filter_map(|p| match &p.handle {
             PinnedHandle::Pidfd(fd) => Some(fd.as_fd()),
-            PinnedHandle::CheckedPid => None,
+            PinnedHandle::CheckedPid { .. } => None,
         })
+        .chain(cgroups.iter().map(|watch| watch.fd()))
         .collect();
-    let timeout = if fds.len() < pinned.len() {
+    let timeout = if fds.len() < pinned.len() + cgroups.len() {
         timeout.min(Duration::from_millis(10))
     } else {
         timeout
@@ -327,6 +376,9 @@ pub fn wait_for_exit(pinned: &[&Pinned], timeout: Duration) {
     };
     // EINTR just means we look again sooner.
     let _ = poll(&mut poll_fds, Some(&spec));
+    for watch in cgroups {
+        watch.drain();
+    }
 }
 
 /// Every listening TCP socket and bound UDP socket in this network namespace.
@@ -353,7 +405,8 @@ pub fn contain_run(_run_id: &str) -> io::Result<()> {
 }
 
 /// Processes contained by run `run_id` beyond what sessions, parent links and markers show:
-/// none on Linux (a cgroup per service would go here).
+/// none on Linux without a cgroup (a run's cgroup is named in its record, see
+/// [`cgroup_processes`]).
 pub fn contained_processes(_run_id: &str) -> Vec<Pid> {
     Vec::new()
 }
@@ -370,4 +423,55 @@ pub fn host_name() -> String {
         .nodename()
         .to_string_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 11, case 3): without pidfds, a signal went to the bare pid checked
+    /// seconds earlier. The start time is now checked again right before each signal: a pid
+    /// that now shows another start time (another process) is not signalled.
+    /// Kills and reaps the test's child even when an assertion fails.
+    struct Reaped(std::process::Child);
+
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_checked_pid_is_not_signalled_once_its_start_time_differs() {
+        let mut child = Reaped(
+            std::process::Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .expect("sleep"),
+        );
+        let pid = child.0.id();
+        let start_time = process_info(pid).expect("child in /proc").start_time;
+        // As if the pinned process had been replaced by another with the same pid.
+        let replaced = Pinned {
+            pid,
+            handle: PinnedHandle::CheckedPid {
+                start_time: start_time + 1,
+            },
+        };
+        assert!(replaced.has_exited());
+        replaced.signal(Signal::Kill).expect("no error");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            process_info(pid).is_some_and(|info| info.state.is_alive()),
+            "a process with another start time was signalled"
+        );
+        let same = Pinned {
+            pid,
+            handle: PinnedHandle::CheckedPid { start_time },
+        };
+        same.signal(Signal::Kill).expect("signal");
+        let status = child.0.wait().expect("wait");
+        assert!(!status.success());
+    }
 }

@@ -22,7 +22,7 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
 use crate::os::Protocol;
-use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
+use crate::ports::{Holder, OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::Pid;
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -405,20 +405,24 @@ pub(crate) fn sockets_from(
             }
         }
     }
+    // /proc/net tables are read in pages while sockets come and go, and the kernel may then
+    // show one socket twice (it resumes its walk by position): one entry per socket.
+    let mut seen = HashSet::new();
+    out.retain(|s| s.inode == 0 || seen.insert((s.protocol, s.inode)));
     Ok(out)
 }
 
 /// Buffer for one `getdents64` of an fd directory (about 340 descriptors).
 const FD_DIR_BUF: usize = 8192;
 
-/// Calls `found` with the inode of every socket `pid` has open, until it returns false.
-/// Returns `Err(EACCES)` when the fd table may not be read, other errors when the process is
-/// gone.
+/// Calls `found` with the inode of every socket `pid` has open, until it returns false, and
+/// returns the fd directory it read (see [`start_time_behind`]). Returns `Err(EACCES)` when the
+/// fd table may not be read, other errors when the process is gone.
 fn for_each_socket(
     proc_dir: BorrowedFd<'_>,
     pid: Pid,
     mut found: impl FnMut(u64) -> bool,
-) -> Result<(), Errno> {
+) -> Result<OwnedFd, Errno> {
     let dir = openat(
         proc_dir,
         format!("{pid}/fd"),
@@ -458,7 +462,26 @@ fn for_each_socket(
             break;
         }
     }
-    Ok(())
+    Ok(dir)
+}
+
+/// The start time of the process whose fd directory `fd_dir` is, read through that directory
+/// (`../stat`): a procfs directory stays bound to the process it was opened for, so once that
+/// process has exited this fails, even if its pid now belongs to another process. `None` when
+/// it has exited.
+fn start_time_behind(fd_dir: BorrowedFd<'_>) -> Option<u64> {
+    let stat = openat(
+        fd_dir,
+        "../stat",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 1024];
+    let len = rustix::io::read(&stat, &mut buf).ok()?;
+    super::parse_stat(&buf[..len])
+        .filter(|info| info.state.is_alive())
+        .map(|info| info.start_time)
 }
 
 /// The inode of an fd link `socket:[N]`.
@@ -502,8 +525,10 @@ const PARALLEL_FD_SCAN: usize = 400;
 const FD_SCAN_BATCH: usize = 32;
 
 /// Finds the processes that hold each of `inodes` (`None`: every socket) by reading every
-/// process's fd table. A process whose fd table may not be read (another user's, without
-/// privileges) is listed in [`OwnerScan::denied`] rather than skipped silently.
+/// process's fd table, with the start time of each holder read through the very fd directory
+/// that showed the socket (so a pid reused meanwhile is never taken for the holder). A process
+/// whose fd table may not be read (another user's, without privileges) is listed in
+/// [`OwnerScan::denied`] rather than skipped silently.
 pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
     let mut scan = OwnerScan::default();
     if inodes.is_some_and(HashSet::is_empty) {
@@ -516,7 +541,7 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
     scan.scanned = pids.len();
     let next = AtomicUsize::new(0);
     let work = || {
-        let mut found: Vec<(u64, Pid)> = Vec::new();
+        let mut found: Vec<(u64, Holder)> = Vec::new();
         let mut denied = Vec::new();
         loop {
             let start = next.fetch_add(FD_SCAN_BATCH, Ordering::Relaxed);
@@ -524,21 +549,24 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
                 break;
             }
             for &pid in &pids[start..(start + FD_SCAN_BATCH).min(pids.len())] {
-                let mut held = 0;
+                let mut held: Vec<u64> = Vec::new();
                 let result = for_each_socket(proc_dir.as_fd(), pid, |inode| {
-                    match inodes {
-                        None => found.push((inode, pid)),
-                        Some(wanted) if wanted.contains(&inode) => {
-                            found.push((inode, pid));
-                            held += 1;
-                        }
-                        Some(_) => {}
+                    if inodes.is_none_or(|wanted| wanted.contains(&inode)) {
+                        held.push(inode);
                     }
                     // Within one process, stop once it holds every inode looked for.
-                    inodes.is_none_or(|wanted| held < wanted.len())
+                    inodes.is_none_or(|wanted| held.len() < wanted.len())
                 });
-                if matches!(result, Err(Errno::ACCESS) | Err(Errno::PERM)) {
-                    denied.push(pid);
+                match result {
+                    Ok(fd_dir) if !held.is_empty() => {
+                        let holder = Holder {
+                            pid,
+                            start_time: start_time_behind(fd_dir.as_fd()),
+                        };
+                        found.extend(held.into_iter().map(|inode| (inode, holder)));
+                    }
+                    Err(Errno::ACCESS | Errno::PERM) => denied.push(pid),
+                    _ => {}
                 }
             }
         }
@@ -556,10 +584,10 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
         vec![work()]
     };
     for (found, denied) in parts {
-        for (inode, pid) in found {
+        for (inode, holder) in found {
             let owners = scan.owners.entry(inode).or_default();
-            if !owners.contains(&pid) {
-                owners.push(pid);
+            if !owners.contains(&holder) {
+                owners.push(holder);
             }
         }
         scan.denied.extend(denied);
@@ -635,9 +663,13 @@ mod tests {
             assert_eq!(netlink.len(), 1, "{netlink:?}");
             assert_eq!(netlink, proc_net);
             let owners = socket_owners(Some(&HashSet::from([netlink[0].inode])));
+            let me = super::super::process_info(std::process::id()).unwrap();
             assert_eq!(
                 owners.owners[&netlink[0].inode],
-                vec![std::process::id()],
+                vec![Holder {
+                    pid: me.pid,
+                    start_time: Some(me.start_time),
+                }],
                 "{owners:?}"
             );
         }

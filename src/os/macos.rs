@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{ListeningSocket, PinError, Protocol};
-use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
+use crate::ports::{Holder, OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -370,7 +370,10 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
     let mut scan = OwnerScan::default();
     for (socket, pid) in owned() {
         if inodes.is_none_or(|set| set.contains(&socket.inode)) {
-            scan.owners.entry(socket.inode).or_default().push(pid);
+            scan.owners
+                .entry(socket.inode)
+                .or_default()
+                .push(Holder::seen_now(pid));
         }
     }
     scan

@@ -14,6 +14,10 @@
 //!   bind checks; [`user_name`], [`in_foreign_network_namespace`] for explanations.
 //! - [`become_subreaper`] / [`spawn_in_new_session`] / [`contained_processes`]: containment
 //!   primitives (Windows: job objects).
+//! - [`cgroup_support`] / [`create_cgroup`] / [`spawn_in_cgroup`] / [`cgroup_processes`] /
+//!   [`cgroup_is_populated`] / [`kill_cgroup`] / [`remove_cgroup`] / [`reaper_cgroups`] /
+//!   [`CgroupWatch`] / [`wait_for_events`]: a cgroup v2 per run on Linux (`linux_cgroup.rs`);
+//!   elsewhere (`no_cgroup.rs`) they say there is none.
 //!
 //! - [`SignalWatch`] / [`adopt_child`] / [`reap_child_nonblocking`] / [`stdin_terminal`] and the
 //!   terminal functions: foreground supervision (`reaper run`, `reaper up`).
@@ -35,6 +39,11 @@ pub use platform::*;
 mod unix;
 #[cfg(unix)]
 pub use unix::*;
+
+#[cfg(not(target_os = "linux"))]
+mod no_cgroup;
+#[cfg(not(target_os = "linux"))]
+pub use no_cgroup::*;
 
 #[cfg(windows)]
 mod windows_console;

@@ -390,6 +390,18 @@ impl Drop for SignalWatch {
     }
 }
 
+/// Raises this process's soft limit on open files to its hard limit (a stop holds a pidfd per
+/// live member) and returns the limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
 /// Takes an exclusive advisory lock on `file`, waiting for other holders (`flock`); released
 /// when the file is closed.
 pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
@@ -399,6 +411,64 @@ pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
             other => return other.map_err(Into::into),
         }
     }
+}
+
+/// Opens `path` with `options` without following a symbolic link in its last component
+/// (`O_NOFOLLOW`: a link gives `ELOOP`), creating it (where `options` create) with mode 0600.
+/// `O_NONBLOCK` during the open keeps a planted FIFO from blocking it; it is cleared again.
+pub fn open_no_follow(
+    path: &std::path::Path,
+    options: &mut std::fs::OpenOptions,
+) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .mode(0o600)
+        .open(path)?;
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(file)
+}
+
+/// True when an error from [`open_no_follow`] means the last component is a symbolic link.
+pub fn is_symlink_error(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// Creates `path` and its missing parents with mode 0700 (before the umask).
+pub fn create_private_dir_all(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// Why a directory or file with metadata `meta` may have been planted by someone else: it
+/// belongs to another user (root excepted: nobody else could have planted what root owns), or
+/// group or others may write it. `None` when only we (or root) could have written it.
+pub fn untrusted_because(meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        let owner = user_name(meta.uid()).unwrap_or_else(|| format!("uid {}", meta.uid()));
+        return Some(format!(
+            "it belongs to {owner}, not to the user running reaper"
+        ));
+    }
+    let writable = meta.mode() & 0o022;
+    if writable != 0 {
+        let who = match writable {
+            0o020 => "its group",
+            0o002 => "others",
+            _ => "its group and others",
+        };
+        return Some(format!(
+            "{who} may write it (mode {:o})",
+            meta.mode() & 0o7777
+        ));
+    }
+    None
 }
 
 /// Binds (without listening) a socket of `protocol` to `addr` and closes it again: whether a

@@ -60,7 +60,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
 };
 
 use super::{ListeningSocket, PinError, Protocol};
-use crate::ports::{OwnerScan, Socket, SocketState, TcpScope};
+use crate::ports::{Holder, OwnerScan, Socket, SocketState, TcpScope};
 use crate::process::{Pid, ProcessInfo, ProcessState, Snapshot};
 use crate::signal::Signal;
 
@@ -972,7 +972,10 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
     let mut scan = OwnerScan::default();
     for (socket, pid) in owned(TcpScope::All, true) {
         if socket.inode != 0 && inodes.is_none_or(|set| set.contains(&socket.inode)) {
-            scan.owners.entry(socket.inode).or_default().push(pid);
+            scan.owners
+                .entry(socket.inode)
+                .or_default()
+                .push(Holder::seen_now(pid));
         }
     }
     scan
@@ -1042,6 +1045,12 @@ pub fn contain_run(run_id: &str) -> io::Result<()> {
     }
     let _ = JOB.set(job);
     Ok(())
+}
+
+/// Windows has no per-process descriptor limit of note (handles number in the millions): the
+/// limit a stop must stay under is reported as unbounded.
+pub fn raise_fd_limit() -> u64 {
+    u64::MAX
 }
 
 /// Marks this process's standard handles non-inheritable. Windows children inherit every
@@ -1139,6 +1148,35 @@ pub fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Opens `path` with `options` without following a symbolic link or junction in its last
+/// component (`FILE_FLAG_OPEN_REPARSE_POINT` opens the link itself, which the caller then finds
+/// is not a regular file). Windows has no mode bits: the directory's ACL governs access.
+pub fn open_no_follow(
+    path: &std::path::Path,
+    options: &mut std::fs::OpenOptions,
+) -> io::Result<std::fs::File> {
+    use std::os::windows::fs::OpenOptionsExt;
+    options
+        .custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)
+}
+
+/// False: [`open_no_follow`] opens a link instead of failing on it.
+pub fn is_symlink_error(_error: &io::Error) -> bool {
+    false
+}
+
+/// Creates `path` and its missing parents (access follows the parent's ACL).
+pub fn create_private_dir_all(path: &std::path::Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+/// Always `None`: Windows grants access by ACL, not owner and mode bits, and a user's profile
+/// is private by default.
+pub fn untrusted_because(_meta: &std::fs::Metadata) -> Option<String> {
+    None
 }
 
 /// Hours, minutes and seconds of `unix_secs` in the local time zone.

@@ -8,12 +8,12 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::actionlog;
-use crate::containment::{Anchor, MarkerCache};
+use crate::containment::{self, Anchor, LeftoverCgroup, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::os;
 use crate::process::{Pid, ProcessInfo, Snapshot};
 use crate::state::{Entry, StateDir, StateError, read_pid_file};
-use crate::terminate::{self, StopReport, StopTarget};
+use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 
 use super::{StopOptions, live_members};
 
@@ -50,7 +50,9 @@ pub struct CleanReport {
     pub actions: Vec<CleanAction>,
     /// Orphans found.
     pub orphans: Vec<Orphan>,
-    /// With `--kill`: how each orphan tree was stopped.
+    /// cgroups reaper created whose keeper or `reaper run` is gone, with processes in them.
+    pub leftover_cgroups: Vec<LeftoverCgroup>,
+    /// With `--kill`: how each orphan tree (and leftover cgroup) was stopped.
     pub stopped: Vec<StopReport>,
 }
 
@@ -125,6 +127,7 @@ pub fn clean(
         });
     }
     let snapshot = os::snapshot().map_err(scan_error)?;
+    report.leftover_cgroups = containment::leftover_cgroups(&state.run_dir(), &live_runs);
     let candidates = find_orphans(&snapshot, &mut markers, &state.run_dir(), &live_runs);
     // A run being started now has processes before it has a record: judge every candidate
     // under its name's lock (a start holds it until the record is written), and keep the locks
@@ -137,9 +140,21 @@ pub fn clean(
     report.orphans = candidates
         .into_iter()
         .filter(|orphan| !is_recorded_run(state, orphan))
+        // A leftover cgroup is stopped as a whole: its marked processes are not listed twice.
+        .filter(|orphan| {
+            !report
+                .leftover_cgroups
+                .iter()
+                .any(|leftover| leftover.pids.contains(&orphan.pid))
+        })
         .collect();
-    if kill && !report.orphans.is_empty() {
-        let targets = orphan_targets(&report.orphans, options).map_err(scan_error)?;
+    if kill && !(report.orphans.is_empty() && report.leftover_cgroups.is_empty()) {
+        let mut targets = orphan_targets(&report.orphans, options.policy()).map_err(scan_error)?;
+        targets.extend(leftover_targets(
+            &report.leftover_cgroups,
+            &snapshot,
+            options.policy(),
+        ));
         report.stopped = terminate::stop_trees(&targets).map_err(scan_error)?;
         for stopped in &report.stopped {
             actionlog::record(
@@ -153,6 +168,32 @@ pub fn clean(
         }
     }
     Ok(report)
+}
+
+/// Stop targets for leftover cgroups: each stopped through its cgroup (membership
+/// `cgroup.procs`, `cgroup.kill` at the end), anchored at its oldest live process.
+fn leftover_targets(
+    leftovers: &[LeftoverCgroup],
+    snapshot: &Snapshot,
+    policy: StopPolicy,
+) -> Vec<StopTarget> {
+    leftovers
+        .iter()
+        .filter_map(|leftover| {
+            let oldest = leftover
+                .pids
+                .iter()
+                .filter_map(|pid| snapshot.get(*pid))
+                .min_by_key(|info| info.start_time)?;
+            let mut anchor = Anchor::adopted(ProcessRef::of(oldest).ok()?, leftover.run_id.clone());
+            anchor.cgroup = Some(leftover.path.clone());
+            Some(StopTarget::tree(
+                format!("cgroup {}", leftover.path.display()),
+                anchor,
+                policy,
+            ))
+        })
+        .collect()
 }
 
 /// Whether `orphan`'s run has a record now.
@@ -201,7 +242,7 @@ pub fn find_orphans(
 
 /// One stop target per orphaned run, anchored at its oldest process so the whole tree (every
 /// marker carrier and their descendants) is ended.
-pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Vec<StopTarget>> {
+pub fn orphan_targets(orphans: &[Orphan], policy: StopPolicy) -> io::Result<Vec<StopTarget>> {
     let mut oldest: BTreeMap<&str, &Orphan> = BTreeMap::new();
     for orphan in orphans {
         let entry = oldest.entry(&orphan.run_id).or_insert(orphan);
@@ -212,19 +253,16 @@ pub fn orphan_targets(orphans: &[Orphan], options: StopOptions) -> io::Result<Ve
     let boot_id = os::boot_id()?;
     Ok(oldest
         .into_values()
-        .map(|orphan| StopTarget {
-            name: orphan.name.clone(),
-            anchor: Anchor {
-                leader: ProcessRef {
+        .map(|orphan| {
+            let anchor = Anchor::adopted(
+                ProcessRef {
                     pid: orphan.pid,
                     start_time: orphan.start_time,
                     boot_id: boot_id.clone(),
                 },
-                keeper: None,
-                run_id: orphan.run_id.clone(),
-            },
-            signal: options.signal,
-            timeout: options.timeout,
+                orphan.run_id.clone(),
+            );
+            StopTarget::tree(&orphan.name, anchor, policy)
         })
         .collect())
 }

@@ -14,7 +14,6 @@ pub use status::*;
 pub use stop::*;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -29,6 +28,7 @@ impl Record {
             leader: self.leader.clone(),
             keeper: self.keeper.clone(),
             run_id: self.run_id.clone(),
+            cgroup: self.cgroup.clone(),
         }
     }
 }
@@ -61,7 +61,7 @@ pub(crate) fn live_members(
 
 /// The last `count` lines of a file (reads at most the last 1 MiB).
 pub fn tail_lines(path: &Path, count: usize) -> io::Result<Vec<String>> {
-    let mut file = File::open(path)?;
+    let mut file = crate::state::files::open_read(path)?;
     let len = file.metadata()?.len();
     let start = len.saturating_sub(1 << 20);
     file.seek(SeekFrom::Start(start))?;

@@ -8,12 +8,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::actionlog::{self, now_rfc3339};
-use crate::containment::{Marker, MarkerCache};
+use crate::containment::{self, Marker, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::keeper::{self, KeeperEvent, KeeperSpec};
 use crate::os;
 use crate::state::{Entry, NameLock, RECORD_SCHEMA, Record, StateDir, StateError, write_atomic};
-use crate::terminate::{self, StopTarget};
+use crate::terminate::{self, StopPolicy, StopTarget};
 use crate::units::format_duration;
 
 use super::{live_members, random_id, tail_lines};
@@ -106,10 +106,16 @@ pub enum StartError {
     #[error("no command given: put it after `--`, e.g. reaper start api -- python3 -m http.server")]
     EmptyCommand,
     /// Bad input: the command cannot be found.
-    #[error("command not found: {0} (check the spelling and PATH, or give a full path)")]
+    #[error(
+        "command not found: {} (check the spelling and PATH, or give a full path)",
+        crate::text::escape(.0)
+    )]
     CommandNotFound(String),
     /// Bad input: the command cannot be executed.
-    #[error("cannot execute {0}: permission denied (is it executable?)")]
+    #[error(
+        "cannot execute {}: permission denied (is it executable?)",
+        crate::text::escape(.0)
+    )]
     NotExecutable(String),
     /// The keeper failed.
     #[error("could not start {name}: {why}")]
@@ -174,10 +180,11 @@ pub enum StartError {
 }
 
 fn tail_block(log: &Path, tail: &[String]) -> String {
+    let log = crate::text::escape(&log.to_string_lossy()).into_owned();
     if tail.is_empty() {
-        format!("; its log {} is empty", log.display())
+        format!("; its log {log} is empty")
     } else {
-        let mut out = format!("; last lines of {}:", log.display());
+        let mut out = format!("; last lines of {log}:");
         for line in tail {
             out.push_str("\n  | ");
             out.push_str(line);
@@ -231,6 +238,24 @@ pub(crate) fn start_locked(
         name: name.clone(),
         run_dir: state.run_dir(),
     };
+    let spawn_error = |why: String| StartError::Spawn {
+        name: name.clone(),
+        why,
+    };
+    // Everything that can fail without a running service is done before the spawn.
+    let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
+    let cgroup = os::create_cgroup(&containment::service_cgroup_leaf(
+        &state.run_dir(),
+        name,
+        &run_id,
+    ))
+    .map_err(|e| spawn_error(format!("cannot create the service's cgroup: {e}")))?;
+    // Until the record names it, a failed start must not leave the cgroup behind.
+    let remove_cgroup = || {
+        if let Some(path) = &cgroup {
+            let _ = os::remove_cgroup(path);
+        }
+    };
     let spec = KeeperSpec {
         name: name.clone(),
         run_id: run_id.clone(),
@@ -242,14 +267,12 @@ pub(crate) fn start_locked(
         log: log.clone(),
         log_max_bytes: request.log_max_bytes,
         log_keep: request.log_keep,
+        cgroup: cgroup.clone(),
     };
-    let spawn_error = |why: String| StartError::Spawn {
-        name: name.clone(),
-        why,
-    };
-    // Everything that can fail without a running service is done before the spawn.
-    let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
-    let exe = std::env::current_exe().map_err(|e| spawn_error(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        remove_cgroup();
+        spawn_error(e.to_string())
+    })?;
     let mut command = Command::new(exe);
     command
         .arg("__keeper")
@@ -260,9 +283,10 @@ pub(crate) fn start_locked(
         .stderr(Stdio::null());
     os::spawn_in_new_session(&mut command);
     os::keep_stdio_private();
-    let mut keeper = command
-        .spawn()
-        .map_err(|e| spawn_error(format!("cannot run the keeper: {e}")))?;
+    let mut keeper = command.spawn().map_err(|e| {
+        remove_cgroup();
+        spawn_error(format!("cannot run the keeper: {e}"))
+    })?;
     let keeper_pid = keeper.id();
     let mut stdin = keeper.stdin.take().expect("piped");
     keeper::write_spec(&mut stdin, &spec).map_err(|e| spawn_error(e.to_string()))?;
@@ -272,6 +296,7 @@ pub(crate) fn start_locked(
         Ok(KeeperEvent::Spawned { pid, start_time }) => (pid, start_time),
         Ok(KeeperEvent::SpawnFailed { kind, message }) => {
             let _ = keeper.wait();
+            remove_cgroup();
             let program = request.argv[0].clone();
             return Err(match kind.as_str() {
                 "not_found" => StartError::CommandNotFound(program),
@@ -309,6 +334,7 @@ pub(crate) fn start_locked(
         started_at: now_rfc3339(),
         marker: marker.encode(),
         stack: request.stack.clone(),
+        cgroup: cgroup.clone(),
     };
     if let Err(source) = state
         .save(&record)
@@ -488,7 +514,7 @@ fn save_env_values(state: &StateDir, request: &StartRequest) -> Result<(), State
     for (key, value) in &request.env {
         text.push_str(&format!("{key}={}\n", quote_env_value(value)));
     }
-    write_atomic(&state.env_path(&request.name), text.as_bytes(), true)
+    write_atomic(&state.env_path(&request.name), text.as_bytes())
 }
 
 /// Quotes a value so dotenvy reads it back unchanged.
@@ -508,20 +534,24 @@ fn quote_env_value(value: &str) -> String {
 /// Reads back the `--env` values saved for `restart`.
 pub fn saved_env_values(state: &StateDir, name: &str) -> Result<Vec<(String, String)>, StartError> {
     let path = state.env_path(name);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let iter = dotenvy::from_path_iter(&path).map_err(|e| StartError::EnvFile {
-        path: path.clone(),
-        why: describe_dotenv(&e),
-    })?;
-    iter.map(|item| {
-        item.map_err(|e| StartError::EnvFile {
-            path: path.clone(),
-            why: describe_dotenv(&e),
+    let file = match crate::state::files::open_read(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StartError::EnvFile {
+                path,
+                why: e.to_string(),
+            });
+        }
+    };
+    dotenvy::from_read_iter(file)
+        .map(|item| {
+            item.map_err(|e| StartError::EnvFile {
+                path: path.clone(),
+                why: describe_dotenv(&e),
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 fn event_channel(stdout: std::process::ChildStdout) -> mpsc::Receiver<KeeperEvent> {
@@ -626,12 +656,11 @@ fn wait_until_up(
 /// (a record is never removed while a process it vouches for survives). Returns whether the tree
 /// is gone.
 fn abandon(state: &StateDir, record: &Record) -> Result<bool, StateError> {
-    let target = StopTarget {
-        name: record.name.clone(),
-        anchor: record.anchor(),
-        signal: crate::signal::Signal::Term,
-        timeout: Duration::from_secs(5),
-    };
+    let target = StopTarget::tree(
+        &record.name,
+        record.anchor(),
+        StopPolicy::graceful(crate::signal::Signal::Term, Duration::from_secs(5)),
+    );
     let stopped = terminate::stop_trees(&[target])
         .is_ok_and(|reports| reports.iter().all(terminate::StopReport::complete));
     if stopped {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::containment::MarkerCache;
+use crate::containment::{Containment, MarkerCache};
 use crate::os;
 use crate::process::{Pid, Snapshot};
 use crate::state::{Entry, ExitRecord, StateDir, StateError};
@@ -65,6 +65,8 @@ pub struct ServiceStatus {
     pub command: Vec<String>,
     /// For stale, unverified and broken entries: what is wrong.
     pub problem: Option<String>,
+    /// What holds the service's processes (absent for entries without a record).
+    pub containment: Option<Containment>,
 }
 
 /// The `status --json` document.
@@ -114,6 +116,7 @@ fn blank(name: String, state: ServiceState) -> ServiceStatus {
         exit: None,
         command: Vec::new(),
         problem: None,
+        containment: None,
     }
 }
 
@@ -170,6 +173,15 @@ fn describe(
     status.log = Some(record.log.clone());
     status.command = record.argv.clone();
     status.exit = state.load_exit(&record.name, &record.run_id);
+    status.containment = Some(Containment::of(&record.anchor()));
+    if os::boot_id().is_ok_and(|boot| boot != record.leader.boot_id) {
+        status.state = ServiceState::Stale;
+        status.problem = Some(
+            "recorded during an earlier boot: nothing of it can be running (`reaper clean` removes it)"
+                .into(),
+        );
+        return status;
+    }
     if members.is_empty() {
         let reused = leader_info.filter(|p| !record.leader.matches(p));
         status.state = match reused {

@@ -6,7 +6,7 @@ use crate::actionlog;
 use crate::os;
 use crate::signal::Signal;
 use crate::state::{Entry, NameLock, StateDir, StateError};
-use crate::terminate::{self, Outcome, StopReport, StopTarget};
+use crate::terminate::{self, Outcome, StopPolicy, StopReport, StopTarget};
 
 /// How long to wait for a keeper to exit once its tree is gone.
 const KEEPER_EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -68,6 +68,23 @@ pub struct StopOptions {
     pub signal: Signal,
     /// Time before SIGKILL.
     pub timeout: Duration,
+}
+
+impl StopOptions {
+    /// A forced stop: SIGKILL at once ([`StopPolicy::forced`]).
+    pub fn forced() -> StopOptions {
+        let forced = StopPolicy::forced();
+        StopOptions {
+            signal: forced.signal,
+            timeout: forced.grace,
+        }
+    }
+
+    /// The engine's policy for these options: the signal, then SIGKILL after the timeout (at
+    /// once for SIGKILL, see [`StopPolicy::forced`]).
+    pub fn policy(self) -> StopPolicy {
+        StopPolicy::graceful(self.signal, self.timeout)
+    }
 }
 
 /// What to stop.
@@ -151,18 +168,15 @@ pub(crate) fn stop_records_locked(
 ) -> Result<Vec<StopReport>, StopError> {
     let targets: Vec<StopTarget> = records
         .iter()
-        .map(|record| StopTarget {
-            name: record.name.clone(),
-            anchor: record.anchor(),
-            signal: options.signal,
-            timeout: options.timeout,
-        })
+        .map(|record| StopTarget::tree(&record.name, record.anchor(), options.policy()))
         .collect();
     let reports = terminate::stop_trees(&targets)?;
     for (record, report) in records.iter().zip(&reports) {
+        // The keeper reaps what is left of an incomplete tree (and is a subreaper, so survivors'
+        // orphans come back to it): only the keeper of a tree known to be gone may be told to go.
         if let Some(keeper) = record.keeper.as_ref().and_then(|k| k.pin().ok()) {
             os::wait_for_exit(&[&keeper], KEEPER_EXIT_GRACE);
-            if !keeper.has_exited() {
+            if report.complete() && !keeper.has_exited() {
                 let _ = keeper.signal(Signal::Term);
             }
         }

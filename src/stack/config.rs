@@ -19,9 +19,7 @@ use super::{Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, clos
 use crate::signal::Signal;
 use crate::units::UnitError;
 
-/// Name of the supervisor's own record when it runs detached (`reaper up -d`); no service may
-/// use it.
-pub const SUPERVISOR_NAME: &str = "_stack";
+pub use crate::state::SUPERVISOR_NAME;
 
 /// Default time a service gets to become ready.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -504,21 +502,17 @@ pub fn validate(
     for (key, config) in entries {
         let name = key.get_ref().clone();
         let line = errors.line_of(&key.span());
-        if crate::state::validate_name(&name).is_err() {
-            errors.at(
+        match crate::state::validate_new_name(&name) {
+            Ok(()) => {}
+            Err(crate::state::StateError::InvalidName(_)) => errors.at(
                 key.span(),
-                format!("invalid service name `{name}`"),
+                format!("invalid service name `{}`", crate::text::escape(&name)),
                 Some(
                     "use 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
                         .into(),
                 ),
-            );
-        } else if name == SUPERVISOR_NAME {
-            errors.at(
-                key.span(),
-                format!("the service name `{name}` is reserved for the stack's supervisor"),
-                Some("choose another name".into()),
-            );
+            ),
+            Err(reserved) => errors.at(key.span(), reserved.to_string(), None),
         }
         let config = config.into_inner();
         let argv = match config.command.get_ref() {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -15,7 +15,7 @@ use crate::process::Pid;
 use crate::service::{self, Selection, ServiceState, StopError, StopOptions};
 use crate::signal::Signal;
 use crate::state::{Entry, Record, StateDir, StateError};
-use crate::terminate::StopReport;
+use crate::terminate::{self, Members, Outcome, StopPolicy, StopReport, StopTarget};
 
 /// Version of the `reaper ps --json` document.
 pub const PS_SCHEMA: u32 = 1;
@@ -173,13 +173,6 @@ pub fn down(
                 let mut tail = status
                     .detached
                     .then(|| LogTail::new(&log, std::fs::metadata(&log).map_or(0, |m| m.len())));
-                // A detached supervisor is a service leader reaper started (on Windows its
-                // process group gets the console event); a foreground one is not.
-                if status.detached {
-                    pinned.signal_group(Signal::Term)?;
-                } else {
-                    pinned.signal(Signal::Term)?;
-                }
                 // Enough for every level's timeout, SIGKILL grace and the keepers.
                 let names: Vec<String> = status.services.iter().map(|s| s.name.clone()).collect();
                 let levels = levels_of(&names, |n| dependencies_of(n, Some(status), stack));
@@ -194,33 +187,43 @@ pub fn down(
                     })
                     .sum::<Duration>()
                     + Duration::from_secs(15);
-                let deadline = Instant::now() + budget;
-                while !pinned.has_exited() && Instant::now() < deadline {
-                    os::wait_for_exit(&[&pinned], Duration::from_millis(50));
-                    if let Some(tail) = tail.as_mut() {
-                        for line in tail.lines() {
-                            on_line(&line);
+                // Exactly the verified supervisor process (it stops its services itself),
+                // SIGKILLed if it has not finished within the budget, so it cannot restart
+                // what is stopped next. Its output is relayed while the plan runs.
+                let target = StopTarget {
+                    name: SUPERVISOR_NAME.to_string(),
+                    members: Members::Exact(vec![status.supervisor.clone()]),
+                    policy: StopPolicy::graceful(Signal::Term, budget),
+                };
+                let stopped = std::thread::scope(|scope| {
+                    let plan = scope.spawn(|| terminate::stop_trees(std::slice::from_ref(&target)));
+                    while !pinned.has_exited() && !plan.is_finished() {
+                        os::wait_for_exit(&[&pinned], Duration::from_millis(50));
+                        if let Some(tail) = tail.as_mut() {
+                            for line in tail.lines() {
+                                on_line(&line);
+                            }
                         }
                     }
-                }
+                    plan.join().expect("stop plan thread")
+                })?;
                 if let Some(tail) = tail.as_mut() {
                     for line in tail.drain() {
                         on_line(&line);
                     }
                 }
-                report.supervisor_exited = pinned.has_exited();
-                if !report.supervisor_exited {
+                let killed = stopped
+                    .iter()
+                    .flat_map(|r| &r.processes)
+                    .any(|p| p.outcome == Outcome::Forced);
+                if killed {
                     on_line(&format!(
-                        "the supervisor (pid {}) did not finish within {}: killing it and stopping the services directly",
+                        "the supervisor (pid {}) did not finish within {}: it was killed; stopping the services directly",
                         status.supervisor.pid,
                         crate::units::format_duration(budget)
                     ));
-                    // It is the verified supervisor process (pinned): end it, so it cannot
-                    // restart what is stopped next.
-                    let _ = pinned.signal(Signal::Kill);
-                    os::wait_for_exit(&[&pinned], Duration::from_secs(2));
-                    report.supervisor_exited = pinned.has_exited();
                 }
+                report.supervisor_exited = pinned.has_exited();
             }
         }
     }
@@ -307,6 +310,8 @@ pub struct PsEntry {
     pub message: Option<String>,
     /// Its log file.
     pub log: Option<PathBuf>,
+    /// What holds its processes, while it has a record.
+    pub containment: Option<crate::containment::Containment>,
 }
 
 /// The `reaper ps --json` document.
@@ -406,6 +411,7 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
                 log: record_status
                     .and_then(|s| s.log.clone())
                     .or_else(|| Some(state.default_log_path(name)).filter(|p| p.exists())),
+                containment: record_status.and_then(|s| s.containment.clone()),
             }
         })
         .collect();

@@ -2,7 +2,6 @@
 //! HTTP/1.0 GET over a plain TCP stream (no HTTP client needed for a status line), and a regex
 //! over the lines a service wrote to its log since it started.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -109,7 +108,7 @@ impl LogTail {
     /// The complete lines appended since the last call (without their newline).
     pub fn lines(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        let Ok(mut file) = File::open(&self.path) else {
+        let Ok(mut file) = crate::state::files::open_read(&self.path) else {
             return out;
         };
         let len = file.metadata().map_or(0, |m| m.len());

@@ -13,7 +13,7 @@ use super::config::{
 };
 use super::{Checks, LoadError, Service, Source, Stack};
 use crate::signal::Signal;
-use crate::stack::config::{DoctorConfig, RestartPolicy, SUPERVISOR_NAME};
+use crate::stack::config::{DoctorConfig, RestartPolicy};
 
 /// Default first port, as foreman uses.
 pub const BASE_PORT: u16 = 5000;
@@ -43,14 +43,11 @@ pub fn parse(
         };
         let name = name.trim();
         let command = command.trim();
-        if crate::state::validate_name(name).is_err() || name == SUPERVISOR_NAME {
+        if let Err(error) = crate::state::validate_new_name(name) {
             errors.line(
                 line,
-                format!("invalid process name `{name}`"),
-                Some(
-                    "use letters, digits, '.', '_' or '-', not starting with '.', '-' or '_stack'"
-                        .into(),
-                ),
+                format!("invalid process name `{}`", crate::text::escape(name)),
+                Some(error.to_string()),
             );
             continue;
         }

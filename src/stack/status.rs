@@ -153,7 +153,7 @@ pub fn read(state: &StateDir) -> Option<StackStatus> {
 }
 
 fn read_path(path: &Path) -> Option<StackStatus> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::state::files::read(path).ok()?;
     serde_json::from_slice(&bytes)
         .ok()
         .filter(|s: &StackStatus| s.schema <= STACK_SCHEMA)
@@ -162,7 +162,7 @@ fn read_path(path: &Path) -> Option<StackStatus> {
 /// Writes the status file atomically.
 pub fn write(state: &StateDir, status: &StackStatus) -> Result<(), StateError> {
     let json = serde_json::to_vec_pretty(status).expect("status serialises");
-    write_atomic(&path(state), &json, false)
+    write_atomic(&path(state), &json)
 }
 
 /// Removes the status file.

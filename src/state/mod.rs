@@ -11,12 +11,17 @@
 //! .logs/NAME.log       the service's stdout and stderr
 //! .logs/reaper.log     every action reaper took, with a timestamp
 //! ```
+//!
+//! Everything here is input: files are opened through [`files`] (no symbolic links, regular
+//! files only, created 0600 in directories created 0700), and [`StateDir::check_trusted`]
+//! refuses a state directory someone else could have written to.
 
+pub mod files;
 mod record;
 
 pub use record::*;
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -28,9 +33,29 @@ pub const PROJECT_FILE: &str = "reaper.toml";
 pub enum StateError {
     /// The service name cannot be used as a file name.
     #[error(
-        "invalid service name '{0}': use 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+        "invalid service name '{}': use 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'",
+        crate::text::escape(.0)
     )]
     InvalidName(String),
+    /// The service name would collide with one of reaper's own files.
+    #[error("the service name '{name}' is reserved: {why}; choose another name")]
+    ReservedName {
+        /// The name.
+        name: String,
+        /// Which file of reaper's it would collide with.
+        why: String,
+    },
+    /// The state directory, or a file reaper would trust in it, may have been written by
+    /// someone else.
+    #[error(
+        "not trusting {path}: {why}; fix its owner or mode (e.g. chmod go-w), or set {TRUST_ENV}=1 if it is safe"
+    )]
+    Untrusted {
+        /// The directory or file.
+        path: PathBuf,
+        /// Who else could have written it.
+        why: String,
+    },
     /// The state directory could not be created or written.
     #[error("state directory {path} is not usable: {source} (pass a writable --state-dir)")]
     Unusable {
@@ -71,7 +96,27 @@ pub enum StateError {
     },
 }
 
-/// Checks that `name` is usable as a service name (and so as a file name).
+/// Name of the action log under `.logs/`.
+pub const ACTION_LOG: &str = "reaper.log";
+/// Name of `reaper watch`'s log under `.logs/`.
+pub const WATCH_LOG: &str = "zombie-detection.log";
+/// Name of the supervisor's own record when it runs detached (`reaper up -d`); `reaper status`,
+/// `stop` and `logs` accept it, but no service may be started under it.
+pub const SUPERVISOR_NAME: &str = "_stack";
+/// Set to `1` to use a state directory or `reaper.toml` that [`StateDir::check_trusted`] would
+/// refuse.
+pub const TRUST_ENV: &str = "REAPER_TRUST_STATE_DIR";
+
+/// Checks that `name` is usable as a service name: usable as a file name (1-64 ASCII letters,
+/// digits, `.`, `_`, `-`, not starting with `.` or `-`), and not one whose files would be
+/// reaper's own (compared without case, as on case-insensitive file systems):
+/// - ending in `.exit`: `.run/NAME.exit.json` is where the keeper of service `NAME` minus
+///   `.exit` writes its exit status, so the record would be mistaken for (and removed as) one;
+/// - `reaper` and `zombie-detection`: `.logs/NAME.log` is the action log or `reaper watch`'s log.
+///
+/// The other files (`NAME.json`, `NAME.pid`, `NAME.env`, `.locks/NAME`, `NAME.log.N`,
+/// dot-files such as `.stack.json`) cannot collide: no name starts with a dot, and each
+/// suffix is distinct.
 pub fn validate_name(name: &str) -> Result<(), StateError> {
     let ok_chars = name
         .chars()
@@ -81,11 +126,39 @@ pub fn validate_name(name: &str) -> Result<(), StateError> {
         && ok_chars
         && !name.starts_with('.')
         && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(StateError::InvalidName(name.to_string()))
+    if !ok {
+        return Err(StateError::InvalidName(name.to_string()));
     }
+    let lower = name.to_ascii_lowercase();
+    let reserved = |why: String| {
+        Err(StateError::ReservedName {
+            name: name.to_string(),
+            why,
+        })
+    };
+    if let Some(other) = lower.strip_suffix(".exit") {
+        return reserved(format!(
+            "its record .run/{name}.json would be taken for the exit status of service '{other}' (names may not end in '.exit')"
+        ));
+    }
+    let log = format!("{lower}.log");
+    if [ACTION_LOG, WATCH_LOG].contains(&log.as_str()) {
+        return reserved(format!("its log would be reaper's own .logs/{log}"));
+    }
+    Ok(())
+}
+
+/// [`validate_name`] for a service about to be created: [`SUPERVISOR_NAME`] is refused too, since
+/// `reaper up -d` and `reaper down` would take the service for the stack's supervisor.
+pub fn validate_new_name(name: &str) -> Result<(), StateError> {
+    validate_name(name)?;
+    if name.eq_ignore_ascii_case(SUPERVISOR_NAME) {
+        return Err(StateError::ReservedName {
+            name: name.to_string(),
+            why: "it is the record of the stack supervisor `reaper up -d` runs".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Where records and logs live.
@@ -110,6 +183,24 @@ impl StateDir {
         StateDir { root }
     }
 
+    /// Refuses a state directory that someone else could have written to (as git refuses a
+    /// repository owned by another user): the root, `.run/`, `.run/.locks/`, `.logs/` and
+    /// `reaper.toml` in the root, those that exist, must belong to the user running reaper (or
+    /// to root) and not be writable by group or others. Records there name processes to signal
+    /// and logs to write; a `reaper.toml` names commands to run. Windows relies on ACLs.
+    pub fn check_trusted(&self) -> Result<(), StateError> {
+        for path in [
+            self.root.clone(),
+            self.run_dir(),
+            self.run_dir().join(".locks"),
+            self.log_dir(),
+            self.root.join(PROJECT_FILE),
+        ] {
+            check_trusted(&path)?;
+        }
+        Ok(())
+    }
+
     /// `.run/` under the root.
     pub fn run_dir(&self) -> PathBuf {
         self.root.join(".run")
@@ -123,7 +214,7 @@ impl StateDir {
     /// Creates `.run/` and `.logs/` if needed and checks they can be written.
     pub fn ensure(&self) -> Result<(), StateError> {
         for dir in [self.run_dir().join(".locks"), self.log_dir()] {
-            fs::create_dir_all(&dir).map_err(|source| StateError::Unusable {
+            files::create_dir_all(&dir).map_err(|source| StateError::Unusable {
                 path: dir.clone(),
                 source,
             })?;
@@ -131,7 +222,7 @@ impl StateDir {
             static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let probe = dir.join(format!(".probe-{}-{n}", std::process::id()));
-            File::create(&probe)
+            files::create_new(&probe)
                 .and_then(|_| fs::remove_file(&probe))
                 .map_err(|source| StateError::Unusable {
                     path: dir.clone(),
@@ -170,47 +261,63 @@ impl StateDir {
     pub fn lock(&self, name: &str) -> Result<NameLock, StateError> {
         validate_name(name)?;
         let dir = self.run_dir().join(".locks");
-        fs::create_dir_all(&dir).map_err(|source| StateError::Io {
+        files::create_dir_all(&dir).map_err(|source| StateError::Io {
             path: dir.clone(),
             source,
         })?;
         let path = dir.join(name);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| StateError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        let file = files::open_lock(&path).map_err(|source| StateError::Io {
+            path: path.clone(),
+            source,
+        })?;
         crate::os::lock_exclusive(&file).map_err(|source| StateError::Io { path, source })?;
         Ok(NameLock { _file: file })
+    }
+}
+
+/// Refuses `path` if someone other than the user running reaper (or root) could have written
+/// it: see [`StateDir::check_trusted`]. A path that does not exist is fine (reaper creates it
+/// private). The parent is not judged: a private state directory inside `/tmp` is trusted.
+pub fn check_trusted(path: &Path) -> Result<(), StateError> {
+    match fs::metadata(path) {
+        Ok(meta) => match crate::os::untrusted_because(&meta) {
+            Some(why) => Err(StateError::Untrusted {
+                path: path.to_path_buf(),
+                why,
+            }),
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
     }
 }
 
 /// Held while a command works on one name; released on drop.
 #[derive(Debug)]
 pub struct NameLock {
-    _file: File,
+    _file: fs::File,
 }
 
-/// Writes `contents` to `path` atomically (temporary file, fsync, rename), with `mode` on Unix.
-pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> Result<(), StateError> {
+/// Writes `contents` to `path` atomically: a new temporary file beside it (created exclusively,
+/// mode 0600 from the start on Unix), fsync, rename. The rename replaces whatever is at `path`,
+/// a symbolic link included, without following it; the old file's mode and owner are not
+/// carried over.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), StateError> {
     let io_err = |source| StateError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = atomic_write_file::AtomicWriteFile::open(path).map_err(io_err)?;
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut options = atomic_write_file::AtomicWriteFile::options();
     #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::PermissionsExt;
-        file.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io_err)?;
+    {
+        use atomic_write_file::unix::OpenOptionsExt as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options
+            .mode(0o600)
+            .preserve_mode(false)
+            .preserve_owner(false);
     }
-    #[cfg(not(unix))]
-    let _ = private;
+    let mut file = options.open(path).map_err(io_err)?;
     file.write_all(contents).map_err(io_err)?;
     file.commit().map_err(io_err)
 }

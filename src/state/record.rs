@@ -1,12 +1,12 @@
 //! Records (`NAME.json` + `NAME.pid`), exit records, and strict pid-file parsing.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{StateDir, StateError, remove_if_present, validate_name, write_atomic};
+use super::{StateDir, StateError, files, remove_if_present, validate_name, write_atomic};
 use crate::identity::ProcessRef;
 use crate::process::Pid;
 
@@ -46,6 +46,10 @@ pub struct Record {
     /// records of plain `reaper start` services and in records written before stacks existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
+    /// The cgroup holding the service's processes (Linux, where cgroup v2 is usable). Absent
+    /// for session + marker containment and in records written before cgroups were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
 }
 
 /// How the leader ended, written by the keeper (`NAME.exit.json`).
@@ -120,14 +124,16 @@ const PID_MAX: u64 = 4_194_304;
 /// write are accepted: UTF-8 with a byte-order mark, and UTF-16LE with one (PowerShell 5's
 /// `Out-File` and `>`).
 pub fn read_pid_file(path: &Path) -> Result<Pid, PidFileError> {
-    let meta = fs::symlink_metadata(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
-    if meta.file_type().is_symlink() {
-        return Err(PidFileError::Symlink);
-    }
-    if meta.len() > 64 {
+    let unreadable = |e: io::Error| match files::Refused::of(&e) {
+        Some(files::Refused::Symlink) => PidFileError::Symlink,
+        _ => PidFileError::Unreadable(e.to_string()),
+    };
+    let file = files::open_read(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(65).read_to_end(&mut bytes).map_err(unreadable)?;
+    if bytes.len() > 64 {
         return Err(PidFileError::NotANumber("(more than 64 bytes)".into()));
     }
-    let bytes = fs::read(path).map_err(|e| PidFileError::Unreadable(e.to_string()))?;
     let text = decode_pid_file(&bytes)?;
     let digits = text
         .strip_suffix("\r\n")
@@ -187,7 +193,7 @@ impl StateDir {
     pub fn load(&self, name: &str) -> Result<Option<Entry>, StateError> {
         validate_name(name)?;
         let path = self.record_path(name);
-        match fs::read(&path) {
+        match files::read(&path) {
             Ok(bytes) => Ok(Some(match parse_record(&path, &bytes) {
                 Ok(record) if record.name == name => Entry::Record(Box::new(record)),
                 Ok(record) => Entry::Broken {
@@ -213,6 +219,14 @@ impl StateDir {
                     Ok(None)
                 }
             }
+            // A planted link or FIFO is shown as a broken record, not a reason to fail a listing.
+            Err(e) if files::Refused::of(&e).is_some() => Ok(Some(Entry::Broken {
+                name: name.to_string(),
+                error: StateError::Corrupt {
+                    why: e.to_string(),
+                    path,
+                },
+            })),
             Err(source) => Err(StateError::Io { path, source }),
         }
     }
@@ -250,9 +264,9 @@ impl StateDir {
     /// Writes `NAME.json` then `NAME.pid`, each atomically.
     pub fn save(&self, record: &Record) -> Result<(), StateError> {
         let json = serde_json::to_vec_pretty(record).expect("records serialise");
-        write_atomic(&self.record_path(&record.name), &json, false)?;
+        write_atomic(&self.record_path(&record.name), &json)?;
         let pid_line = format!("{}\n", record.leader.pid);
-        write_atomic(&self.pid_path(&record.name), pid_line.as_bytes(), false)
+        write_atomic(&self.pid_path(&record.name), pid_line.as_bytes())
     }
 
     /// Removes every state file of `name` (record, pid file, exit record, env values).
@@ -271,7 +285,7 @@ impl StateDir {
 
     /// The keeper's exit record for `name`, if it belongs to run `run_id`.
     pub fn load_exit(&self, name: &str, run_id: &str) -> Option<ExitRecord> {
-        let bytes = fs::read(self.exit_path(name)).ok()?;
+        let bytes = files::read(&self.exit_path(name)).ok()?;
         serde_json::from_slice::<ExitRecord>(&bytes)
             .ok()
             .filter(|exit| exit.run_id == run_id)
@@ -280,13 +294,14 @@ impl StateDir {
     /// Writes the keeper's exit record.
     pub fn save_exit(&self, name: &str, exit: &ExitRecord) -> Result<(), StateError> {
         let json = serde_json::to_vec(exit).expect("exit records serialise");
-        write_atomic(&self.exit_path(name), &json, false)
+        write_atomic(&self.exit_path(name), &json)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::validate_new_name;
 
     fn pid_file(contents: &str) -> Result<Pid, PidFileError> {
         let dir = tempfile::tempdir().unwrap();
@@ -373,6 +388,38 @@ mod tests {
             &"x".repeat(65),
         ] {
             assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_that_collide_with_reapers_files_are_refused() {
+        for reserved in [
+            "x.exit",
+            "x.EXIT",
+            "a.b.exit",
+            "reaper",
+            "Reaper",
+            "zombie-detection",
+        ] {
+            assert!(
+                matches!(
+                    validate_name(reserved),
+                    Err(StateError::ReservedName { .. })
+                ),
+                "{reserved}"
+            );
+        }
+        for fine in [
+            "x.env", "x.json", "x.pid", "exit", "x.exited", "reaper2", "x.log.1",
+        ] {
+            assert!(validate_new_name(fine).is_ok(), "{fine}");
+        }
+        assert!(validate_name(crate::state::SUPERVISOR_NAME).is_ok());
+        for supervisor in ["_stack", "_STACK"] {
+            assert!(matches!(
+                validate_new_name(supervisor),
+                Err(StateError::ReservedName { .. })
+            ));
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::identity::ProcessRef;
 use crate::os::{self, ChildEvent, SignalWatch, StdinTerminal};
 use crate::process::{Pid, ProcessState};
 use crate::signal::Signal;
-use crate::terminate::{self, EndedProcess, Outcome, StopReport, StopTarget};
+use crate::terminate::{self, EndedProcess, Outcome, StopPolicy, StopReport, StopTarget};
 
 /// The command timed out and its tree exited after the graceful signal (as coreutils `timeout`).
 pub const EXIT_TIMEOUT: u8 = 124;
@@ -179,6 +179,11 @@ pub enum RunError {
     /// The thread stopping the tree failed.
     #[error("stopping the process tree failed: {0}")]
     Stop(io::Error),
+    /// The command's cgroup could not be set up.
+    #[error(
+        "cannot contain the command in a cgroup: {0} (set REAPER_CONTAINMENT=fallback to run without one)"
+    )]
+    Containment(io::Error),
 }
 
 /// Runs `options.argv` to completion and cleans up after it. Returns the report, whose
@@ -206,6 +211,18 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         std::env::var_os("PATH").as_deref(),
     ));
     command.args(args).env(MARKER_VAR, marker.encode());
+    // Linux with a usable cgroup v2: the command and everything it starts stay in a cgroup
+    // named after this process, so whatever survives a SIGKILL of reaper is found again.
+    let own = os::process_info(std::process::id())
+        .ok_or_else(|| RunError::ProcessTable(io::Error::other("reaper is not in /proc")))?;
+    let leaf = containment::run_cgroup_leaf(own.pid, own.start_time, &marker.run_id);
+    let cgroup = os::create_cgroup(&leaf).map_err(RunError::Containment)?;
+    if let Some(path) = &cgroup {
+        if let Err(e) = os::spawn_in_cgroup(&mut command, path) {
+            let _ = os::remove_cgroup(path);
+            return Err(RunError::Containment(e));
+        }
+    }
     // Where the command runs. With a terminal on stdin that we hold in the foreground, the
     // command gets a process group of its own that becomes the terminal's foreground group (as
     // a shell does for a job, and as tini does): it can read the terminal and gets Ctrl-C,
@@ -232,6 +249,9 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
             pid
         }
         Err(error) => {
+            if let Some(path) = &cgroup {
+                let _ = os::remove_cgroup(path);
+            }
             if terminal == StdinTerminal::Foreground {
                 // The child may have taken the terminal before exec failed.
                 let _ = os::give_terminal_to(os::own_process_group());
@@ -265,6 +285,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         leader: identity(leader)?,
         keeper: Some(identity(std::process::id())?),
         run_id: marker.run_id.clone(),
+        cgroup: cgroup.clone(),
     };
     let mut supervisor = Supervisor {
         watch,
@@ -311,6 +332,12 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         supervisor.handle_leaks(options.leaks)?
     };
     supervisor.reap();
+    // With `--leaks report` the cgroup keeps what was left running, for `doctor` to find.
+    if let Some(path) = &cgroup {
+        if !os::cgroup_is_populated(path).unwrap_or(true) {
+            let _ = os::remove_cgroup(path);
+        }
+    }
     let exit_code = match (&timeout_stop, supervisor.status) {
         (Some(stop), _) => {
             let forced = stop
@@ -524,12 +551,11 @@ impl Supervisor {
     /// while this thread keeps reaping, so exited members do not linger as zombies and the stop
     /// ends as soon as the last one is gone.
     fn stop_tree(&mut self) -> Result<StopReport, RunError> {
-        let target = StopTarget {
-            name: MARKER_NAME.to_string(),
-            anchor: self.anchor.clone(),
-            signal: self.signal,
-            timeout: self.kill_after,
-        };
+        let target = StopTarget::tree(
+            MARKER_NAME,
+            self.anchor.clone(),
+            StopPolicy::graceful(self.signal, self.kill_after),
+        );
         let waker = self.watch.waker();
         let (done, result) = std::sync::mpsc::channel();
         // The result is sent before the wake-up, so the wake-up always finds it.

@@ -34,7 +34,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::actionlog::now_rfc3339;
-use crate::containment::{self, MarkerCache};
+use crate::containment::MarkerCache;
 use crate::identity::ProcessRef;
 use crate::os::{self, ChildEvent, Pinned, SignalWatch};
 use crate::ports;
@@ -47,7 +47,7 @@ use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
 use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
-use crate::terminate::StopReport;
+use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 use crate::units::format_duration;
 
 /// How often the loop looks for new log lines and exits when nothing wakes it sooner.
@@ -226,6 +226,7 @@ enum Event {
     ExitHandled(usize, Exit),
     Stopped(Vec<(StopReport, Signal)>),
     StopFinished,
+    ForceKilled(usize),
 }
 
 fn stop_options(spec: &Service) -> StopOptions {
@@ -476,32 +477,36 @@ fn handle_exit(ctx: &Ctx, spec: &Service, known: &Record, daemonized: bool) -> E
     }
 }
 
-/// SIGKILLs every live process of every stack record in `state`; returns how many.
-fn force_kill(state: &StateDir) -> usize {
-    let Ok(snapshot) = os::snapshot() else {
-        return 0;
-    };
-    let mut markers = MarkerCache::default();
-    let mut count = 0;
-    for entry in state.list().unwrap_or_default() {
-        let Entry::Record(record) = entry else {
-            continue;
-        };
-        if record.stack.is_none() {
-            continue;
-        }
-        let members = containment::members(&snapshot, &record.anchor(), &mut markers);
-        for pid in members.pids {
-            let Some(info) = snapshot.get(pid).filter(|p| p.state.is_alive()) else {
-                continue;
-            };
-            let pinned = ProcessRef::of(info).ok().and_then(|r| r.pin().ok());
-            if pinned.is_some_and(|p| p.signal(Signal::Kill).is_ok()) {
-                count += 1;
+/// The records of this `up`'s own services: written for its stack file, under the name of one
+/// of the services it runs. Whatever else is in the state directory (another stack's services,
+/// plain `reaper start` services) is not this `up`'s to stop or kill.
+fn own_records(ctx: &Ctx, names: &[String]) -> Vec<Record> {
+    ctx.state
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Record(record)
+                if record.stack.as_deref() == Some(ctx.stack_id.as_str())
+                    && names.contains(&record.name) =>
+            {
+                Some(*record)
             }
-        }
-    }
-    count
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ends the trees of this `up`'s own services at once (a forced stop plan each); returns how
+/// many processes were ended.
+fn force_kill(ctx: &Ctx, names: &[String]) -> usize {
+    let targets: Vec<StopTarget> = own_records(ctx, names)
+        .into_iter()
+        .map(|record| StopTarget::tree(&record.name, record.anchor(), StopPolicy::forced()))
+        .collect();
+    terminate::stop_trees(&targets)
+        .map(|reports| reports.iter().map(|r| r.processes.len()).sum())
+        .unwrap_or(0)
 }
 
 // --- The supervisor loop ----------------------------------------------------------------------
@@ -684,10 +689,8 @@ fn prepare(
                 port,
                 state,
                 ports::FreeOptions {
-                    signal: Signal::Term,
-                    timeout: Duration::from_secs(5),
+                    policy: StopPolicy::graceful(Signal::Term, Duration::from_secs(5)),
                     attempts: 3,
-                    force: false,
                 },
             )
             .map_err(|e| UpError::Failed(format!("--kill-existing: port {port}: {e}")))?;
@@ -858,11 +861,16 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 dirty = true;
             } else if !forced {
                 forced = true;
-                let killed = force_kill(state);
                 printer.event(&format!(
-                    "{signal} received again: SIGKILL sent to {killed} process{}",
-                    if killed == 1 { "" } else { "es" }
+                    "{signal} received again: SIGKILL sent to the services of this stack"
                 ));
+                // On a helper thread: the loop keeps reaping while the plans wait for the exits.
+                let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
+                let names = order.clone();
+                std::thread::spawn(move || {
+                    let _ = sender.send(Event::ForceKilled(force_kill(&ctx, &names)));
+                    waker.wake();
+                });
             }
         }
         // Results of worker jobs.
@@ -1079,6 +1087,10 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                     }
                 }
                 Event::StopFinished => finished = true,
+                Event::ForceKilled(killed) => printer.event(&format!(
+                    "SIGKILL ended {killed} process{}",
+                    if killed == 1 { "" } else { "es" }
+                )),
             }
         }
         if let Some(why) = request_stop.take() {
@@ -1311,20 +1323,9 @@ fn stop_stack(
     }
     // Sweep: any record of this stack still there (a service adopted from a restart that raced
     // with the stop, for instance).
-    let left: Vec<String> = ctx
-        .state
-        .list()
-        .unwrap_or_default()
+    let left: Vec<String> = own_records(ctx, names)
         .into_iter()
-        .filter_map(|entry| match entry {
-            Entry::Record(record)
-                if record.stack.as_deref() == Some(ctx.stack_id.as_str())
-                    && names.contains(&record.name) =>
-            {
-                Some(record.name)
-            }
-            _ => None,
-        })
+        .map(|record| record.name)
         .collect();
     if !left.is_empty() {
         let options = StopOptions {

@@ -203,9 +203,31 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// The cgroups reaper made for this sandbox's services that still exist.
+    pub fn cgroups(&self) -> Vec<PathBuf> {
+        let prefix = format!(
+            "svc.{}.",
+            reaper::containment::project_hash(&self.path().join(".run"))
+        );
+        reaper::os::reaper_cgroups()
+            .into_iter()
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .collect()
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.kill_leftovers();
+        // Only this sandbox's cgroups, and only once empty (rmdir refuses a populated one).
+        for cgroup in self.cgroups() {
+            let _ = reaper::os::remove_cgroup(&cgroup);
+        }
     }
 }
 

@@ -15,6 +15,13 @@ pub fn write_config(sandbox: &Sandbox, text: &str) {
     std::fs::write(sandbox.path().join("reaper.toml"), text).unwrap();
 }
 
+/// A stack whose one service ignores SIGTERM and has a long stop timeout, so only a second
+/// Ctrl-C ends it.
+pub const STUBBORN: &str = r#"[services.stubborn]
+command = ["sh", "-c", "trap 'echo ignoring TERM' TERM; echo started; while true; do sleep 0.1; done"]
+stop_timeout = "10m"
+"#;
+
 /// A foreground `reaper up` run by the test.
 pub struct Up {
     child: Option<Child>,
@@ -115,6 +122,24 @@ impl Up {
     /// Sends SIGINT (Ctrl-C).
     pub fn interrupt(&self) {
         self.signal(rustix::process::Signal::INT);
+    }
+
+    /// Writes the [`STUBBORN`] stack, starts `reaper up` on it and waits for its service.
+    pub fn stubborn(sandbox: &Sandbox) -> Up {
+        write_config(sandbox, STUBBORN);
+        let mut up = Up::start(sandbox, &[]);
+        up.wait_for("started");
+        sandbox.note_tree();
+        up
+    }
+
+    /// Ctrl-C, and once the graceful stop is under way (the [`STUBBORN`] service says it
+    /// ignores SIGTERM), Ctrl-C again; returns once `up` says it sent SIGKILL.
+    pub fn interrupt_twice(&mut self) {
+        self.interrupt();
+        self.wait_for("ignoring TERM");
+        self.interrupt();
+        self.wait_for("SIGINT received again: SIGKILL sent to");
     }
 
     /// Waits for `reaper up` to exit (panics after a minute); returns its status and gives the
