@@ -1,6 +1,16 @@
 //! Parsing of user-typed quantities: durations (`10`, `10s`, `500ms`, `2m`) and sizes (`10MB`).
+//!
+//! Both are capped here, where every command-line option and every `reaper.toml` key is read, so
+//! no caller has to guard its arithmetic: a deadline `Instant::now() + duration` cannot overflow.
 
 use std::time::Duration;
+
+/// The longest duration reaper accepts (366 days): longer than any wait a person means, and short
+/// enough that adding it (or a sum of a few) to the clock can never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// The largest size reaper accepts (1 TiB).
+pub const MAX_SIZE: u64 = 1 << 40;
 
 /// A duration or size the user typed that reaper cannot read.
 #[derive(Debug, thiserror::Error)]
@@ -8,9 +18,15 @@ pub enum UnitError {
     /// Not a duration.
     #[error("invalid duration '{0}': use a number of seconds or a unit, e.g. 10, 10s, 500ms, 2m")]
     Duration(String),
+    /// Longer than [`MAX_DURATION`].
+    #[error("duration '{0}' is too long: the maximum is 366 days (e.g. 366d, 8784h)")]
+    DurationTooLong(String),
     /// Not a size.
     #[error("invalid size '{0}': use bytes or a unit, e.g. 1048576, 512KB, 10MB, 1GB")]
     Size(String),
+    /// Larger than [`MAX_SIZE`].
+    #[error("size '{0}' is too large: the maximum is 1TiB (1024GB)")]
+    SizeTooLarge(String),
 }
 
 /// Parses `10` (seconds), `10s`, `500ms`, `2m`, `1h`, `1m30s`.
@@ -19,13 +35,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     if trimmed.is_empty() {
         return Err(UnitError::Duration(text.to_string()));
     }
-    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return trimmed
+    let duration = if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only: seconds. A number too long for u64 is still a number, so "too long".
+        trimmed
             .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| UnitError::Duration(text.to_string()));
+            .map_or(Duration::MAX, Duration::from_secs)
+    } else {
+        match humantime::parse_duration(trimmed) {
+            Ok(duration) => duration,
+            Err(humantime::DurationError::NumberOverflow) => Duration::MAX,
+            Err(_) => return Err(UnitError::Duration(text.to_string())),
+        }
+    };
+    capped_duration(duration, text)
+}
+
+/// A number of seconds given as a number (a TOML integer), capped like [`parse_duration`].
+pub fn duration_from_secs(secs: u64) -> Result<Duration, UnitError> {
+    capped_duration(Duration::from_secs(secs), &secs.to_string())
+}
+
+fn capped_duration(duration: Duration, text: &str) -> Result<Duration, UnitError> {
+    if duration > MAX_DURATION {
+        return Err(UnitError::DurationTooLong(text.trim().to_string()));
     }
-    humantime::parse_duration(trimmed).map_err(|_| UnitError::Duration(text.to_string()))
+    Ok(duration)
 }
 
 /// Parses a byte size: `1048576`, `512KB`, `10MB`, `1GB` (powers of 1024; `KiB` etc. too).
@@ -35,9 +69,11 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| UnitError::Size(text.to_string()))?;
+    if number.is_empty() {
+        return Err(UnitError::Size(text.to_string()));
+    }
+    // Digits too many for u64 are still a number: "too large", not "invalid".
+    let number: u64 = number.parse().unwrap_or(u64::MAX);
     let multiplier: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
@@ -47,7 +83,8 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
     };
     number
         .checked_mul(multiplier)
-        .ok_or_else(|| UnitError::Size(text.to_string()))
+        .filter(|bytes| *bytes <= MAX_SIZE)
+        .ok_or_else(|| UnitError::SizeTooLarge(trimmed.to_string()))
 }
 
 /// Formats a duration the way people read uptimes: `850ms`, `42s`, `5m12s`, `3h04m`, `2d03h`.
@@ -76,9 +113,43 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        for bad in ["", "abc", "-1", "10x", "99999999999999999999999"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should fail");
+        for bad in ["", "abc", "-1", "10x"] {
+            assert!(
+                matches!(parse_duration(bad), Err(UnitError::Duration(_))),
+                "{bad} should fail"
+            );
         }
+    }
+
+    #[test]
+    fn durations_past_the_maximum_are_too_long_not_a_panic_later() {
+        assert_eq!(parse_duration("366d").unwrap(), MAX_DURATION);
+        assert_eq!(duration_from_secs(31_622_400).unwrap(), MAX_DURATION);
+        for huge in [
+            "18446744073709551615",
+            "99999999999999999999999",
+            "31622401",
+            "367d",
+            "18446744073709551615s",
+            "584942417355y",
+            "99999999999999999999999ms",
+        ] {
+            assert!(
+                matches!(parse_duration(huge), Err(UnitError::DurationTooLong(_))),
+                "{huge}: {:?}",
+                parse_duration(huge)
+            );
+        }
+        assert!(matches!(
+            duration_from_secs(u64::MAX),
+            Err(UnitError::DurationTooLong(_))
+        ));
+        // The cap keeps every deadline reaper computes representable.
+        assert!(
+            std::time::Instant::now()
+                .checked_add(MAX_DURATION * 4)
+                .is_some()
+        );
     }
 
     #[test]
@@ -86,8 +157,15 @@ mod tests {
         assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert_eq!(parse_size("7").unwrap(), 7);
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("99999999999999999999GB").is_err());
+        assert!(matches!(parse_size("ten"), Err(UnitError::Size(_))));
+        assert!(matches!(parse_size("GB"), Err(UnitError::Size(_))));
+        assert_eq!(parse_size("1024GB").unwrap(), MAX_SIZE);
+        for huge in ["1025GB", "18446744073709551615", "99999999999999999999GB"] {
+            assert!(
+                matches!(parse_size(huge), Err(UnitError::SizeTooLarge(_))),
+                "{huge}"
+            );
+        }
     }
 
     #[test]

@@ -309,7 +309,7 @@ struct LaunchArgs {
     /// Rotate the log when it grows past this size (0: never).
     #[arg(long, default_value = "10MB", value_parser = size_arg, value_name = "SIZE")]
     log_max_size: u64,
-    /// Rotated log files to keep (NAME.log.1 … NAME.log.N).
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// Rotated log files to keep (NAME.log.1 … NAME.log.N, at most 1000).
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(..=1000))]
     log_keep: u32,
 }

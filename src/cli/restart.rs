@@ -11,6 +11,8 @@ use super::{
 ///
 /// Uses the recorded command, working directory, env files (read again), --env values and port.
 /// The name stays locked throughout, so no other command can start a second copy in between.
+/// The working directory, env files and program are checked before anything is stopped: a
+/// restart that could not start again leaves the service running (exit 2).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper restart api
@@ -36,6 +38,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         let code = match &e {
             RestartError::Stop(e) => stop::exit_code(e),
             RestartError::Start(e) => start::exit_code(e),
+            RestartError::CannotStart { source, .. } => start::exit_code(source),
             RestartError::Survivors(_) => EXIT_FAILURE,
         };
         CliError::new(code, e.to_string())

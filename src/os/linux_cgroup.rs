@@ -329,8 +329,7 @@ pub(super) fn spawn_into_cgroup(
                 && libc::dup2(output, 1) >= 0
                 && libc::dup2(output, 2) >= 0
                 && libc::chdir(cwd.as_ptr()) == 0;
-            if ok {
-                reset_signals();
+            if ok && super::super::unix::reset_signals().is_ok() {
                 libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
             }
             let errno = *libc::__errno_location();
@@ -368,26 +367,6 @@ pub(super) fn spawn_into_cgroup(
         return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)));
     }
     Ok(Some(pid))
-}
-
-/// Between fork and exec: every signal back to its default action, none blocked, so a service
-/// started from a shell that ignores SIGINT, or under `nohup`, can still be stopped gracefully.
-///
-/// # Safety
-/// Only for a process that is about to exec (it changes process-wide signal state).
-unsafe fn reset_signals() {
-    // SAFETY: sigemptyset/sigprocmask/signal are async-signal-safe and touch only the
-    // calling process's signal state.
-    unsafe {
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-        for signal in 1..libc::SIGRTMAX() {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                libc::signal(signal, libc::SIG_DFL);
-            }
-        }
-    }
 }
 
 /// True when `path` may name one of reaper's cgroups for run `run_id`: an absolute path with no

@@ -47,13 +47,17 @@ pub(crate) fn raw_signal(signal: Signal) -> rustix::process::Signal {
 /// descriptor reaper opens is close-on-exec (see the Windows version for why it exists).
 pub fn keep_stdio_private() {}
 
-/// Arranges for `command`'s child to start in a new session.
+/// Arranges for `command`'s child to start in a new session, with every signal at its default
+/// action and none blocked (see [`reset_signals`]).
 pub fn spawn_in_new_session(command: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs between fork and exec and only calls setsid(2), which is
-    // async-signal-safe and touches no memory of the parent.
+    // SAFETY: the closure runs between fork and exec and only calls sigaction(2),
+    // sigprocmask(2) and setsid(2), which are async-signal-safe, on its own locals.
     unsafe {
-        command.pre_exec(|| rustix::process::setsid().map(drop).map_err(Into::into));
+        command.pre_exec(|| {
+            reset_signals()?;
+            rustix::process::setsid().map(drop).map_err(Into::into)
+        });
     }
 }
 
@@ -81,6 +85,34 @@ impl From<Pid> for Spawned {
     fn from(pid: Pid) -> Spawned {
         Spawned { pid }
     }
+}
+
+/// The highest signal number (Linux's SIGRTMAX); other Unixes have fewer.
+const MAX_SIGNAL: libc::c_int = 64;
+
+/// Run between fork and exec: puts every signal back to its default action and unblocks all.
+/// A process inherits ignored signals and its mask across exec, so a service started from a
+/// shell running `trap '' TERM`, from `nohup` or from a supervisor that blocks signals would
+/// otherwise ignore the graceful stop. Only async-signal-safe calls.
+pub(crate) fn reset_signals() -> io::Result<()> {
+    // SAFETY: sigaction_t and sigset_t are plain data, zeroed then filled by sigemptyset; the
+    // calls change only this (forked, single-threaded) process's dispositions and mask.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut default.sa_mask);
+        for signal in 1..=MAX_SIGNAL {
+            // EINVAL, skipped: numbers the platform lacks, SIGKILL, SIGSTOP, and the C library's
+            // own (glibc's 32 and 33, which it sets up itself in every program that uses them).
+            libc::sigaction(signal, &default, std::ptr::null_mut());
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// The keeper's loop: reaps the service `leader` and every descendant reparented to the keeper
@@ -248,6 +280,11 @@ pub fn give_terminal_to(group: Pid) -> io::Result<()> {
 pub fn spawn_in_new_group(command: &mut std::process::Command, take_terminal: bool) {
     use std::os::unix::process::CommandExt;
     command.process_group(0);
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
+    // (see `reset_signals`). It runs before the terminal is taken, which blocks SIGTTOU itself.
+    unsafe {
+        command.pre_exec(reset_signals);
+    }
     if take_terminal {
         // SAFETY: the closure runs between fork and exec (after std's setpgid) and only makes
         // raw system calls (sigprocmask, getpid, tcsetpgrp), which are async-signal-safe and

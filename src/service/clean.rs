@@ -66,17 +66,18 @@ pub fn clean(
         path: "/proc".into(),
         source,
     };
-    let snapshot = os::snapshot().map_err(scan_error)?;
     let mut markers = MarkerCache::default();
     let mut report = CleanReport::default();
     let mut live_runs = Vec::new();
     for entry in state.list()? {
         let name = entry.name().to_string();
         let _lock = state.lock(&name)?;
-        // Re-read under the lock: a concurrent start may have replaced the entry.
+        // Re-read and judge under the lock: a concurrent restart may have replaced the entry,
+        // and a process table read before the lock would not hold the new run's processes.
         let Some(entry) = state.load(&name)? else {
             continue;
         };
+        let snapshot = os::snapshot().map_err(scan_error)?;
         let (action, reason) = match entry {
             Entry::Record(record) => {
                 if !live_members(&snapshot, &record, &mut markers).is_empty() {
@@ -125,15 +126,28 @@ pub fn clean(
             reason,
         });
     }
+    let snapshot = os::snapshot().map_err(scan_error)?;
     report.leftover_cgroups = containment::leftover_cgroups(&state.run_dir(), &live_runs);
-    report.orphans = find_orphans(&snapshot, &mut markers, &state.run_dir(), &live_runs);
-    // A leftover cgroup is stopped as a whole: its marked processes are not listed twice.
-    report.orphans.retain(|orphan| {
-        !report
-            .leftover_cgroups
-            .iter()
-            .any(|leftover| leftover.pids.contains(&orphan.pid))
-    });
+    let candidates = find_orphans(&snapshot, &mut markers, &state.run_dir(), &live_runs);
+    // A run being started now has processes before it has a record: judge every candidate
+    // under its name's lock (a start holds it until the record is written), and keep the locks
+    // while its orphans are ended so no start of that name slips in.
+    let names = candidates
+        .iter()
+        .map(|orphan| orphan.name.as_str())
+        .filter(|name| crate::state::validate_name(name).is_ok());
+    let _locks = super::lock_names(state, names)?;
+    report.orphans = candidates
+        .into_iter()
+        .filter(|orphan| !is_recorded_run(state, orphan))
+        // A leftover cgroup is stopped as a whole: its marked processes are not listed twice.
+        .filter(|orphan| {
+            !report
+                .leftover_cgroups
+                .iter()
+                .any(|leftover| leftover.pids.contains(&orphan.pid))
+        })
+        .collect();
     if kill && !(report.orphans.is_empty() && report.leftover_cgroups.is_empty()) {
         let mut targets = orphan_targets(&report.orphans, options.policy()).map_err(scan_error)?;
         targets.extend(leftover_targets(
@@ -180,6 +194,12 @@ fn leftover_targets(
             ))
         })
         .collect()
+}
+
+/// Whether `orphan`'s run has a record now.
+fn is_recorded_run(state: &StateDir, orphan: &Orphan) -> bool {
+    crate::state::validate_name(&orphan.name).is_ok()
+        && matches!(state.load(&orphan.name), Ok(Some(Entry::Record(record))) if record.run_id == orphan.run_id)
 }
 
 /// Live processes carrying a marker of `run_dir` whose run is not one of `known_runs` (the run

@@ -13,13 +13,13 @@ pub use start::*;
 pub use status::*;
 pub use stop::*;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::containment::{self, Anchor, MarkerCache};
 use crate::process::{Pid, Snapshot};
-use crate::state::Record;
+use crate::state::{NameLock, Record, StateDir, StateError};
 
 impl Record {
     /// The anchor that identifies this record's tree.
@@ -31,6 +31,21 @@ impl Record {
             cgroup: self.cgroup.clone(),
         }
     }
+}
+
+/// Takes the locks of `names`, each once, in sorted order: a name given twice does not wait on
+/// its own lock, and two commands locking overlapping names in different orders (`stop a b`
+/// beside `stop b a`) cannot deadlock.
+pub(crate) fn lock_names<'a>(
+    state: &StateDir,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, NameLock>, StateError> {
+    let sorted: BTreeSet<&str> = names.into_iter().collect();
+    let mut locks = BTreeMap::new();
+    for name in sorted {
+        locks.insert(name.to_string(), state.lock(name)?);
+    }
+    Ok(locks)
 }
 
 /// Live (non-zombie) members of a record's tree.

@@ -7,8 +7,8 @@ use crate::state::{Entry, StateDir};
 use crate::terminate::StopReport;
 
 use super::{
-    StartError, StartRequest, Started, StopError, StopOptions, saved_env_values, start_locked,
-    stop_records_locked,
+    StartError, StartRequest, Started, StopError, StopOptions, check_request, saved_env_values,
+    start_locked, stop_records_locked,
 };
 
 /// Settings for the new run that the record does not hold.
@@ -35,6 +35,15 @@ pub enum RestartError {
     /// Starting the new run failed.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The new run could not start (its cwd, an env file or its program is gone); the old run
+    /// was left alone.
+    #[error("{name} was not restarted and keeps running: {source}")]
+    CannotStart {
+        /// Service name.
+        name: String,
+        /// What the start would have failed on.
+        source: Box<StartError>,
+    },
     /// The old run did not die completely; the new one was not started.
     #[error("{0}: some processes of the old run survived SIGKILL; not starting a second copy")]
     Survivors(String),
@@ -57,7 +66,27 @@ pub fn restart(
         Some(Entry::PidOnly { pid, .. }) => return Err(StopError::from_pid_file(name, pid).into()),
         Some(Entry::Broken { error, .. }) => return Err(StopError::from(error).into()),
     };
-    let env = saved_env_values(state, name)?;
+    let request = StartRequest {
+        name: name.to_string(),
+        argv: record.argv.clone(),
+        cwd: record.cwd.clone(),
+        env: saved_env_values(state, name)?,
+        env_files: record.env_files.clone(),
+        port: record.port,
+        log: Some(record.log.clone()),
+        min_uptime: options.min_uptime,
+        ready_timeout: options.ready_timeout,
+        log_max_bytes: options.log_max_bytes,
+        log_keep: options.log_keep,
+        stack: record.stack.clone(),
+        wait_for_port: true,
+    };
+    // A new run that cannot start (cwd or env file gone, program removed) must not cost the
+    // running one.
+    check_request(&request).map_err(|source| RestartError::CannotStart {
+        name: name.to_string(),
+        source: Box::new(source),
+    })?;
     let locks = [lock];
     let mut reports =
         stop_records_locked(state, std::slice::from_ref(&record), options.stop, &locks)?;
@@ -65,21 +94,6 @@ pub fn restart(
     if report.as_ref().is_some_and(|r| !r.complete()) {
         return Err(RestartError::Survivors(name.to_string()));
     }
-    let request = StartRequest {
-        name: name.to_string(),
-        argv: record.argv,
-        cwd: record.cwd,
-        env,
-        env_files: record.env_files,
-        port: record.port,
-        log: Some(record.log),
-        min_uptime: options.min_uptime,
-        ready_timeout: options.ready_timeout,
-        log_max_bytes: options.log_max_bytes,
-        log_keep: options.log_keep,
-        stack: record.stack,
-        wait_for_port: true,
-    };
     let started = start_locked(state, &request, &locks[0])?;
     Ok((report.filter(|r| !r.processes.is_empty()), started))
 }

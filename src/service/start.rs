@@ -148,6 +148,21 @@ pub enum StartError {
         /// Who holds it.
         holder: String,
     },
+    /// The service started but its record could not be written (a full disk, an unwritable
+    /// state directory); what it started was stopped again.
+    #[error("cannot record {name}: {source}; {}", if *.stopped {
+        "the processes it started were stopped"
+    } else {
+        "some processes it started could not be stopped (see `reaper doctor`)"
+    })]
+    NotRecorded {
+        /// Service name.
+        name: String,
+        /// Why the record could not be written.
+        source: StateError,
+        /// Whether everything it started is gone.
+        stopped: bool,
+    },
     /// The port did not open in time; the service was stopped again.
     #[error("{name} did not accept connections on port {port} within {timeout}; it was stopped{}", tail_block(.log, .tail))]
     NotReady {
@@ -204,16 +219,10 @@ pub(crate) fn start_locked(
     let began = Instant::now();
     let name = &request.name;
     refuse_if_running(state, name)?;
-    if request.argv.is_empty() || request.argv[0].is_empty() {
-        return Err(StartError::EmptyCommand);
-    }
-    if !request.cwd.is_dir() {
-        return Err(StartError::BadCwd(request.cwd.clone()));
-    }
+    let env = check_request(request)?;
     if let Some(port) = request.port {
         refuse_if_port_held(state, name, port)?;
     }
-    let env = build_env(request)?;
     let log = request
         .log
         .clone()
@@ -233,6 +242,8 @@ pub(crate) fn start_locked(
         name: name.clone(),
         why,
     };
+    // Everything that can fail without a running service is done before the spawn.
+    let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
     let cgroup = os::create_cgroup(&containment::service_cgroup_leaf(
         &state.run_dir(),
         name,
@@ -299,7 +310,6 @@ pub(crate) fn start_locked(
             return Err(spawn_error("the keeper did not report".into()));
         }
     };
-    let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
     let keeper_ref = os::process_info(keeper_pid).map(|info| ProcessRef {
         pid: keeper_pid,
         start_time: info.start_time,
@@ -326,8 +336,20 @@ pub(crate) fn start_locked(
         stack: request.stack.clone(),
         cgroup: cgroup.clone(),
     };
-    state.save(&record)?;
-    save_env_values(state, request)?;
+    if let Err(source) = state
+        .save(&record)
+        .and_then(|()| save_env_values(state, request))
+    {
+        // Never a running service without a record: stop what was started.
+        let stopped = abandon(state, &record).unwrap_or(false);
+        let error = StartError::NotRecorded {
+            name: name.clone(),
+            source,
+            stopped,
+        };
+        actionlog::record(state, &format!("start {name} failed: {error}"));
+        return Err(error);
+    }
     // The keeper outlives us; dropping the handle neither kills nor waits for it.
     drop(keeper);
     let outcome = wait_until_up(state, request, &record, &events, began);
@@ -408,6 +430,34 @@ fn refuse_if_running(state: &StateDir, name: &str) -> Result<(), StartError> {
             Ok(())
         }
     }
+}
+
+/// Checks what a start needs from its input — a command, the working directory, every env file,
+/// the program (found as the keeper's exec will find it) — and returns the service's
+/// environment. `restart` calls it before it stops anything, so a restart that cannot start
+/// again leaves the old run alone.
+pub(crate) fn check_request(request: &StartRequest) -> Result<Vec<(String, String)>, StartError> {
+    let Some(program) = request.argv.first().filter(|p| !p.is_empty()) else {
+        return Err(StartError::EmptyCommand);
+    };
+    if !request.cwd.is_dir() {
+        return Err(StartError::BadCwd(request.cwd.clone()));
+    }
+    let env = build_env(request)?;
+    let path = env
+        .iter()
+        .find(|(key, _)| key == "PATH" || (cfg!(windows) && key.eq_ignore_ascii_case("PATH")))
+        .map(|(_, value)| std::ffi::OsStr::new(value));
+    // Without a PATH the exec's own default search decides; the keeper reports what it finds.
+    if path.is_some() && os::find_program(program, &request.cwd, path).is_none() {
+        let has_separator = program.contains('/') || (cfg!(windows) && program.contains('\\'));
+        return Err(if has_separator && request.cwd.join(program).is_file() {
+            StartError::NotExecutable(program.clone())
+        } else {
+            StartError::CommandNotFound(program.clone())
+        });
+    }
+    Ok(env)
 }
 
 fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError> {
@@ -602,15 +652,21 @@ fn wait_until_up(
     }
 }
 
-/// Stops whatever is left of a failed start and removes its record.
-fn abandon(state: &StateDir, record: &Record) -> Result<(), StateError> {
+/// Stops whatever is left of a failed start and, once its tree is gone, removes its record
+/// (a record is never removed while a process it vouches for survives). Returns whether the tree
+/// is gone.
+fn abandon(state: &StateDir, record: &Record) -> Result<bool, StateError> {
     let target = StopTarget::tree(
         &record.name,
         record.anchor(),
         StopPolicy::graceful(crate::signal::Signal::Term, Duration::from_secs(5)),
     );
-    let _ = terminate::stop_trees(&[target]);
-    state.remove(&record.name)
+    let stopped = terminate::stop_trees(&[target])
+        .is_ok_and(|reports| reports.iter().all(terminate::StopReport::complete));
+    if stopped {
+        state.remove(&record.name)?;
+    }
+    Ok(stopped)
 }
 
 fn refuse_if_port_held(state: &StateDir, name: &str, port: u16) -> Result<(), StartError> {

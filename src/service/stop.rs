@@ -118,19 +118,27 @@ pub fn stop(
     selection: &Selection,
     options: StopOptions,
 ) -> Result<StopSummary, StopError> {
-    let names: Vec<String> = match selection {
+    let mut names: Vec<String> = match selection {
         Selection::Names(names) => names.clone(),
         Selection::All => state.list()?.iter().map(|e| e.name().to_string()).collect(),
     };
+    // A name given twice is stopped once.
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
+    for name in &names {
+        crate::state::validate_name(name)?;
+    }
+    if let Some(first) = names.first().filter(|_| !state.run_dir().is_dir()) {
+        return Err(StopError::NotFound(first.clone()));
+    }
+    let mut held = super::lock_names(state, names.iter().map(String::as_str))?;
     let mut locks = Vec::new();
     let mut records = Vec::new();
     let mut summary = StopSummary::default();
     for name in &names {
-        crate::state::validate_name(name)?;
-        if !state.run_dir().is_dir() {
-            return Err(StopError::NotFound(name.clone()));
-        }
-        let lock = state.lock(name)?;
+        let Some(lock) = held.remove(name) else {
+            continue;
+        };
         let problem = match state.load(name)? {
             Some(Entry::Record(record)) => {
                 locks.push(lock);

@@ -17,6 +17,7 @@ use toml::Spanned;
 
 use super::{Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, closest};
 use crate::signal::Signal;
+use crate::units::UnitError;
 
 pub use crate::state::SUPERVISOR_NAME;
 
@@ -402,10 +403,10 @@ pub fn parse_file(shown: &str, text: &str) -> Result<ConfigFile, ConfigError> {
     toml::from_str::<ConfigFile>(text).map_err(|e| parse_error(shown, text, &e))
 }
 
-fn duration_of(value: &DurationValue) -> Result<Duration, String> {
+fn duration_of(value: &DurationValue) -> Result<Duration, UnitError> {
     match value {
-        DurationValue::Seconds(secs) => Ok(Duration::from_secs(*secs)),
-        DurationValue::Text(text) => crate::units::parse_duration(text).map_err(|_| text.clone()),
+        DurationValue::Seconds(secs) => crate::units::duration_from_secs(*secs),
+        DurationValue::Text(text) => crate::units::parse_duration(text),
     }
 }
 
@@ -419,7 +420,19 @@ fn duration_field(
     let Some(value) = value else { return default };
     match duration_of(value.get_ref()) {
         Ok(duration) => duration,
-        Err(text) => {
+        Err(UnitError::DurationTooLong(text)) => {
+            errors.at(
+                value.span(),
+                format!("service `{service}`: duration `{text}` for `{key}` is too long"),
+                Some("the maximum is 366 days, `366d`".into()),
+            );
+            default
+        }
+        Err(_) => {
+            let text = match value.get_ref() {
+                DurationValue::Seconds(secs) => secs.to_string(),
+                DurationValue::Text(text) => text.clone(),
+            };
             errors.at(
                 value.span(),
                 format!("service `{service}`: invalid duration `{text}` for `{key}`"),

@@ -105,7 +105,8 @@ fn stop_options_of(name: &str, status: Option<&StackStatus>, stack: Option<&Stac
     if let Some(entry) = status.and_then(|s| s.service(name)) {
         return StopOptions {
             signal: entry.stop_signal.parse().unwrap_or(Signal::Term),
-            timeout: Duration::from_millis(entry.stop_timeout_ms),
+            // The status file is input: a forged timeout must not overflow a deadline.
+            timeout: Duration::from_millis(entry.stop_timeout_ms).min(crate::units::MAX_DURATION),
         };
     }
     if let Some(service) = stack.and_then(|s| s.service(name)) {
