@@ -11,38 +11,11 @@ tree with --timeout 1s.
 Usage: scripts/bench/containment.py [--runs N]   (builds the release binary first)
 Every process carries a random token; anything left is killed by pid after checking it.
 """
-import argparse, json, os, secrets, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, statistics, subprocess, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOKEN = "bench" + secrets.token_hex(8)
+from benchlib import TOKEN, leftovers, reaper_bin, run
+
 MODES = ["auto", "fallback"]
-
-
-def reaper_bin():
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    return os.path.join(target, "release", "reaper")
-
-
-def run(args, env):
-    t0 = time.perf_counter()
-    p = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    dt = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.exit(f"{args} failed ({p.returncode}): {p.stderr}")
-    return dt, p
-
-
-def leftovers():
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if f"REAPER_BENCH_TOKEN={TOKEN}".encode() in f.read().split(b"\0"):
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def stop_json(exe, env, name, *extra):

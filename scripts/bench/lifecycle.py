@@ -6,24 +6,9 @@ Usage: scripts/bench/lifecycle.py [--runs N]   (builds the release binary first)
 Everything runs in a temporary state directory; every process started carries a random token
 and is stopped through reaper (and, should anything be left, killed by pid after checking it).
 """
-import argparse, json, os, resource, secrets, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, statistics, subprocess, tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOKEN = "bench" + secrets.token_hex(8)
-
-
-def reaper_bin():
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
-    return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "reaper")
-
-
-def run(args, env, check=True):
-    t0 = time.perf_counter()
-    p = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    dt = time.perf_counter() - t0
-    if check and p.returncode != 0:
-        sys.exit(f"{args} failed ({p.returncode}): {p.stderr}")
-    return dt, p
+from benchlib import TOKEN, leftovers, reaper_bin, run
 
 
 def peak_rss_kb(args, env):
@@ -34,18 +19,6 @@ def peak_rss_kb(args, env):
     p = subprocess.run(["/usr/bin/time", "-f", "%M", *args], env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
     return int(p.stderr.strip().splitlines()[-1])
-
-
-def leftovers():
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if f"REAPER_BENCH_TOKEN={TOKEN}".encode() in f.read().split(b"\0"):
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def ms(x):

@@ -1,0 +1,35 @@
+"""What the Python benchmarks share: the release binary, and the token every process they start
+carries (so anything left behind is found, and only that is killed)."""
+import os, secrets, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOKEN = "bench" + secrets.token_hex(8)
+
+
+def reaper_bin():
+    """Builds the release binary and returns its path."""
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "reaper")
+
+
+def leftovers():
+    """Pids of live processes carrying REAPER_BENCH_TOKEN=TOKEN."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"REAPER_BENCH_TOKEN={TOKEN}".encode() in f.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def run(args, env, check=True):
+    """Runs a command quietly; returns (seconds, CompletedProcess). Exits on failure."""
+    t0 = time.perf_counter()
+    p = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t0
+    if check and p.returncode != 0:
+        sys.exit(f"{args} failed ({p.returncode}): {p.stderr}")
+    return dt, p
