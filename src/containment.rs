@@ -287,9 +287,13 @@ pub struct LeftoverCgroup {
 }
 
 /// The leftover cgroups of the state directory `run_dir` (service cgroups whose run is not one
-/// of `known_runs`) and of every `reaper run` that is gone. Empty leftovers are removed on the
-/// way: nothing is left to find in them.
-pub fn leftover_cgroups(run_dir: &Path, known_runs: &[String]) -> Vec<LeftoverCgroup> {
+/// of `known_runs`) and of every `reaper run` that is gone. With `remove_empty`, leftovers that
+/// hold no process are removed on the way (nothing is left to find in them).
+pub fn leftover_cgroups(
+    run_dir: &Path,
+    known_runs: &[String],
+    remove_empty: bool,
+) -> Vec<LeftoverCgroup> {
     let project = project_hash(run_dir);
     let mut found = Vec::new();
     for path in os::reaper_cgroups() {
@@ -318,7 +322,9 @@ pub fn leftover_cgroups(run_dir: &Path, known_runs: &[String]) -> Vec<LeftoverCg
         };
         let pids = os::cgroup_processes(&path).unwrap_or_default();
         if pids.is_empty() {
-            let _ = os::remove_cgroup(&path);
+            if remove_empty {
+                let _ = os::remove_cgroup(&path);
+            }
             continue;
         }
         found.push(LeftoverCgroup {

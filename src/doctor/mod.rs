@@ -321,7 +321,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         f.fix = "`reaper clean --kill` or `reaper doctor --fix` ends it with its tree".into();
         findings.push(f);
     }
-    for leftover in crate::containment::leftover_cgroups(&state.run_dir(), &owned.runs) {
+    for leftover in crate::containment::leftover_cgroups(&state.run_dir(), &owned.runs, false) {
         for pid in &leftover.pids {
             let Some(info) = first.get(*pid) else {
                 continue;

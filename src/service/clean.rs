@@ -127,7 +127,7 @@ pub fn clean(
         });
     }
     let snapshot = os::snapshot().map_err(scan_error)?;
-    report.leftover_cgroups = containment::leftover_cgroups(&state.run_dir(), &live_runs);
+    report.leftover_cgroups = containment::leftover_cgroups(&state.run_dir(), &live_runs, true);
     let candidates = find_orphans(&snapshot, &mut markers, &state.run_dir(), &live_runs);
     // A run being started now has processes before it has a record: judge every candidate
     // under its name's lock (a start holds it until the record is written), and keep the locks
