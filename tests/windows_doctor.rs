@@ -234,7 +234,7 @@ fn member_of_a_service_whose_keeper_died_is_an_orphan() {
         orphans[0]["evidence"]
             .as_str()
             .unwrap()
-            .contains("so is the service's keeper"),
+            .contains("the keeper is gone"),
         "{report}"
     );
     // The record still finds the tree: stop ends it.
