@@ -224,10 +224,26 @@ pub fn service_cgroup_leaf(run_dir: &Path, name: &str, run_id: &str) -> String {
     format!("svc.{}.{name}.{run_id}", project_hash(run_dir))
 }
 
-/// The cgroup name for a `reaper run` (pid `pid`, start time `start_time`) of run `run_id`:
-/// `run.PID.START.RUN_ID`, so a leftover whose `reaper run` is gone can be recognised.
+/// How a `reaper run` (pid `pid`, start time `start_time`) is named in its marker and its
+/// cgroup: `run.PID.START`, so a tree whose `reaper run` is gone can be recognised.
+pub fn run_owner_name(pid: Pid, start_time: u64) -> String {
+    format!("run.{pid}.{start_time}")
+}
+
+/// The `reaper run` a marker or cgroup name names (see [`run_owner_name`]), if it names one
+/// that is gone now; `None` for other names and for a `reaper run` that is still running.
+pub fn abandoning_run(name: &str) -> Option<Pid> {
+    let (pid, start) = name.strip_prefix("run.")?.split_once('.')?;
+    let (pid, start): (Pid, u64) = (pid.parse().ok()?, start.parse().ok()?);
+    os::process_info(pid)
+        .is_none_or(|info| info.start_time != start)
+        .then_some(pid)
+}
+
+/// The cgroup name for a `reaper run` (see [`run_owner_name`]) of run `run_id`:
+/// `run.PID.START.RUN_ID`.
 pub fn run_cgroup_leaf(pid: Pid, start_time: u64, run_id: &str) -> String {
-    format!("run.{pid}.{start_time}.{run_id}")
+    format!("{}.{run_id}", run_owner_name(pid, start_time))
 }
 
 /// A leftover reaper cgroup: one whose owner is gone while processes remain in it.
@@ -244,8 +260,8 @@ pub enum CgroupOwner {
     },
     /// A `reaper run` process.
     Run {
-        /// Its identity.
-        supervisor: (Pid, u64),
+        /// Its name (see [`run_owner_name`]).
+        supervisor: String,
         /// Run id.
         run_id: String,
     },
@@ -264,9 +280,9 @@ impl CgroupOwner {
                 run_id,
             });
         }
-        let (pid, start) = rest.strip_prefix("run.")?.split_once('.')?;
+        rest.strip_prefix("run.")?;
         Some(CgroupOwner::Run {
-            supervisor: (pid.parse().ok()?, start.parse().ok()?),
+            supervisor: rest.to_string(),
             run_id,
         })
     }
@@ -304,6 +320,7 @@ pub fn leftover_cgroups(
         else {
             continue;
         };
+        let pids = os::cgroup_processes(&path).unwrap_or_default();
         let (owner, run_id) = match owner {
             CgroupOwner::Service {
                 project: p,
@@ -312,15 +329,19 @@ pub fn leftover_cgroups(
             } if p == project && !known_runs.contains(&run_id) => {
                 (format!("service {name} (run {run_id})"), run_id)
             }
-            CgroupOwner::Run {
-                supervisor: (pid, start),
-                run_id,
-            } if os::process_info(pid).is_none_or(|info| info.start_time != start) => {
-                (format!("`reaper run` pid {pid}, which is gone"), run_id)
-            }
+            CgroupOwner::Run { supervisor, run_id } => match abandoning_run(&supervisor) {
+                // Another user's `reaper run` left these: not ours to end.
+                _ if pids
+                    .iter()
+                    .any(|pid| os::uid_of(*pid) != Some(os::current_uid())) =>
+                {
+                    continue;
+                }
+                Some(pid) => (format!("`reaper run` pid {pid}, which is gone"), run_id),
+                None => continue,
+            },
             _ => continue,
         };
-        let pids = os::cgroup_processes(&path).unwrap_or_default();
         if pids.is_empty() {
             if remove_empty {
                 let _ = os::remove_cgroup(&path);
@@ -610,10 +631,18 @@ mod tests {
         assert_eq!(
             CgroupOwner::parse(&run_cgroup_leaf(42, 7, "00ff")),
             Some(CgroupOwner::Run {
-                supervisor: (42, 7),
+                supervisor: run_owner_name(42, 7),
                 run_id: "00ff".into(),
             })
         );
+        // This test process is alive: its run is not abandoned; a made-up start time is.
+        let me = os::process_info(std::process::id()).expect("self");
+        assert_eq!(abandoning_run(&run_owner_name(me.pid, me.start_time)), None);
+        assert_eq!(
+            abandoning_run(&run_owner_name(me.pid, me.start_time + 1)),
+            Some(me.pid)
+        );
+        assert_eq!(abandoning_run("api"), None);
         assert_eq!(CgroupOwner::parse("system.slice"), None);
         assert_ne!(
             project_hash(Path::new("/a/.run")),

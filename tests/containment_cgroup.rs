@@ -130,18 +130,36 @@ fn setsid_env_cleared_child_is_stopped_after_the_keeper_was_killed() {
 /// Regression (issue 11, case 8): `reaper run` SIGKILLed left its whole tree, and neither
 /// `doctor` nor `clean` could see it. Its cgroup names it: both find it, `clean --kill` ends it.
 #[test]
-fn the_tree_of_a_killed_reaper_run_is_found_and_ended() {
+fn the_tree_of_a_killed_reaper_run_is_found_and_ended_in_a_cgroup() {
     if !cgroups_usable() {
         return;
     }
+    // Even a child that left the session and cleared its environment (no marker) is found.
+    killed_run_is_found_and_ended(
+        "auto",
+        "setsid env -i REAPER_TEST_TOKEN={token} sleep 996 & sleep 995",
+        "leftover cgroup",
+    );
+}
+
+/// The same without a cgroup: the marker names the `reaper run`, so its marked processes are
+/// orphans once it is gone.
+#[test]
+fn the_tree_of_a_killed_reaper_run_is_found_and_ended_without_a_cgroup() {
+    killed_run_is_found_and_ended("fallback", "setsid sleep 996 & sleep 995", "orphan process");
+}
+
+/// Runs `sh -c SCRIPT` (`{token}` replaced by the sandbox's token) under `reaper run`, SIGKILLs
+/// reaper, and checks doctor, clean and clean --kill on what it left.
+fn killed_run_is_found_and_ended(mode: &str, script: &str, clean_says: &str) {
     let sandbox = Sandbox::new();
-    let token = format!("REAPER_TEST_TOKEN={}", sandbox.token);
+    let script = script.replace("{token}", &sandbox.token);
     let run = Command::new(assert_cmd::cargo::cargo_bin("reaper"))
         .current_dir(sandbox.path())
         .env("REAPER_STATE_DIR", sandbox.path())
+        .env("REAPER_CONTAINMENT", mode)
         .env(common::TOKEN_VAR, &sandbox.token)
-        .args(["run", "--", "sh", "-c"])
-        .arg(format!("setsid env -i {token} sleep 996 & sleep 995"))
+        .args(["run", "--", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -177,7 +195,7 @@ fn the_tree_of_a_killed_reaper_run_is_found_and_ended() {
         .arg("clean")
         .assert()
         .success()
-        .stdout(predicates::str::contains("leftover cgroup"));
+        .stdout(predicates::str::contains(clean_says));
     assert!(alive(child), "clean without --kill ended a process");
     sandbox
         .reaper()

@@ -314,10 +314,16 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         f.service = Some(orphan.name.clone());
         f.run_id = Some(orphan.run_id.clone());
         f.owned = true;
-        f.evidence = format!(
-            "carries the marker of service {} (run {}) but no record of that run exists",
-            orphan.name, orphan.run_id
-        );
+        f.evidence = match crate::containment::abandoning_run(&orphan.name) {
+            Some(pid) => format!(
+                "left by `reaper run` pid {pid} (run {}), which is gone",
+                orphan.run_id
+            ),
+            None => format!(
+                "carries the marker of service {} (run {}) but no record of that run exists",
+                orphan.name, orphan.run_id
+            ),
+        };
         f.fix = "`reaper clean --kill` or `reaper doctor --fix` ends it with its tree".into();
         findings.push(f);
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::actionlog;
-use crate::containment::{self, Anchor, LeftoverCgroup, MarkerCache};
+use crate::containment::{self, Anchor, LeftoverCgroup, Marker, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::os;
 use crate::process::{Pid, ProcessInfo, Snapshot};
@@ -203,7 +203,8 @@ fn is_recorded_run(state: &StateDir, orphan: &Orphan) -> bool {
 }
 
 /// Live processes carrying a marker of `run_dir` whose run is not one of `known_runs` (the run
-/// ids of the records that exist).
+/// ids of the records that exist), and this user's processes left by a `reaper run` that is
+/// gone (killed, so it could not end them).
 pub fn find_orphans(
     snapshot: &Snapshot,
     markers: &mut MarkerCache,
@@ -223,9 +224,15 @@ pub fn find_orphans(
     markers.prefetch(&candidates);
     for info in snapshot.iter().filter(candidate) {
         let marker = markers.marker(info.pid, info.start_time);
-        if let Some(marker) =
-            marker.filter(|m| m.is_under(run_dir) && !known_runs.contains(&m.run_id))
-        {
+        // This directory's services without a record, and the trees of a `reaper run` that is
+        // gone (ours only: another user's are not ours to end).
+        let orphaned = |m: &&Marker| {
+            (m.is_under(run_dir) && !known_runs.contains(&m.run_id))
+                || (m.run_dir.as_os_str().is_empty()
+                    && containment::abandoning_run(&m.name).is_some()
+                    && os::uid_of(info.pid) == Some(os::current_uid()))
+        };
+        if let Some(marker) = marker.filter(orphaned) {
             orphans.push(Orphan {
                 name: marker.name.clone(),
                 run_id: marker.run_id.clone(),

@@ -50,10 +50,10 @@ pub const EXIT_TIMEOUT_KILLED: u8 = 137;
 /// 64–78 (`sysexits.h`), 123–127 (xargs, timeout, shells) and 128+N (signals).
 pub const EXIT_LEAKED: u8 = 122;
 
-/// Marker name of `reaper run` trees. The marker's directory is left empty: a run keeps no
-/// record, and no state directory's `reaper clean` may take a live run's processes for orphans
-/// of its services and end them.
-const MARKER_NAME: &str = "run";
+/// Name of a `reaper run` tree in stop reports. Its marker names the `reaper run` process
+/// ([`containment::run_owner_name`]) and leaves the directory empty: a run keeps no record, and
+/// `clean` takes its processes for orphans only once that process is gone.
+const TREE_NAME: &str = "run";
 
 /// Signals reaper handles while the command runs. SIGTSTP and SIGCONT suspend and resume the
 /// tree with reaper; SIGCHLD wakes the reaping loop; the rest are forwarded to the tree.
@@ -194,9 +194,13 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     let (program, args) = options.argv.split_first().ok_or(RunError::EmptyCommand)?;
     // First, so nothing the command starts can be reparented past us before we look.
     let subreaper = os::become_subreaper().is_ok();
+    let own = os::process_info(std::process::id())
+        .ok_or_else(|| RunError::ProcessTable(io::Error::other("reaper is not in /proc")))?;
+    // The marker names this process, so a tree left by a `reaper run` that was killed can be
+    // told apart from one whose `reaper run` still watches it.
     let marker = Marker {
         run_id: crate::service::random_id(),
-        name: MARKER_NAME.to_string(),
+        name: containment::run_owner_name(own.pid, own.start_time),
         run_dir: PathBuf::new(),
     };
     // Windows: a job object holds everything the command starts. Best effort (a job that
@@ -213,8 +217,6 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     command.args(args).env(MARKER_VAR, marker.encode());
     // Linux with a usable cgroup v2: the command and everything it starts stay in a cgroup
     // named after this process, so whatever survives a SIGKILL of reaper is found again.
-    let own = os::process_info(std::process::id())
-        .ok_or_else(|| RunError::ProcessTable(io::Error::other("reaper is not in /proc")))?;
     let leaf = containment::run_cgroup_leaf(own.pid, own.start_time, &marker.run_id);
     let cgroup = os::create_cgroup(&leaf).map_err(RunError::Containment)?;
     if let Some(path) = &cgroup {
@@ -552,7 +554,7 @@ impl Supervisor {
     /// ends as soon as the last one is gone.
     fn stop_tree(&mut self) -> Result<StopReport, RunError> {
         let target = StopTarget::tree(
-            MARKER_NAME,
+            TREE_NAME,
             self.anchor.clone(),
             StopPolicy::graceful(self.signal, self.kill_after),
         );
