@@ -114,3 +114,46 @@ fn own_pid_and_ancestors_are_never_targets() {
     assert!(sandbox.record_path("me").exists(), "the record was removed");
     // Still here: a USR2 would have killed this test binary.
 }
+
+/// A record from an earlier boot names a process that cannot exist any more, even when a process
+/// now has the same pid and start time (clock ticks since boot repeat across boots): it is
+/// stale, and nothing is signalled.
+#[test]
+fn record_from_an_earlier_boot_is_stale_even_with_a_matching_start_time() {
+    let sandbox = Sandbox::new();
+    let bystander = bystander();
+    let pid = bystander.0.id();
+    let start_time = reaper::os::process_info(pid).expect("bystander").start_time;
+    forge_record(&sandbox, "old", pid);
+    let path = sandbox.record_path("old");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    record["leader"]["start_time"] = start_time.into();
+    record["leader"]["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
+    std::fs::write(&path, record.to_string()).unwrap();
+
+    let status = json_of(
+        &sandbox
+            .reaper()
+            .args(["status", "old", "--json"])
+            .assert()
+            .success(),
+    );
+    assert_eq!(status["services"][0]["state"], "stale", "{status}");
+    assert!(
+        status["services"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("earlier boot"),
+        "{status}"
+    );
+    sandbox
+        .reaper()
+        .args(["stop", "old", "--timeout", "200ms"])
+        .assert()
+        .success();
+    assert!(
+        alive(pid),
+        "a process was signalled on a record from another boot"
+    );
+}
