@@ -428,15 +428,21 @@ fn duration_field(
             );
             default
         }
-        Err(_) => {
+        Err(error) => {
             let text = match value.get_ref() {
                 DurationValue::Seconds(secs) => secs.to_string(),
                 DurationValue::Text(text) => text.clone(),
             };
+            let hint = match error {
+                UnitError::DurationUnitOrder(_) => {
+                    "each unit may appear once, largest first: 1h30m, 2m30s"
+                }
+                _ => "use a number of seconds or a unit: 10, 10s, 500ms, 2m, 1m30s",
+            };
             errors.at(
                 value.span(),
                 format!("service `{service}`: invalid duration `{text}` for `{key}`"),
-                Some("use a number of seconds or a unit: 10, 10s, 500ms, 2m, 1m30s".into()),
+                Some(hint.into()),
             );
             default
         }
