@@ -266,6 +266,11 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
     reaper::units::parse_duration(text).map_err(|e| e.to_string())
 }
 
+/// Parses a port number for clap, with the message every port option and key gives.
+fn port_arg(text: &str) -> Result<u16, String> {
+    reaper::ports::parse_port(text).map_err(|e| e.to_string())
+}
+
 /// Parses a size for clap.
 fn size_arg(text: &str) -> Result<u64, String> {
     reaper::units::parse_size(text).map_err(|e| e.to_string())

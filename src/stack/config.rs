@@ -69,8 +69,10 @@ pub struct ServiceConfig {
     /// Port the service listens on: exported as PORT, probed for readiness (unless `ready` says
     /// otherwise), shown by `reaper ps` and checked by `reaper doctor`.
     #[serde(default)]
+    // Read as any integer so that a port out of range is reported with the other semantic
+    // errors, in the words every port option uses.
     #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
-    pub port: Option<Spanned<u16>>,
+    pub port: Option<Spanned<i64>>,
     /// With `port`: if the port is in use, take the next free port instead (exported as PORT;
     /// readiness probes that name the port follow it).
     #[serde(default)]
@@ -187,7 +189,7 @@ pub enum DurationValue {
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum ReadyConfig {
     /// Ready when this port accepts TCP connections on 127.0.0.1 or ::1.
-    Tcp(u16),
+    Tcp(#[schemars(with = "u16", range(min = 1, max = 65535))] i64),
     /// Ready when a GET of this http:// URL answers with a 2xx or 3xx status. `$PORT` in the
     /// URL is replaced by the service's port.
     Http(String),
@@ -554,15 +556,17 @@ pub fn validate(
             }
         };
         let port = config.port.as_ref().and_then(|port| {
-            let value = *port.get_ref();
-            if value == 0 {
-                errors.at(
-                    port.span(),
-                    format!("service `{name}`: port 0 is not a port"),
-                    Some("use 1-65535".into()),
-                );
-                return None;
-            }
+            let value = match crate::ports::port_from_integer(*port.get_ref()) {
+                Ok(value) => value,
+                Err(error) => {
+                    errors.at(
+                        port.span(),
+                        format!("service `{name}`: {error}"),
+                        Some("give the port the service listens on".into()),
+                    );
+                    return None;
+                }
+            };
             if let Some((other, other_line)) = ports.get(&value) {
                 errors.at(
                     port.span(),
@@ -644,15 +648,17 @@ pub fn validate(
                 .ready
                 .as_ref()
                 .and_then(|ready| match ready.get_ref() {
-                    ReadyConfig::Tcp(0) => {
-                        errors.at(
-                            ready.span(),
-                            format!("service `{name}`: ready.tcp 0 is not a port"),
-                            Some("use 1-65535".into()),
-                        );
-                        None
-                    }
-                    ReadyConfig::Tcp(port) => Some(Readiness::Tcp(*port)),
+                    ReadyConfig::Tcp(port) => match crate::ports::port_from_integer(*port) {
+                        Ok(port) => Some(Readiness::Tcp(port)),
+                        Err(error) => {
+                            errors.at(
+                                ready.span(),
+                                format!("service `{name}`: ready.tcp: {error}"),
+                                Some("give the port that accepts when the service is ready".into()),
+                            );
+                            None
+                        }
+                    },
                     ReadyConfig::Http(url) => match check_http_url(url) {
                         Ok(()) => Some(Readiness::Http(url.clone())),
                         Err(why) => {
