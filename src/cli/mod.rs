@@ -21,6 +21,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use reaper::state::StateDir;
 
+/// Environment variable naming the state directory when --state-dir is not given.
+const STATE_DIR_ENV: &str = "REAPER_STATE_DIR";
+
 /// Everything went as asked.
 pub const EXIT_OK: u8 = 0;
 /// The operation failed (a service died during start-up, processes survived SIGKILL, …).
@@ -62,10 +65,12 @@ write, is refused (exit 2); set REAPER_TRUST_STATE_DIR=1 to use it anyway.",
     )
 )]
 pub struct Cli {
-    /// Directory holding .run/ and .logs/ (default: nearest ancestor with reaper.toml, else the
-    /// current directory). It must be yours and not writable by group or others, unless
-    /// REAPER_TRUST_STATE_DIR=1.
-    #[arg(long, global = true, env = "REAPER_STATE_DIR", value_name = "DIR")]
+    /// Directory holding .run/ and .logs/ (default: REAPER_STATE_DIR, else the nearest ancestor
+    /// with reaper.toml, else the current directory). It must be yours and not writable by group
+    /// or others, unless REAPER_TRUST_STATE_DIR=1.
+    // REAPER_STATE_DIR is read in `run`, not through clap's `env`: clap counts a value from the
+    // environment as typed, and would show `--state-dir <DIR>` in every usage line as if required.
+    #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -181,7 +186,12 @@ fn run(cli: Cli) -> CliResult {
             format!("cannot read the current directory: {e}"),
         )
     })?;
-    let state = StateDir::discover(cli.state_dir.as_deref(), &cwd);
+    let state_dir = cli.state_dir.or_else(|| {
+        std::env::var_os(STATE_DIR_ENV)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+    });
+    let state = StateDir::discover(state_dir.as_deref(), &cwd);
     let uses_state = matches!(
         cli.command,
         Command::Start(_)
@@ -205,9 +215,9 @@ fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => restart::run(&state, args),
         Command::Status(args) => status::run(&state, args),
         Command::Logs(args) => logs::run(&state, args),
-        Command::Up(args) => up::run_up(cli.state_dir.as_deref(), &cwd, args),
-        Command::Down(args) => up::run_down(cli.state_dir.as_deref(), &cwd, args),
-        Command::Ps(args) => up::run_ps(cli.state_dir.as_deref(), &cwd, args),
+        Command::Up(args) => up::run_up(state_dir.as_deref(), &cwd, args),
+        Command::Down(args) => up::run_down(state_dir.as_deref(), &cwd, args),
+        Command::Ps(args) => up::run_ps(state_dir.as_deref(), &cwd, args),
         Command::Check(args) => up::run_check(&cwd, args),
         Command::Schema(args) => up::run_schema(args),
         Command::Port(args) => port::run_port(&state, args),
