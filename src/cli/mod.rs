@@ -59,7 +59,8 @@ write, is refused (exit 2); set REAPER_TRUST_STATE_DIR=1 to use it anyway.",
         "  0  success\n",
         "  1  the operation failed (e.g. the service exited during start-up, a process survived SIGKILL)\n",
         "  2  bad input: usage, invalid or reserved name, duration, signal, directory or file,\n",
-        "     untrusted state directory (REAPER_TRUST_STATE_DIR=1 overrides)\n",
+        "     unusable state directory (e.g. .run is a file), untrusted state directory\n",
+        "     (REAPER_TRUST_STATE_DIR=1 overrides)\n",
         "  3  no managed service by that name\n",
         "  4  the service is already running"
     )
@@ -208,6 +209,20 @@ fn run(cli: Cli) -> CliResult {
     );
     if uses_state {
         check_trusted(&state)?;
+    }
+    // Commands that work on records refuse an unusable state directory up front (exit 2, as
+    // `start` always did); port look-ups and emergency clean-ups still work without one.
+    let uses_records = matches!(
+        cli.command,
+        Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Status(_)
+            | Command::Logs(_)
+            | Command::Clean(_)
+    );
+    if uses_records {
+        state.check_usable()?;
     }
     match cli.command {
         Command::Start(args) => start::run(&state, &cwd, args),
