@@ -86,7 +86,8 @@ pub fn exit_code(error: &StartError) -> u8 {
         | StartError::EnvFile { .. }
         | StartError::EmptyCommand
         | StartError::CommandNotFound(_)
-        | StartError::NotExecutable(_) => EXIT_USAGE,
+        | StartError::NotExecutable(_)
+        | StartError::IsADirectory(_) => EXIT_USAGE,
         StartError::State(e) => state_code(e),
         _ => EXIT_FAILURE,
     }

@@ -117,6 +117,12 @@ pub enum StartError {
         crate::text::escape(.0)
     )]
     NotExecutable(String),
+    /// Bad input: the command names a directory.
+    #[error(
+        "cannot execute {}: it is a directory (name the program inside it)",
+        crate::text::escape(.0)
+    )]
+    IsADirectory(String),
     /// The keeper failed.
     #[error("could not start {name}: {why}")]
     Spawn {
@@ -297,10 +303,11 @@ pub(crate) fn start_locked(
         Ok(KeeperEvent::SpawnFailed { kind, message }) => {
             let _ = keeper.wait();
             remove_cgroup();
-            let program = request.argv[0].clone();
+            let program = &request.argv[0];
             return Err(match kind.as_str() {
-                "not_found" => StartError::CommandNotFound(program),
-                "not_executable" => StartError::NotExecutable(program),
+                "not_found" => unrunnable_error(program, Some(os::Unrunnable::NotFound)),
+                "is_a_directory" => unrunnable_error(program, Some(os::Unrunnable::IsADirectory)),
+                "not_executable" => unrunnable_error(program, Some(os::Unrunnable::NotExecutable)),
                 _ => spawn_error(message),
             });
         }
@@ -450,12 +457,10 @@ pub(crate) fn check_request(request: &StartRequest) -> Result<Vec<(String, Strin
         .map(|(_, value)| std::ffi::OsStr::new(value));
     // Without a PATH the exec's own default search decides; the keeper reports what it finds.
     if path.is_some() && os::find_program(program, &request.cwd, path).is_none() {
-        let has_separator = program.contains('/') || (cfg!(windows) && program.contains('\\'));
-        return Err(if has_separator && request.cwd.join(program).is_file() {
-            StartError::NotExecutable(program.clone())
-        } else {
-            StartError::CommandNotFound(program.clone())
-        });
+        return Err(unrunnable_error(
+            program,
+            os::unrunnable(program, &request.cwd, None),
+        ));
     }
     Ok(env)
 }
@@ -492,6 +497,16 @@ fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError
         set("PORT".into(), port.to_string());
     }
     Ok(env)
+}
+
+/// The error for a program that cannot be run, for the reason [`os::unrunnable`] found.
+fn unrunnable_error(program: &str, why: Option<os::Unrunnable>) -> StartError {
+    let program = program.to_string();
+    match why {
+        Some(os::Unrunnable::IsADirectory) => StartError::IsADirectory(program),
+        Some(os::Unrunnable::NotExecutable) => StartError::NotExecutable(program),
+        _ => StartError::CommandNotFound(program),
+    }
 }
 
 fn describe_dotenv(error: &dotenvy::Error) -> String {
