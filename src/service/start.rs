@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::actionlog::{self, now_rfc3339};
 use crate::containment::{self, Marker, MarkerCache};
+use crate::dotenv::DotenvError;
 use crate::identity::ProcessRef;
 use crate::keeper::{self, KeeperEvent, KeeperSpec};
 use crate::os;
@@ -484,9 +485,9 @@ fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError
             path: path.clone(),
             why,
         };
-        let iter = dotenvy::from_path_iter(&path).map_err(|e| env_error(describe_dotenv(&e)))?;
-        for item in iter {
-            let (key, value) = item.map_err(|e| env_error(describe_dotenv(&e)))?;
+        for (key, value) in
+            crate::dotenv::read(&path).map_err(|e| env_error(describe_dotenv(&e)))?
+        {
             set(key, value);
         }
     }
@@ -509,14 +510,9 @@ fn unrunnable_error(program: &str, why: Option<os::Unrunnable>) -> StartError {
     }
 }
 
-fn describe_dotenv(error: &dotenvy::Error) -> String {
+fn describe_dotenv(error: &DotenvError) -> String {
     match error {
-        dotenvy::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "no such file (create it, or drop --env-file)".into()
-        }
-        dotenvy::Error::LineParse(line, index) => {
-            format!("cannot parse at character {index} of `{line}` (expected KEY=VALUE)")
-        }
+        DotenvError::NotFound => "no such file (create it, or drop --env-file)".into(),
         other => other.to_string(),
     }
 }
@@ -559,14 +555,14 @@ pub fn saved_env_values(state: &StateDir, name: &str) -> Result<Vec<(String, Str
             });
         }
     };
-    dotenvy::from_read_iter(file)
-        .map(|item| {
-            item.map_err(|e| StartError::EnvFile {
-                path: path.clone(),
-                why: describe_dotenv(&e),
-            })
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { file }, &mut text)
+        .map_err(DotenvError::Io)
+        .and_then(|_| crate::dotenv::parse(&text))
+        .map_err(|e| StartError::EnvFile {
+            path,
+            why: describe_dotenv(&e),
         })
-        .collect()
 }
 
 fn event_channel(stdout: std::process::ChildStdout) -> mpsc::Receiver<KeeperEvent> {

@@ -451,28 +451,6 @@ fn duration_field(
     }
 }
 
-/// Checks that a dotenv file exists and parses; the message says what is wrong.
-pub(crate) fn check_env_file(path: &Path) -> Result<(), String> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| describe_env_error(&e))?;
-    for item in iter {
-        item.map_err(|e| describe_env_error(&e))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn describe_env_error(error: &dotenvy::Error) -> String {
-    match error {
-        dotenvy::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
-        dotenvy::Error::Io(e) => e.to_string(),
-        dotenvy::Error::LineParse(line, index) => {
-            // The line may hold a secret: say where, not what.
-            let _ = line;
-            format!("cannot parse it at character {index} of a line (expected KEY=VALUE)")
-        }
-        other => other.to_string(),
-    }
-}
-
 fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
@@ -610,7 +588,7 @@ pub fn validate(
             };
             for file in list {
                 let full = root.join(&file);
-                if let Err(why) = check_env_file(&full) {
+                if let Err(why) = crate::dotenv::read(&full) {
                     errors.at(
                         files.span(),
                         format!("service `{name}`: env file `{file}`: {why}"),
