@@ -2,9 +2,12 @@
 //! `reaper.schema.json`) and their validation into a [`Stack`].
 //!
 //! Parsing reports every problem it can find at once, each with the file, line and column, and a
-//! hint: syntax errors and type errors come from the TOML parser (one at a time, since the parser
-//! stops at the first); semantic errors (unknown dependency, cycle, duplicate port, bad duration,
-//! unreadable env file, …) are collected together, in file order.
+//! hint: a syntax error comes alone (the TOML parser stops there); type errors (wrong type,
+//! unknown key, missing `command`) are all collected, the entry of each left out and the rest read
+//! again ([`parse_file`]); then semantic errors (unknown dependency, cycle, duplicate port, port
+//! out of range, bad duration, unreadable env file, …) are collected together. Each list is in
+//! file order. Semantic checks wait for the types to be right: on a file with entries left out,
+//! they would report what the type errors already explain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
@@ -383,7 +386,8 @@ fn parse_error(shown: &str, text: &str, error: &toml::de::Error) -> ConfigError 
         (format!("missing `{field}`"), Some(hint))
     } else if raw.starts_with("invalid type") || raw.starts_with("invalid value") {
         (
-            raw,
+            // Ports are read as any integer (see `ServiceConfig::port`).
+            raw.replace("expected i64", "expected an integer"),
             Some("see reaper.schema.json for the type of each key".into()),
         )
     } else if raw.contains("expected") || raw.contains("invalid") || raw.contains("duplicate") {
@@ -400,9 +404,67 @@ fn parse_error(shown: &str, text: &str, error: &toml::de::Error) -> ConfigError 
     }
 }
 
-/// Parses the text of a `reaper.toml` into the raw types (no validation beyond types).
-pub fn parse_file(shown: &str, text: &str) -> Result<ConfigFile, ConfigError> {
-    toml::from_str::<ConfigFile>(text).map_err(|e| parse_error(shown, text, &e))
+/// Parses the text of a `reaper.toml` into the raw types (no validation beyond types). A syntax
+/// error stops the parser, so it comes alone; type errors (a wrong type, an unknown key, a missing
+/// `command`) are all reported, in file order: after each, the entry it is about is left out and
+/// the rest is read again.
+pub fn parse_file(shown: &str, text: &str) -> Result<ConfigFile, Vec<ConfigError>> {
+    let mut document =
+        toml::de::DeTable::parse(text).map_err(|e| vec![parse_error(shown, text, &e)])?;
+    let mut errors: Vec<ConfigError> = Vec::new();
+    // (table, key) pairs left out: a `missing field` error they cause is not the user's.
+    let mut left_out: Vec<(Range<usize>, String)> = Vec::new();
+    loop {
+        let error = match ConfigFile::deserialize(toml::de::Deserializer::from(document.clone())) {
+            Ok(file) if errors.is_empty() => return Ok(file),
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let caused_by_us = error.span().is_some_and(|span| {
+            left_out.iter().any(|(table, key)| {
+                *table == span && error.message().contains(&format!("missing field `{key}`"))
+            })
+        });
+        if !caused_by_us {
+            errors.push(parse_error(shown, text, &error));
+        }
+        let span = document.span();
+        match error
+            .span()
+            .and_then(|at| leave_out(document.get_mut(), span, &at))
+        {
+            Some(removed) => left_out.push(removed),
+            None => break,
+        }
+    }
+    errors.sort_by_key(|e| (e.line, e.column));
+    Err(errors)
+}
+
+/// Removes from `table` (whose span is `table_span`) the innermost entry whose key or value holds
+/// `at`; returns the span of the table it was removed from and its key. Every sub-table is
+/// searched: a table made by `[header]` lines spans only its header, not its keys.
+fn leave_out(
+    table: &mut toml::de::DeTable<'_>,
+    table_span: Range<usize>,
+    at: &Range<usize>,
+) -> Option<(Range<usize>, String)> {
+    let holds = |outer: Range<usize>| outer.start <= at.start && at.end <= outer.end;
+    let mut found = None;
+    for (key, value) in table.iter_mut() {
+        let value_span = value.span();
+        if let toml::de::DeValue::Table(inner) = value.get_mut() {
+            if let Some(removed) = leave_out(inner, value_span.clone(), at) {
+                return Some(removed);
+            }
+        }
+        if found.is_none() && (holds(key.span()) || holds(value_span)) {
+            found = Some(key.clone());
+        }
+    }
+    let key = found?;
+    table.remove(&key);
+    Some((table_span, key.into_inner().into_owned()))
 }
 
 fn duration_of(value: &DurationValue) -> Result<Duration, UnitError> {
@@ -910,10 +972,17 @@ same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
     #[test]
     fn unknown_keys_point_at_the_line_with_a_suggestion() {
         let text = "[services.api]\ncomand = \"x\"\n";
-        let error = parse_file("reaper.toml", text).unwrap_err();
+        let errors = parse_file("reaper.toml", text).unwrap_err();
+        let error = &errors[0];
         assert_eq!(error.line, 2);
         assert!(error.message.contains("unknown key `comand`"), "{error}");
-        assert!(error.hint.unwrap().contains("did you mean `command`"));
+        assert!(
+            error
+                .hint
+                .as_ref()
+                .unwrap()
+                .contains("did you mean `command`")
+        );
     }
 
     #[test]
