@@ -193,23 +193,6 @@ fn run(cli: Cli) -> CliResult {
             .map(PathBuf::from)
     });
     let state = StateDir::discover(state_dir.as_deref(), &cwd);
-    let uses_state = matches!(
-        cli.command,
-        Command::Start(_)
-            | Command::Stop(_)
-            | Command::Restart(_)
-            | Command::Status(_)
-            | Command::Logs(_)
-            | Command::Port(_)
-            | Command::Ports(_)
-            | Command::Clean(_)
-            | Command::Doctor(_)
-            | Command::Emergency(_)
-            | Command::Watch(_)
-    );
-    if uses_state {
-        check_trusted(&state)?;
-    }
     // Commands that work on records refuse an unusable state directory up front (exit 2, as
     // `start` always did); port look-ups and emergency clean-ups still work without one.
     let uses_records = matches!(
@@ -221,6 +204,18 @@ fn run(cli: Cli) -> CliResult {
             | Command::Logs(_)
             | Command::Clean(_)
     );
+    let uses_state = uses_records
+        || matches!(
+            cli.command,
+            Command::Port(_)
+                | Command::Ports(_)
+                | Command::Doctor(_)
+                | Command::Emergency(_)
+                | Command::Watch(_)
+        );
+    if uses_state {
+        check_trusted(&state)?;
+    }
     if uses_records {
         state.check_usable()?;
     }
