@@ -103,10 +103,12 @@ pub fn run() -> i32 {
     let child = match spawn_service(&spec) {
         Ok(child) => child,
         Err(e) => {
-            let kind = match e.kind() {
-                io::ErrorKind::NotFound => "not_found",
-                io::ErrorKind::PermissionDenied => "not_executable",
-                _ => "other",
+            // Judged by the path too: the clone3 spawn reports exec's EACCES for a directory.
+            let kind = match os::unrunnable(&spec.argv[0], &spec.cwd, Some(e.kind())) {
+                Some(os::Unrunnable::NotFound) => "not_found",
+                Some(os::Unrunnable::IsADirectory) => "is_a_directory",
+                Some(os::Unrunnable::NotExecutable) => "not_executable",
+                None => "other",
             };
             emit(&KeeperEvent::SpawnFailed {
                 kind: kind.into(),

@@ -48,6 +48,7 @@
 pub mod actionlog;
 pub mod containment;
 pub mod doctor;
+pub mod dotenv;
 pub mod identity;
 pub mod keeper;
 pub mod os;

@@ -60,6 +60,51 @@ use crate::terminate::{self, EndedProcess, Members, StopPolicy, StopReport, Stop
 /// Version of the JSON documents of `reaper port` and `reaper ports`.
 pub const PORT_SCHEMA: u32 = 1;
 
+/// A port number the user gave (on the command line or in `reaper.toml`) that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortNumberError {
+    /// Port 0.
+    #[error(
+        "port 0 is not a port anything can hold: binding port 0 asks for any free port (ports \
+         are 1-65535)"
+    )]
+    Zero,
+    /// A negative number.
+    #[error("{0} is not a port: ports are 1-65535")]
+    Negative(String),
+    /// A number above 65535.
+    #[error("{0} is out of range: ports are 1-65535")]
+    TooLarge(String),
+    /// Not a number at all.
+    #[error("'{0}' is not a port number: ports are 1-65535")]
+    NotANumber(String),
+}
+
+/// Parses a port number (1-65535): the one parser behind every port option and key, so each
+/// says the same thing about the same mistake.
+pub fn parse_port(text: &str) -> Result<u16, PortNumberError> {
+    let text = text.trim();
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PortNumberError::NotANumber(text.to_string()));
+    }
+    match text.parse::<i64>() {
+        Ok(number) => port_from_integer(number),
+        // Too many digits for an i64: far out of range either way.
+        Err(_) if text.starts_with('-') => Err(PortNumberError::Negative(text.to_string())),
+        Err(_) => Err(PortNumberError::TooLarge(text.to_string())),
+    }
+}
+
+/// Checks that an integer (a TOML integer, for one) is a port number (1-65535).
+pub fn port_from_integer(number: i64) -> Result<u16, PortNumberError> {
+    match number {
+        0 => Err(PortNumberError::Zero),
+        ..0 => Err(PortNumberError::Negative(number.to_string())),
+        _ => u16::try_from(number).map_err(|_| PortNumberError::TooLarge(number.to_string())),
+    }
+}
+
 /// How long the kernel keeps a connection in TIME-WAIT on Linux.
 const TIME_WAIT_SECS: u32 = 60;
 

@@ -18,6 +18,9 @@ pub enum UnitError {
     /// Not a duration.
     #[error("invalid duration '{0}': use a number of seconds or a unit, e.g. 10, 10s, 500ms, 2m")]
     Duration(String),
+    /// A unit repeated or out of order (`1h1h`, `30s1m`): its meaning would be a guess.
+    #[error("invalid duration '{0}': each unit may appear once, largest first (e.g. 1h30m, 2m30s)")]
+    DurationUnitOrder(String),
     /// Longer than [`MAX_DURATION`].
     #[error("duration '{0}' is too long: the maximum is 366 days (e.g. 366d, 8784h)")]
     DurationTooLong(String),
@@ -29,7 +32,8 @@ pub enum UnitError {
     SizeTooLarge(String),
 }
 
-/// Parses `10` (seconds), `10s`, `500ms`, `2m`, `1h`, `1m30s`.
+/// Parses `10` (seconds), `10s`, `500ms`, `2m`, `1h`, `1m30s`: each unit at most once, largest
+/// first.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -41,6 +45,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
             .parse::<u64>()
             .map_or(Duration::MAX, Duration::from_secs)
     } else {
+        check_unit_order(text)?;
         match humantime::parse_duration(trimmed) {
             Ok(duration) => duration,
             Err(humantime::DurationError::NumberOverflow) => Duration::MAX,
@@ -48,6 +53,43 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         }
     };
     capped_duration(duration, text)
+}
+
+/// Refuses `1h1h` and `30s1m`, which humantime adds up: a repeated or out-of-order unit is more
+/// likely a typo than a sum.
+fn check_unit_order(text: &str) -> Result<(), UnitError> {
+    let units = text
+        .split(|c: char| c.is_ascii_digit() || c.is_whitespace() || c == '.')
+        .filter(|unit| !unit.is_empty());
+    let mut previous = None;
+    for unit in units {
+        // A word humantime does not know is its error to report.
+        let Some(rank) = unit_rank(unit) else {
+            continue;
+        };
+        if previous.is_some_and(|larger| rank >= larger) {
+            return Err(UnitError::DurationUnitOrder(text.trim().to_string()));
+        }
+        previous = Some(rank);
+    }
+    Ok(())
+}
+
+/// The size order of humantime's unit names (nanoseconds 0 … years 9).
+fn unit_rank(unit: &str) -> Option<u8> {
+    Some(match unit {
+        "nanos" | "nsec" | "ns" => 0,
+        "usec" | "us" | "µs" => 1,
+        "millis" | "msec" | "ms" => 2,
+        "seconds" | "second" | "secs" | "sec" | "s" => 3,
+        "minutes" | "minute" | "min" | "mins" | "m" => 4,
+        "hours" | "hour" | "hr" | "hrs" | "h" => 5,
+        "days" | "day" | "d" => 6,
+        "weeks" | "week" | "wk" | "wks" | "w" => 7,
+        "months" | "month" | "M" => 8,
+        "years" | "year" | "yr" | "yrs" | "y" => 9,
+        _ => return None,
+    })
 }
 
 /// A number of seconds given as a number (a TOML integer), capped like [`parse_duration`].
@@ -119,6 +161,23 @@ mod tests {
                 "{bad} should fail"
             );
         }
+    }
+
+    #[test]
+    fn durations_with_a_unit_repeated_or_out_of_order_are_refused() {
+        for bad in ["1h1h", "1m30s30s", "30s1m", "1m 1m", "500ms1s"] {
+            assert!(
+                matches!(parse_duration(bad), Err(UnitError::DurationUnitOrder(_))),
+                "{bad}: {:?}",
+                parse_duration(bad)
+            );
+        }
+        assert_eq!(parse_duration("1h1m1s").unwrap(), Duration::from_secs(3661));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("2s500ms").unwrap(),
+            Duration::from_millis(2500)
+        );
     }
 
     #[test]

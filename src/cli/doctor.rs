@@ -388,7 +388,7 @@ pub fn kill(args: KillArgs) -> CliResult {
   reaper emergency --pattern uvicorn --pattern 'npm.*dev' --force")]
 pub struct EmergencyArgs {
     /// Free this port too (repeatable).
-    #[arg(long = "port", value_name = "P", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long = "port", value_name = "P", value_parser = super::port_arg, allow_negative_numbers = true)]
     ports: Vec<u16>,
     /// End your processes matching this regex too (repeatable).
     #[arg(long = "pattern", value_name = "REGEX")]

@@ -21,6 +21,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use reaper::state::StateDir;
 
+/// Environment variable naming the state directory when --state-dir is not given.
+const STATE_DIR_ENV: &str = "REAPER_STATE_DIR";
+
 /// Everything went as asked.
 pub const EXIT_OK: u8 = 0;
 /// The operation failed (a service died during start-up, processes survived SIGKILL, …).
@@ -56,16 +59,19 @@ write, is refused (exit 2); set REAPER_TRUST_STATE_DIR=1 to use it anyway.",
         "  0  success\n",
         "  1  the operation failed (e.g. the service exited during start-up, a process survived SIGKILL)\n",
         "  2  bad input: usage, invalid or reserved name, duration, signal, directory or file,\n",
-        "     untrusted state directory (REAPER_TRUST_STATE_DIR=1 overrides)\n",
+        "     unusable state directory (e.g. .run is a file), untrusted state directory\n",
+        "     (REAPER_TRUST_STATE_DIR=1 overrides)\n",
         "  3  no managed service by that name\n",
         "  4  the service is already running"
     )
 )]
 pub struct Cli {
-    /// Directory holding .run/ and .logs/ (default: nearest ancestor with reaper.toml, else the
-    /// current directory). It must be yours and not writable by group or others, unless
-    /// REAPER_TRUST_STATE_DIR=1.
-    #[arg(long, global = true, env = "REAPER_STATE_DIR", value_name = "DIR")]
+    /// Directory holding .run/ and .logs/ (default: REAPER_STATE_DIR, else the nearest ancestor
+    /// with reaper.toml, else the current directory). It must be yours and not writable by group
+    /// or others, unless REAPER_TRUST_STATE_DIR=1.
+    // REAPER_STATE_DIR is read in `run`, not through clap's `env`: clap counts a value from the
+    // environment as typed, and would show `--state-dir <DIR>` in every usage line as if required.
+    #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -181,23 +187,37 @@ fn run(cli: Cli) -> CliResult {
             format!("cannot read the current directory: {e}"),
         )
     })?;
-    let state = StateDir::discover(cli.state_dir.as_deref(), &cwd);
-    let uses_state = matches!(
+    let state_dir = cli.state_dir.or_else(|| {
+        std::env::var_os(STATE_DIR_ENV)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+    });
+    let state = StateDir::discover(state_dir.as_deref(), &cwd);
+    // Commands that work on records refuse an unusable state directory up front (exit 2, as
+    // `start` always did); port look-ups and emergency clean-ups still work without one.
+    let uses_records = matches!(
         cli.command,
         Command::Start(_)
             | Command::Stop(_)
             | Command::Restart(_)
             | Command::Status(_)
             | Command::Logs(_)
-            | Command::Port(_)
-            | Command::Ports(_)
             | Command::Clean(_)
-            | Command::Doctor(_)
-            | Command::Emergency(_)
-            | Command::Watch(_)
     );
+    let uses_state = uses_records
+        || matches!(
+            cli.command,
+            Command::Port(_)
+                | Command::Ports(_)
+                | Command::Doctor(_)
+                | Command::Emergency(_)
+                | Command::Watch(_)
+        );
     if uses_state {
         check_trusted(&state)?;
+    }
+    if uses_records {
+        state.check_usable()?;
     }
     match cli.command {
         Command::Start(args) => start::run(&state, &cwd, args),
@@ -205,9 +225,9 @@ fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => restart::run(&state, args),
         Command::Status(args) => status::run(&state, args),
         Command::Logs(args) => logs::run(&state, args),
-        Command::Up(args) => up::run_up(cli.state_dir.as_deref(), &cwd, args),
-        Command::Down(args) => up::run_down(cli.state_dir.as_deref(), &cwd, args),
-        Command::Ps(args) => up::run_ps(cli.state_dir.as_deref(), &cwd, args),
+        Command::Up(args) => up::run_up(state_dir.as_deref(), &cwd, args),
+        Command::Down(args) => up::run_down(state_dir.as_deref(), &cwd, args),
+        Command::Ps(args) => up::run_ps(state_dir.as_deref(), &cwd, args),
         Command::Check(args) => up::run_check(&cwd, args),
         Command::Schema(args) => up::run_schema(args),
         Command::Port(args) => port::run_port(&state, args),
@@ -264,6 +284,11 @@ fn check_trusted_file(path: &std::path::Path) -> Result<(), CliError> {
 /// Parses a duration for clap.
 fn duration_arg(text: &str) -> Result<Duration, String> {
     reaper::units::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// Parses a port number for clap, with the message every port option and key gives.
+fn port_arg(text: &str) -> Result<u16, String> {
+    reaper::ports::parse_port(text).map_err(|e| e.to_string())
 }
 
 /// Parses a size for clap.

@@ -11,7 +11,8 @@ use reaper::terminate::{StopPolicy, StopReport};
 use reaper::units::format_duration;
 
 use super::{
-    CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output, signal_arg,
+    CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg, output, port_arg,
+    signal_arg,
 };
 
 /// Show what holds a port, free it (--kill), or find a free one (--free-from).
@@ -69,7 +70,7 @@ pub struct PortArgs {
     #[arg(long, requires = "kill")]
     force: bool,
     /// Print the first free port at or after P (no socket uses it, and it can be bound).
-    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "P", value_parser = port_arg, allow_negative_numbers = true)]
     free_from: Option<u16>,
     /// With --free-from: how many free ports to print.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), requires = "free_from")]
@@ -113,17 +114,10 @@ fn usage(message: impl Into<String>) -> CliError {
 /// A port number, or the port of the managed service named `text`.
 fn resolve(state: &StateDir, text: &str) -> Result<u16, CliError> {
     let text = text.trim();
-    let numeric = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !numeric.is_empty() && numeric.chars().all(|c| c.is_ascii_digit()) {
-        return match text.parse::<i64>() {
-            Ok(n @ 1..=65535) => Ok(n as u16),
-            Ok(0) => Err(usage(
-                "port 0 is not a port anything can hold: binding port 0 asks for any free port \
-                 (ports are 1-65535)",
-            )),
-            Ok(n) if n < 0 => Err(usage(format!("{n} is not a port: ports are 1-65535"))),
-            _ => Err(usage(format!("{text} is out of range: ports are 1-65535"))),
-        };
+    match ports::parse_port(text) {
+        Ok(port) => return Ok(port),
+        Err(ports::PortNumberError::NotANumber(_)) => {}
+        Err(error) => return Err(usage(error.to_string())),
     }
     if reaper::state::validate_name(text).is_ok() {
         match state.load(text)? {

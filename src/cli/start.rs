@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long = "env-file", value_name = "FILE")]
     env_files: Vec<PathBuf>,
     /// Port the service listens on: exported as PORT, and start waits until it accepts.
-    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "P", value_parser = super::port_arg, allow_negative_numbers = true)]
     port: Option<u16>,
     /// If --port is in use, take the first free port after it instead (CMD must listen on
     /// $PORT); the record keeps the port used.
@@ -86,7 +86,8 @@ pub fn exit_code(error: &StartError) -> u8 {
         | StartError::EnvFile { .. }
         | StartError::EmptyCommand
         | StartError::CommandNotFound(_)
-        | StartError::NotExecutable(_) => EXIT_USAGE,
+        | StartError::NotExecutable(_)
+        | StartError::IsADirectory(_) => EXIT_USAGE,
         StartError::State(e) => state_code(e),
         _ => EXIT_FAILURE,
     }

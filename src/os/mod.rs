@@ -89,10 +89,54 @@ pub fn find_program(program: &str, cwd: &Path, path: Option<&OsStr>) -> Option<P
             .map(|name| dir.join(name))
             .find(|candidate| is_executable_file(candidate))
     };
-    if program.contains('/') || (cfg!(windows) && program.contains('\\')) {
+    if names_a_path(program) {
         return in_dir(cwd);
     }
     std::env::split_paths(path?).find_map(|dir| in_dir(&dir))
+}
+
+/// True when `program` names a file by path (it has a separator) rather than a command looked
+/// up in PATH.
+pub fn names_a_path(program: &str) -> bool {
+    program.contains('/') || (cfg!(windows) && program.contains('\\'))
+}
+
+/// Why a program could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrunnable {
+    /// No such file or command.
+    NotFound,
+    /// The path names a directory.
+    IsADirectory,
+    /// The file exists but cannot be executed (permissions, a bad interpreter).
+    NotExecutable,
+}
+
+/// Why `program` (relative to `cwd`) could not be started, after a PATH search found nothing
+/// (`error` None) or a spawn failed with `error`. A path is judged by the file it names, since
+/// the error alone cannot tell: exec gives EACCES for a directory as for a file without the
+/// execute bit, and ENOENT for a script whose interpreter is missing. `None` for a spawn error
+/// that is about neither the program nor its permissions.
+pub fn unrunnable(program: &str, cwd: &Path, error: Option<io::ErrorKind>) -> Option<Unrunnable> {
+    use io::ErrorKind as K;
+    if !matches!(
+        error,
+        None | Some(K::NotFound | K::PermissionDenied | K::IsADirectory)
+    ) {
+        return None;
+    }
+    if names_a_path(program) {
+        return Some(match std::fs::metadata(cwd.join(program)) {
+            Ok(meta) if meta.is_dir() => Unrunnable::IsADirectory,
+            Ok(_) => Unrunnable::NotExecutable,
+            Err(_) => Unrunnable::NotFound,
+        });
+    }
+    Some(match error {
+        Some(K::PermissionDenied) => Unrunnable::NotExecutable,
+        Some(K::IsADirectory) => Unrunnable::IsADirectory,
+        _ => Unrunnable::NotFound,
+    })
 }
 
 fn is_executable_file(path: &Path) -> bool {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::actionlog::{self, now_rfc3339};
 use crate::containment::{self, Marker, MarkerCache};
+use crate::dotenv::DotenvError;
 use crate::identity::ProcessRef;
 use crate::keeper::{self, KeeperEvent, KeeperSpec};
 use crate::os;
@@ -117,6 +118,12 @@ pub enum StartError {
         crate::text::escape(.0)
     )]
     NotExecutable(String),
+    /// Bad input: the command names a directory.
+    #[error(
+        "cannot execute {}: it is a directory (name the program inside it)",
+        crate::text::escape(.0)
+    )]
+    IsADirectory(String),
     /// The keeper failed.
     #[error("could not start {name}: {why}")]
     Spawn {
@@ -297,10 +304,11 @@ pub(crate) fn start_locked(
         Ok(KeeperEvent::SpawnFailed { kind, message }) => {
             let _ = keeper.wait();
             remove_cgroup();
-            let program = request.argv[0].clone();
+            let program = &request.argv[0];
             return Err(match kind.as_str() {
-                "not_found" => StartError::CommandNotFound(program),
-                "not_executable" => StartError::NotExecutable(program),
+                "not_found" => unrunnable_error(program, Some(os::Unrunnable::NotFound)),
+                "is_a_directory" => unrunnable_error(program, Some(os::Unrunnable::IsADirectory)),
+                "not_executable" => unrunnable_error(program, Some(os::Unrunnable::NotExecutable)),
                 _ => spawn_error(message),
             });
         }
@@ -450,12 +458,10 @@ pub(crate) fn check_request(request: &StartRequest) -> Result<Vec<(String, Strin
         .map(|(_, value)| std::ffi::OsStr::new(value));
     // Without a PATH the exec's own default search decides; the keeper reports what it finds.
     if path.is_some() && os::find_program(program, &request.cwd, path).is_none() {
-        let has_separator = program.contains('/') || (cfg!(windows) && program.contains('\\'));
-        return Err(if has_separator && request.cwd.join(program).is_file() {
-            StartError::NotExecutable(program.clone())
-        } else {
-            StartError::CommandNotFound(program.clone())
-        });
+        return Err(unrunnable_error(
+            program,
+            os::unrunnable(program, &request.cwd, None),
+        ));
     }
     Ok(env)
 }
@@ -479,9 +485,9 @@ fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError
             path: path.clone(),
             why,
         };
-        let iter = dotenvy::from_path_iter(&path).map_err(|e| env_error(describe_dotenv(&e)))?;
-        for item in iter {
-            let (key, value) = item.map_err(|e| env_error(describe_dotenv(&e)))?;
+        for (key, value) in
+            crate::dotenv::read(&path).map_err(|e| env_error(describe_dotenv(&e)))?
+        {
             set(key, value);
         }
     }
@@ -494,14 +500,19 @@ fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError
     Ok(env)
 }
 
-fn describe_dotenv(error: &dotenvy::Error) -> String {
+/// The error for a program that cannot be run, for the reason [`os::unrunnable`] found.
+fn unrunnable_error(program: &str, why: Option<os::Unrunnable>) -> StartError {
+    let program = program.to_string();
+    match why {
+        Some(os::Unrunnable::IsADirectory) => StartError::IsADirectory(program),
+        Some(os::Unrunnable::NotExecutable) => StartError::NotExecutable(program),
+        _ => StartError::CommandNotFound(program),
+    }
+}
+
+fn describe_dotenv(error: &DotenvError) -> String {
     match error {
-        dotenvy::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "no such file (create it, or drop --env-file)".into()
-        }
-        dotenvy::Error::LineParse(line, index) => {
-            format!("cannot parse at character {index} of `{line}` (expected KEY=VALUE)")
-        }
+        DotenvError::NotFound => "no such file (create it, or drop --env-file)".into(),
         other => other.to_string(),
     }
 }
@@ -544,14 +555,14 @@ pub fn saved_env_values(state: &StateDir, name: &str) -> Result<Vec<(String, Str
             });
         }
     };
-    dotenvy::from_read_iter(file)
-        .map(|item| {
-            item.map_err(|e| StartError::EnvFile {
-                path: path.clone(),
-                why: describe_dotenv(&e),
-            })
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { file }, &mut text)
+        .map_err(DotenvError::Io)
+        .and_then(|_| crate::dotenv::parse(&text))
+        .map_err(|e| StartError::EnvFile {
+            path,
+            why: describe_dotenv(&e),
         })
-        .collect()
 }
 
 fn event_channel(stdout: std::process::ChildStdout) -> mpsc::Receiver<KeeperEvent> {

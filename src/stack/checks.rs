@@ -118,13 +118,9 @@ fn create_hint(path: &Path, shown: &str) -> String {
 }
 
 fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, String> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| super::config::describe_env_error(&e))?;
-    let mut vars = HashMap::new();
-    for item in iter {
-        let (key, value) = item.map_err(|e| super::config::describe_env_error(&e))?;
-        vars.insert(key, value);
-    }
-    Ok(vars)
+    crate::dotenv::read(path)
+        .map(|vars| vars.into_iter().collect())
+        .map_err(|e| e.to_string())
 }
 
 /// True when `program` is an executable file on PATH (or, with a path separator, relative to

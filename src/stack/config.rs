@@ -2,9 +2,12 @@
 //! `reaper.schema.json`) and their validation into a [`Stack`].
 //!
 //! Parsing reports every problem it can find at once, each with the file, line and column, and a
-//! hint: syntax errors and type errors come from the TOML parser (one at a time, since the parser
-//! stops at the first); semantic errors (unknown dependency, cycle, duplicate port, bad duration,
-//! unreadable env file, …) are collected together, in file order.
+//! hint: a syntax error comes alone (the TOML parser stops there); type errors (wrong type,
+//! unknown key, missing `command`) are all collected, the entry of each left out and the rest read
+//! again ([`parse_file`]); then semantic errors (unknown dependency, cycle, duplicate port, port
+//! out of range, bad duration, unreadable env file, …) are collected together. Each list is in
+//! file order. Semantic checks wait for the types to be right: on a file with entries left out,
+//! they would report what the type errors already explain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
@@ -69,8 +72,10 @@ pub struct ServiceConfig {
     /// Port the service listens on: exported as PORT, probed for readiness (unless `ready` says
     /// otherwise), shown by `reaper ps` and checked by `reaper doctor`.
     #[serde(default)]
+    // Read as any integer so that a port out of range is reported with the other semantic
+    // errors, in the words every port option uses.
     #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
-    pub port: Option<Spanned<u16>>,
+    pub port: Option<Spanned<i64>>,
     /// With `port`: if the port is in use, take the next free port instead (exported as PORT;
     /// readiness probes that name the port follow it).
     #[serde(default)]
@@ -187,7 +192,7 @@ pub enum DurationValue {
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum ReadyConfig {
     /// Ready when this port accepts TCP connections on 127.0.0.1 or ::1.
-    Tcp(u16),
+    Tcp(#[schemars(with = "u16", range(min = 1, max = 65535))] i64),
     /// Ready when a GET of this http:// URL answers with a 2xx or 3xx status. `$PORT` in the
     /// URL is replaced by the service's port.
     Http(String),
@@ -381,7 +386,8 @@ fn parse_error(shown: &str, text: &str, error: &toml::de::Error) -> ConfigError 
         (format!("missing `{field}`"), Some(hint))
     } else if raw.starts_with("invalid type") || raw.starts_with("invalid value") {
         (
-            raw,
+            // Ports are read as any integer (see `ServiceConfig::port`).
+            raw.replace("expected i64", "expected an integer"),
             Some("see reaper.schema.json for the type of each key".into()),
         )
     } else if raw.contains("expected") || raw.contains("invalid") || raw.contains("duplicate") {
@@ -398,9 +404,67 @@ fn parse_error(shown: &str, text: &str, error: &toml::de::Error) -> ConfigError 
     }
 }
 
-/// Parses the text of a `reaper.toml` into the raw types (no validation beyond types).
-pub fn parse_file(shown: &str, text: &str) -> Result<ConfigFile, ConfigError> {
-    toml::from_str::<ConfigFile>(text).map_err(|e| parse_error(shown, text, &e))
+/// Parses the text of a `reaper.toml` into the raw types (no validation beyond types). A syntax
+/// error stops the parser, so it comes alone; type errors (a wrong type, an unknown key, a missing
+/// `command`) are all reported, in file order: after each, the entry it is about is left out and
+/// the rest is read again.
+pub fn parse_file(shown: &str, text: &str) -> Result<ConfigFile, Vec<ConfigError>> {
+    let mut document =
+        toml::de::DeTable::parse(text).map_err(|e| vec![parse_error(shown, text, &e)])?;
+    let mut errors: Vec<ConfigError> = Vec::new();
+    // (table, key) pairs left out: a `missing field` error they cause is not the user's.
+    let mut left_out: Vec<(Range<usize>, String)> = Vec::new();
+    loop {
+        let error = match ConfigFile::deserialize(toml::de::Deserializer::from(document.clone())) {
+            Ok(file) if errors.is_empty() => return Ok(file),
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let caused_by_us = error.span().is_some_and(|span| {
+            left_out.iter().any(|(table, key)| {
+                *table == span && error.message().contains(&format!("missing field `{key}`"))
+            })
+        });
+        if !caused_by_us {
+            errors.push(parse_error(shown, text, &error));
+        }
+        let span = document.span();
+        match error
+            .span()
+            .and_then(|at| leave_out(document.get_mut(), span, &at))
+        {
+            Some(removed) => left_out.push(removed),
+            None => break,
+        }
+    }
+    errors.sort_by_key(|e| (e.line, e.column));
+    Err(errors)
+}
+
+/// Removes from `table` (whose span is `table_span`) the innermost entry whose key or value holds
+/// `at`; returns the span of the table it was removed from and its key. Every sub-table is
+/// searched: a table made by `[header]` lines spans only its header, not its keys.
+fn leave_out(
+    table: &mut toml::de::DeTable<'_>,
+    table_span: Range<usize>,
+    at: &Range<usize>,
+) -> Option<(Range<usize>, String)> {
+    let holds = |outer: Range<usize>| outer.start <= at.start && at.end <= outer.end;
+    let mut found = None;
+    for (key, value) in table.iter_mut() {
+        let value_span = value.span();
+        if let toml::de::DeValue::Table(inner) = value.get_mut() {
+            if let Some(removed) = leave_out(inner, value_span.clone(), at) {
+                return Some(removed);
+            }
+        }
+        if found.is_none() && (holds(key.span()) || holds(value_span)) {
+            found = Some(key.clone());
+        }
+    }
+    let key = found?;
+    table.remove(&key);
+    Some((table_span, key.into_inner().into_owned()))
 }
 
 fn duration_of(value: &DurationValue) -> Result<Duration, UnitError> {
@@ -428,40 +492,24 @@ fn duration_field(
             );
             default
         }
-        Err(_) => {
+        Err(error) => {
             let text = match value.get_ref() {
                 DurationValue::Seconds(secs) => secs.to_string(),
                 DurationValue::Text(text) => text.clone(),
             };
+            let hint = match error {
+                UnitError::DurationUnitOrder(_) => {
+                    "each unit may appear once, largest first: 1h30m, 2m30s"
+                }
+                _ => "use a number of seconds or a unit: 10, 10s, 500ms, 2m, 1m30s",
+            };
             errors.at(
                 value.span(),
                 format!("service `{service}`: invalid duration `{text}` for `{key}`"),
-                Some("use a number of seconds or a unit: 10, 10s, 500ms, 2m, 1m30s".into()),
+                Some(hint.into()),
             );
             default
         }
-    }
-}
-
-/// Checks that a dotenv file exists and parses; the message says what is wrong.
-pub(crate) fn check_env_file(path: &Path) -> Result<(), String> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| describe_env_error(&e))?;
-    for item in iter {
-        item.map_err(|e| describe_env_error(&e))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn describe_env_error(error: &dotenvy::Error) -> String {
-    match error {
-        dotenvy::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
-        dotenvy::Error::Io(e) => e.to_string(),
-        dotenvy::Error::LineParse(line, index) => {
-            // The line may hold a secret: say where, not what.
-            let _ = line;
-            format!("cannot parse it at character {index} of a line (expected KEY=VALUE)")
-        }
-        other => other.to_string(),
     }
 }
 
@@ -548,15 +596,17 @@ pub fn validate(
             }
         };
         let port = config.port.as_ref().and_then(|port| {
-            let value = *port.get_ref();
-            if value == 0 {
-                errors.at(
-                    port.span(),
-                    format!("service `{name}`: port 0 is not a port"),
-                    Some("use 1-65535".into()),
-                );
-                return None;
-            }
+            let value = match crate::ports::port_from_integer(*port.get_ref()) {
+                Ok(value) => value,
+                Err(error) => {
+                    errors.at(
+                        port.span(),
+                        format!("service `{name}`: {error}"),
+                        Some("give the port the service listens on".into()),
+                    );
+                    return None;
+                }
+            };
             if let Some((other, other_line)) = ports.get(&value) {
                 errors.at(
                     port.span(),
@@ -600,7 +650,7 @@ pub fn validate(
             };
             for file in list {
                 let full = root.join(&file);
-                if let Err(why) = check_env_file(&full) {
+                if let Err(why) = crate::dotenv::read(&full) {
                     errors.at(
                         files.span(),
                         format!("service `{name}`: env file `{file}`: {why}"),
@@ -638,15 +688,17 @@ pub fn validate(
                 .ready
                 .as_ref()
                 .and_then(|ready| match ready.get_ref() {
-                    ReadyConfig::Tcp(0) => {
-                        errors.at(
-                            ready.span(),
-                            format!("service `{name}`: ready.tcp 0 is not a port"),
-                            Some("use 1-65535".into()),
-                        );
-                        None
-                    }
-                    ReadyConfig::Tcp(port) => Some(Readiness::Tcp(*port)),
+                    ReadyConfig::Tcp(port) => match crate::ports::port_from_integer(*port) {
+                        Ok(port) => Some(Readiness::Tcp(port)),
+                        Err(error) => {
+                            errors.at(
+                                ready.span(),
+                                format!("service `{name}`: ready.tcp: {error}"),
+                                Some("give the port that accepts when the service is ready".into()),
+                            );
+                            None
+                        }
+                    },
                     ReadyConfig::Http(url) => match check_http_url(url) {
                         Ok(()) => Some(Readiness::Http(url.clone())),
                         Err(why) => {
@@ -920,10 +972,19 @@ same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
     #[test]
     fn unknown_keys_point_at_the_line_with_a_suggestion() {
         let text = "[services.api]\ncomand = \"x\"\n";
-        let error = parse_file("reaper.toml", text).unwrap_err();
+        let errors = parse_file("reaper.toml", text).unwrap_err();
+        // `command` is missing too, reported at the table's header (line 1).
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let error = &errors[1];
         assert_eq!(error.line, 2);
         assert!(error.message.contains("unknown key `comand`"), "{error}");
-        assert!(error.hint.unwrap().contains("did you mean `command`"));
+        assert!(
+            error
+                .hint
+                .as_ref()
+                .unwrap()
+                .contains("did you mean `command`")
+        );
     }
 
     #[test]

@@ -289,8 +289,7 @@ pub fn load(located: &Located) -> Result<Stack, LoadError> {
     })?;
     match located.source {
         Source::Toml => {
-            let file = config::parse_file(&located.shown, &text)
-                .map_err(|e| LoadError::Invalid(vec![e]))?;
+            let file = config::parse_file(&located.shown, &text).map_err(LoadError::Invalid)?;
             config::validate(file, &located.path, &located.shown, &text).map_err(LoadError::Invalid)
         }
         Source::Procfile => procfile::load(&located.path, &located.shown, &text),

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use super::config::{
     DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_RESTARTS, DEFAULT_STOP_TIMEOUT, Errors,
-    check_env_file,
 };
 use super::{Checks, LoadError, Service, Source, Stack};
+use crate::dotenv::DotenvError;
 use crate::signal::Signal;
 use crate::stack::config::{DoctorConfig, RestartPolicy};
 
@@ -91,26 +91,30 @@ pub fn load(path: &Path, shown: &str, text: &str) -> Result<Stack, LoadError> {
     let mut env_files = Vec::new();
     let mut base = std::env::var("PORT")
         .ok()
-        .and_then(|p| p.parse::<u16>().ok());
+        .and_then(|p| crate::ports::parse_port(&p).ok());
     if dotenv.is_file() {
-        if let Err(why) = check_env_file(&dotenv) {
-            return Err(LoadError::Invalid(vec![super::ConfigError {
+        let vars = crate::dotenv::read(&dotenv).map_err(|why| {
+            let (line, column, message) = match why {
+                DotenvError::Parse { line, column } => (
+                    line,
+                    column,
+                    "cannot parse this line (expected KEY=VALUE)".into(),
+                ),
+                other => (1, 1, other.to_string()),
+            };
+            LoadError::Invalid(vec![super::ConfigError {
                 file: super::config::shown_path(
                     &dotenv,
                     &std::env::current_dir().unwrap_or_default(),
                 ),
-                line: 1,
-                column: 1,
-                message: format!(".env: {why}"),
+                line,
+                column,
+                message,
                 hint: Some("fix the file (KEY=VALUE lines) or remove it".into()),
-            }]));
-        }
-        if let Ok(iter) = dotenvy::from_path_iter(&dotenv) {
-            for (key, value) in iter.flatten() {
-                if key == "PORT" {
-                    base = value.parse().ok().or(base);
-                }
-            }
+            }])
+        })?;
+        if let Some((_, value)) = vars.iter().rev().find(|(key, _)| key == "PORT") {
+            base = crate::ports::parse_port(value).ok().or(base);
         }
         env_files.push(dotenv);
     }

@@ -201,6 +201,31 @@ impl StateDir {
         Ok(())
     }
 
+    /// Refuses a state directory reaper cannot use, before a command reads or writes in it: the
+    /// root, `.run/`, `.run/.locks/` and `.logs/`, those that exist, must be directories, and
+    /// `.run/` must be readable. (Missing ones are fine: [`StateDir::ensure`] creates them.)
+    pub fn check_usable(&self) -> Result<(), StateError> {
+        let unusable = |path: PathBuf, source| Err(StateError::Unusable { path, source });
+        for path in [
+            self.root.clone(),
+            self.run_dir(),
+            self.run_dir().join(".locks"),
+            self.log_dir(),
+        ] {
+            match fs::metadata(&path) {
+                Ok(meta) if !meta.is_dir() => {
+                    return unusable(path, io::Error::from(io::ErrorKind::NotADirectory));
+                }
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return unusable(path, e),
+                _ => {}
+            }
+        }
+        match fs::read_dir(self.run_dir()) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => unusable(self.run_dir(), e),
+            _ => Ok(()),
+        }
+    }
+
     /// `.run/` under the root.
     pub fn run_dir(&self) -> PathBuf {
         self.root.join(".run")

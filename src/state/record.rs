@@ -109,7 +109,7 @@ pub enum PidFileError {
     #[error("it is empty")]
     Empty,
     /// Not a plain decimal number.
-    #[error("'{0}' is not a pid (expected digits and a newline)")]
+    #[error("'{0}' is not a pid (expected digits, then an optional newline)")]
     NotANumber(String),
     /// 0, 1, or larger than any pid.
     #[error("{0} is not a usable pid (must be 2 to 4194304)")]

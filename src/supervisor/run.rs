@@ -389,14 +389,16 @@ fn status_code(status: CommandStatus) -> u8 {
 /// when there is no such command, 126 when there is but it cannot be executed (permissions, a
 /// directory, a bad interpreter).
 fn spawn_failure(program: &str, error: &io::Error) -> (u8, String) {
-    let named_file_exists = program.contains('/') && Path::new(program).exists();
-    if error.kind() == io::ErrorKind::NotFound && !named_file_exists {
-        (EXIT_NOT_FOUND, format!("{program}: command not found"))
-    } else {
-        (
+    match os::unrunnable(program, Path::new("."), Some(error.kind())) {
+        Some(os::Unrunnable::NotFound) => (EXIT_NOT_FOUND, format!("{program}: command not found")),
+        Some(os::Unrunnable::IsADirectory) => (
+            EXIT_NOT_EXECUTABLE,
+            format!("{program}: cannot execute: is a directory"),
+        ),
+        _ => (
             EXIT_NOT_EXECUTABLE,
             format!("{program}: cannot execute: {error}"),
-        )
+        ),
     }
 }
 
