@@ -205,9 +205,9 @@ fn print_fixes(fixes: &[FixOutcome]) -> io::Result<()> {
     for f in fixes {
         writeln!(
             out,
-            "{} {:?} {}: {}",
+            "{} {} {}: {}",
             if f.resolved { "fixed" } else { "NOT FIXED" },
-            f.kind,
+            kind_title(f.kind),
             f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
             f.action
         )?;

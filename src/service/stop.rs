@@ -22,7 +22,7 @@ pub enum StopError {
     NotFound(String),
     /// Only a foreign pid file: no identity to verify, so nothing is signalled.
     #[error(
-        "{name}: .run/{name}.pid has no reaper record, so the identity of pid {pid} cannot be checked; reaper did not signal it"
+        ".run/{name}.pid has no reaper record, so the identity of pid {pid} cannot be checked; reaper did not signal it"
     )]
     Unverified {
         /// Service name.
@@ -32,7 +32,7 @@ pub enum StopError {
     },
     /// A foreign pid file that does not even hold a usable pid.
     #[error(
-        "{name}: .run/{name}.pid is not a valid pid file ({error}) and has no reaper record; reaper did not signal anything (remove the file by hand)"
+        ".run/{name}.pid is not a valid pid file ({error}) and has no reaper record; reaper did not signal anything (remove the file by hand)"
     )]
     BadPidFile {
         /// Service name.

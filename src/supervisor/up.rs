@@ -696,8 +696,10 @@ fn prepare(
             .map_err(|e| UpError::Failed(format!("--kill-existing: port {port}: {e}")))?;
             for ended in &free.ended {
                 printer.event(&format!(
-                    "--kill-existing: port {port}: ended pid {} ({})",
-                    ended.pid, ended.command
+                    "--kill-existing: port {port}: pid {} {} ({})",
+                    ended.pid,
+                    ended.outcome.describe(Signal::Term),
+                    ended.command
                 ));
             }
             for stopped in &free.services {
