@@ -88,7 +88,8 @@ fn describe(report: Option<&StopReport>) -> (bool, String) {
     match report {
         None => (false, "could not scan the process table".into()),
         Some(r) if r.complete() => {
-            let count = r.processes.len();
+            // Members that had exited by themselves were not ended by the fix.
+            let count = r.processes.len() - r.count(terminate::Outcome::AlreadyExited);
             let plural = if count == 1 { "" } else { "es" };
             (true, format!("ended {count} process{plural}"))
         }
