@@ -16,15 +16,6 @@ fn age_of(pid: u32) -> Duration {
     SystemTime::now().duration_since(info.started_at).unwrap()
 }
 
-/// A zombie child of `parent` (a zombie's environment is gone, so it carries no token to find).
-fn zombie_child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| common::stat(*pid) == Some((parent, 'Z')))
-}
-
 #[test]
 fn zombie_age_is_measured_from_its_start_time() {
     let sandbox = Sandbox::new();
@@ -33,7 +24,7 @@ fn zombie_age_is_measured_from_its_start_time() {
     let mut finding = Value::Null;
     let mut bounds = (Duration::ZERO, Duration::ZERO);
     assert!(wait_until(Duration::from_secs(5), || {
-        let Some(pid) = zombie_child_of(parent as u32) else {
+        let Some(&pid) = common::zombie_children(parent as u32).first() else {
             return false;
         };
         let before = age_of(pid);
