@@ -223,11 +223,7 @@ impl StopReport {
 
     /// True when every process is gone.
     pub fn complete(&self) -> bool {
-        self.refused.is_none()
-            && self
-                .processes
-                .iter()
-                .all(|p| p.outcome.is_gone())
+        self.refused.is_none() && self.processes.iter().all(|p| p.outcome.is_gone())
     }
 }
 
@@ -384,7 +380,8 @@ impl Plan<'_> {
         ppid == std::process::id()
             || keeper.is_some_and(|keeper| {
                 keeper.pid == ppid
-                    && os::process_info(ppid).is_some_and(|p| p.state.is_alive() && keeper.matches(&p))
+                    && os::process_info(ppid)
+                        .is_some_and(|p| p.state.is_alive() && keeper.matches(&p))
             })
     }
 

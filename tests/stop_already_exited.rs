@@ -61,7 +61,14 @@ fn the_human_report_says_had_already_exited() {
     sandbox
         .reaper()
         .env("REAPER_CONTAINMENT", "fallback")
-        .args(["start", "early", "--", "sh", "-c", "sleep 0.01 & exec sleep 1000"])
+        .args([
+            "start",
+            "early",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.01 & exec sleep 1000",
+        ])
         .assert()
         .success();
     sandbox.note_tree();
@@ -73,6 +80,10 @@ fn the_human_report_says_had_already_exited() {
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("had already exited"), "{stdout}");
     assert!(stdout.contains("1 had already exited"), "{stdout}");
-    assert_eq!(stdout.matches("exited after SIGTERM").count(), 1, "{stdout}");
+    assert_eq!(
+        stdout.matches("exited after SIGTERM").count(),
+        1,
+        "{stdout}"
+    );
     sandbox.assert_nothing_left();
 }

@@ -63,7 +63,10 @@ fn stop_says_what_it_stopped_and_which_file_it_could_not_remove() {
         stderr.contains("web was stopped, but its record could not be removed"),
         "{stderr}"
     );
-    assert!(stderr.contains(".run/web."), "the file is not named: {stderr}");
+    assert!(
+        stderr.contains(".run/web."),
+        "the file is not named: {stderr}"
+    );
     assert!(sandbox.token_processes().is_empty());
     // The record is still there; once the directory is writable, clean removes it.
     assert!(sandbox.record_path("web").exists());

@@ -77,7 +77,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
     }
     Ok(
         if summary.complete() && summary.skipped.is_empty() && summary.unremoved.is_empty() {
-        EXIT_OK
+            EXIT_OK
         } else {
             EXIT_FAILURE
         },

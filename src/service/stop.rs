@@ -197,7 +197,10 @@ pub(crate) fn stop_records_locked(
             if let Err(error) = state.remove(&record.name) {
                 actionlog::record(
                     state,
-                    &format!("stop {}: stopped, but the record was kept: {error}", record.name),
+                    &format!(
+                        "stop {}: stopped, but the record was kept: {error}",
+                        record.name
+                    ),
                 );
                 unremoved.push((record.name.clone(), error));
                 continue;
