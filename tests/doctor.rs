@@ -158,7 +158,7 @@ fn busy_loop_is_hung_and_only_force_ends_it() {
         ])
         .assert()
         .success()
-        .stdout(contains("fixed Hung"));
+        .stdout(contains("fixed hung"));
     assert!(wait_until(Duration::from_secs(3), || sandbox
         .token_processes()
         .is_empty()));
