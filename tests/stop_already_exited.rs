@@ -10,30 +10,29 @@ use std::time::Duration;
 
 use common::{Sandbox, json_of, wait_until};
 
-#[test]
-fn members_gone_before_the_signal_had_already_exited() {
-    let sandbox = Sandbox::new();
-    // Without a cgroup the tree is found by descent, zombies included (a cgroup drops its
-    // members as they exit).
+/// Starts service `early` running `sh -c SCRIPT` without a cgroup (the tree is then found by
+/// descent, zombies included; a cgroup drops its members as they exit), and waits until its
+/// leader has `zombies` zombie children; returns the leader's pid and theirs.
+fn start_with_zombies(sandbox: &Sandbox, script: &str, zombies: usize) -> (u32, Vec<u32>) {
     sandbox
         .reaper()
         .env("REAPER_CONTAINMENT", "fallback")
-        .args([
-            "start",
-            "early",
-            "--",
-            "sh",
-            "-c",
-            "sleep 0.01 & sleep 0.01 & exec sleep 1000",
-        ])
+        .args(["start", "early", "--", "sh", "-c", script])
         .assert()
         .success();
     sandbox.note_tree();
     let leader = sandbox.record("early")["leader"]["pid"].as_u64().unwrap() as u32;
     assert!(wait_until(Duration::from_secs(5), || {
-        common::zombie_children(leader).len() == 2
+        common::zombie_children(leader).len() == zombies
     }));
-    let exited = common::zombie_children(leader);
+    (leader, common::zombie_children(leader))
+}
+
+#[test]
+fn members_gone_before_the_signal_had_already_exited() {
+    let sandbox = Sandbox::new();
+    let (leader, exited) =
+        start_with_zombies(&sandbox, "sleep 0.01 & sleep 0.01 & exec sleep 1000", 2);
 
     let out = sandbox
         .reaper()
@@ -58,24 +57,7 @@ fn members_gone_before_the_signal_had_already_exited() {
 #[test]
 fn the_human_report_says_had_already_exited() {
     let sandbox = Sandbox::new();
-    sandbox
-        .reaper()
-        .env("REAPER_CONTAINMENT", "fallback")
-        .args([
-            "start",
-            "early",
-            "--",
-            "sh",
-            "-c",
-            "sleep 0.01 & exec sleep 1000",
-        ])
-        .assert()
-        .success();
-    sandbox.note_tree();
-    let leader = sandbox.record("early")["leader"]["pid"].as_u64().unwrap() as u32;
-    assert!(wait_until(Duration::from_secs(5), || {
-        !common::zombie_children(leader).is_empty()
-    }));
+    start_with_zombies(&sandbox, "sleep 0.01 & exec sleep 1000", 1);
     let out = sandbox.reaper().args(["stop", "early"]).assert().success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("had already exited"), "{stdout}");

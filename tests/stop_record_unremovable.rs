@@ -23,13 +23,6 @@ shift
 exec "$0" stop web "$@"
 "#;
 
-fn mount_namespaces_usable() -> bool {
-    Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn stop_read_only(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
     Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c"])
@@ -46,7 +39,7 @@ fn stop_read_only(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn stop_says_what_it_stopped_and_which_file_it_could_not_remove() {
-    if !mount_namespaces_usable() {
+    if !common::mount_namespaces_usable() {
         eprintln!("skipped: needs root for `unshare --mount` to make .run read-only");
         return;
     }
@@ -77,7 +70,7 @@ fn stop_says_what_it_stopped_and_which_file_it_could_not_remove() {
 
 #[test]
 fn stop_json_lists_the_unremoved_record() {
-    if !mount_namespaces_usable() {
+    if !common::mount_namespaces_usable() {
         eprintln!("skipped: needs root for `unshare --mount` to make .run read-only");
         return;
     }

@@ -263,6 +263,15 @@ pub fn zombie_children(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// True where `unshare --mount` works (root), for tests that mount over the state directory in
+/// a private mount namespace.
+pub fn mount_namespaces_usable() -> bool {
+    std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// True while the process exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(_, state)| state != 'Z' && state != 'X')
