@@ -431,6 +431,21 @@ fn owner_of(holder: Holder, services: &mut Services<'_>) -> Option<Owner> {
     })
 }
 
+/// What to do about open-file tables the kernel would not let reaper read: `sudo command` for
+/// a user; for root, what limits it instead (sudo would change nothing).
+fn denied_remedy(command: &str) -> String {
+    if os::current_uid() == 0 {
+        format!(
+            "reaper already runs as root, so the kernel refuses for another reason: the \
+             processes belong to another user namespace or container, or a security module \
+             (Yama, SELinux, AppArmor) or a missing CAP_SYS_PTRACE forbids it; run `{command}` \
+             where they were started (e.g. on the host)"
+        )
+    } else {
+        format!("`sudo {command}` shows them")
+    }
+}
+
 fn user_label(uid: u32) -> String {
     match os::user_name(uid) {
         Some(name) => format!("uid {uid} ({name})"),
@@ -493,17 +508,18 @@ fn unseen_reason(socket: &Socket, named: &[Pid], port: u16, scan: &OwnerScan) ->
             }
         }
         let users: Vec<String> = users.into_iter().collect();
+        let count = scan.denied.len();
         return format!(
             "socket inode {inode} (created by {}) is held by a process reaper may not inspect: \
-             permission denied reading the open files of {} process(es) of {}; try `sudo reaper \
-             port {port}`",
+             permission denied reading the open files of {count} process{} of {}; {}",
             user_label(socket.uid),
-            scan.denied.len(),
+            if count == 1 { "" } else { "es" },
             if users.is_empty() {
                 "other users".to_string()
             } else {
                 users.join(", ")
             },
+            denied_remedy(&format!("reaper port {port}")),
         );
     }
     format!(
@@ -847,10 +863,12 @@ pub fn listeners(all: bool, state: &StateDir) -> io::Result<ListenerReport> {
     sort_sockets(&mut sockets);
     let mut notes = Vec::new();
     if !scan.denied.is_empty() {
+        let count = scan.denied.len();
         notes.push(format!(
-            "the open files of {} process(es) of other users could not be read (permission \
-             denied), so some owners are unknown; `sudo reaper ports` shows them",
-            scan.denied.len()
+            "the open files of {count} process{} could not be read (permission denied), so \
+             some owners are unknown; {}",
+            if count == 1 { "" } else { "es" },
+            denied_remedy("reaper ports")
         ));
     }
     if let Some(note) = namespace_note(0) {

@@ -24,7 +24,8 @@ use crate::signal::Signal;
 const RESCAN_INTERVAL: Duration = Duration::from_millis(50);
 /// After SIGKILL, how long to wait for processes that cannot die yet (uninterruptible sleep).
 const KILL_GRACE: Duration = Duration::from_secs(5);
-/// How long to wait for exited members to be reaped by their parent.
+/// How long to wait for exited members to be reaped by their parent, when that parent is ours
+/// (the keeper, or this process): any other parent's zombies are reported without waiting.
 const REAP_GRACE: Duration = Duration::from_secs(2);
 
 /// Which processes a stop plan ends.
@@ -106,6 +107,30 @@ pub enum Outcome {
     Survived,
     /// Still alive after the graceful signal and its timeout; not escalated (safe mode).
     StillRunning,
+    /// Had exited by itself before it was signalled (found exited when the scan saw it, or
+    /// when it was pinned); it got no signal.
+    AlreadyExited,
+}
+
+impl Outcome {
+    /// How the process ended, in words, when `signal` was the graceful signal.
+    pub fn describe(self, signal: Signal) -> String {
+        match self {
+            Outcome::Graceful => format!("exited after {signal}"),
+            Outcome::Forced => "killed with SIGKILL".to_string(),
+            Outcome::Survived => "SURVIVED SIGKILL".to_string(),
+            Outcome::StillRunning => format!("still running after {signal}"),
+            Outcome::AlreadyExited => "had already exited".to_string(),
+        }
+    }
+
+    /// True when the process is gone (however it went).
+    pub fn is_gone(self) -> bool {
+        matches!(
+            self,
+            Outcome::Graceful | Outcome::Forced | Outcome::AlreadyExited
+        )
+    }
 }
 
 /// One process of a stopped tree.
@@ -133,7 +158,8 @@ pub struct StopReport {
     pub name: String,
     /// Every process signalled, in the order they ended.
     pub processes: Vec<EndedProcess>,
-    /// Members that had exited but were not reaped by their parent within the grace period.
+    /// Members that had exited but were not reaped by their parent: within the grace period
+    /// when the parent is the keeper or this process, at once for any other parent.
     pub unreaped_zombies: Vec<Pid>,
     /// Time the whole stop took.
     #[serde(serialize_with = "serialize_millis", rename = "elapsed_ms")]
@@ -143,19 +169,34 @@ pub struct StopReport {
 }
 
 impl StopReport {
+    /// How many of its processes ended with `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.processes
+            .iter()
+            .filter(|p| p.outcome == outcome)
+            .count()
+    }
+
+    /// How its processes ended, counted: `3 processes, 2 after SIGTERM, 1 by SIGKILL` (and how
+    /// many had already exited, if any).
+    pub fn tally(&self, signal: Signal) -> String {
+        let total = self.processes.len();
+        let plural = if total == 1 { "" } else { "es" };
+        let graceful = self.count(Outcome::Graceful);
+        let already = self.count(Outcome::AlreadyExited);
+        let forced = total - graceful - already;
+        let already = if already > 0 {
+            format!(", {already} had already exited")
+        } else {
+            String::new()
+        };
+        format!("{total} process{plural}, {graceful} after {signal}, {forced} by SIGKILL{already}")
+    }
+
     /// One line saying how the tree was stopped (`signal` was the graceful signal).
     pub fn summary(&self, signal: Signal) -> String {
-        let count = |outcome: Outcome| {
-            self.processes
-                .iter()
-                .filter(|p| p.outcome == outcome)
-                .count()
-        };
-        let (forced, survived, running) = (
-            count(Outcome::Forced),
-            count(Outcome::Survived),
-            count(Outcome::StillRunning),
-        );
+        let count = |outcome: Outcome| self.count(outcome);
+        let (survived, running) = (count(Outcome::Survived), count(Outcome::StillRunning));
         let total = self.processes.len();
         let plural = if total == 1 { "" } else { "es" };
         let name = &self.name;
@@ -173,20 +214,16 @@ impl StopReport {
             format!("{name}: nothing was running")
         } else {
             format!(
-                "stopped {name} in {}: {total} process{plural}, {} after {signal}, {forced} by SIGKILL",
+                "stopped {name} in {}: {}",
                 crate::units::format_duration(self.elapsed),
-                total - forced
+                self.tally(signal)
             )
         }
     }
 
     /// True when every process is gone.
     pub fn complete(&self) -> bool {
-        self.refused.is_none()
-            && self
-                .processes
-                .iter()
-                .all(|p| matches!(p.outcome, Outcome::Graceful | Outcome::Forced))
+        self.refused.is_none() && self.processes.iter().all(|p| p.outcome.is_gone())
     }
 }
 
@@ -233,6 +270,26 @@ struct Plan<'a> {
 impl Plan<'_> {
     fn live(&self) -> impl Iterator<Item = &Tracked> {
         self.tracked.values().filter(|t| t.pinned.is_some())
+    }
+
+    /// Reports a member that had exited before it was signalled, once: it is tracked from now
+    /// on, with nothing pinned.
+    fn already_exited(&mut self, (pid, start_time): (Pid, u64), name: &str, after: Duration) {
+        self.tracked.insert(
+            (pid, start_time),
+            Tracked {
+                pinned: None,
+                pid,
+                command: String::new(),
+                killed: false,
+            },
+        );
+        self.ended.push(EndedProcess {
+            pid,
+            command: describe(pid, name),
+            outcome: Outcome::AlreadyExited,
+            after,
+        });
     }
 
     /// Reports every process still alive with `outcome` and ends the plan.
@@ -308,6 +365,24 @@ impl Plan<'_> {
             *whole = Some(os::snapshot()?);
         }
         Ok(whole.as_ref().expect("just read"))
+    }
+
+    /// True when zombie `pid`'s parent is one that reaps it: this reaper process, or the
+    /// tree's keeper (still the same process).
+    fn reaped_by_ours(&self, pid: Pid) -> bool {
+        let Some(ppid) = os::process_info(pid).map(|info| info.ppid) else {
+            return false;
+        };
+        let keeper = match &self.target.members {
+            Members::Tree(anchor) => anchor.keeper.as_ref(),
+            Members::Exact(_) => None,
+        };
+        ppid == std::process::id()
+            || keeper.is_some_and(|keeper| {
+                keeper.pid == ppid
+                    && os::process_info(ppid)
+                        .is_some_and(|p| p.state.is_alive() && keeper.matches(&p))
+            })
     }
 
     /// True for the process the tree's anchor names as its leader.
@@ -418,11 +493,15 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
                 let Some(info) = snapshot.get(*pid) else {
                     continue;
                 };
+                let key = (info.pid, info.start_time);
                 if !info.state.is_alive() {
                     zombies.push(*pid);
+                    // A member that exited before it was ever signalled.
+                    if !plan.tracked.contains_key(&key) {
+                        plan.already_exited(key, &info.name, now - began);
+                    }
                     continue;
                 }
-                let key = (info.pid, info.start_time);
                 if plan.tracked.contains_key(&key) {
                     continue;
                 }
@@ -434,11 +513,18 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
                 }
                 let identity = ProcessRef::of(info)?;
                 let pinned = match identity.pin() {
-                    Ok(pinned) => pinned,
-                    // Gone or replaced since the scan: not a member any more.
-                    Err(IdentityError::Pin(PinError::Gone(_) | PinError::Reused { .. })) => {
+                    // Exited (and reaped) since the scan, before any signal.
+                    Err(IdentityError::Pin(PinError::Gone(_))) => {
+                        plan.already_exited(key, &info.name, now - began);
                         continue;
                     }
+                    Ok(pinned) if pinned.has_exited() => {
+                        plan.already_exited(key, &info.name, now - began);
+                        continue;
+                    }
+                    Ok(pinned) => pinned,
+                    // Replaced since the scan: not a member any more.
+                    Err(IdentityError::Pin(PinError::Reused { .. })) => continue,
                     Err(e) => {
                         plan.unpinned.push((info.pid, e.to_string()));
                         continue;
@@ -514,8 +600,11 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
                             .map(|(pid, _)| *pid)
                             .collect();
                     }
+                    // Only a parent of ours reaps soon: another (init, a dead keeper's
+                    // adopter) may take its time or never, so its zombies are reported at once.
+                    let reaping = zombies.iter().any(|pid| plan.reaped_by_ours(*pid));
                     let deadline = *plan.reap_deadline.get_or_insert(now + REAP_GRACE);
-                    if zombies.is_empty() || now >= deadline {
+                    if !reaping || now >= deadline {
                         plan.unreaped = zombies;
                         plan.finish(now);
                     }

@@ -117,8 +117,8 @@ fn marker_orphan_and_stale_record_are_found_and_fixed() {
         .args(["doctor", "--sample", "0", "--scope", "project", "--fix"])
         .assert()
         .success()
-        .stdout(contains("fixed Orphan"))
-        .stdout(contains("fixed StaleRecord"));
+        .stdout(contains("fixed orphan"))
+        .stdout(contains("fixed stale record"));
     assert!(!sandbox.path().join(".run/gone.pid").exists());
     sandbox.assert_nothing_left();
     let (code, _) = doctor(&sandbox, &["--sample", "0", "--scope", "project"]);
@@ -148,7 +148,7 @@ fn busy_loop_is_hung_and_only_force_ends_it() {
         ])
         .assert()
         .code(1)
-        .stdout(contains("NOT FIXED Hung"))
+        .stdout(contains("NOT FIXED hung"))
         .stdout(contains("reaper restart spin"));
     assert!(common::alive(pid as u32));
     sandbox
@@ -158,7 +158,7 @@ fn busy_loop_is_hung_and_only_force_ends_it() {
         ])
         .assert()
         .success()
-        .stdout(contains("fixed Hung"));
+        .stdout(contains("fixed hung"));
     assert!(wait_until(Duration::from_secs(3), || sandbox
         .token_processes()
         .is_empty()));

@@ -21,16 +21,9 @@ cat /dev/zero > .run/fill 2>/dev/null || true
 exec "$1" start web -- sleep 300
 "#;
 
-fn mount_namespaces_usable() -> bool {
-    Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn start_whose_record_cannot_be_written_stops_the_service() {
-    if !mount_namespaces_usable() {
+    if !common::mount_namespaces_usable() {
         eprintln!("skipped: needs root for `unshare --mount` to fill a private tmpfs");
         return;
     }

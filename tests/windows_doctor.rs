@@ -117,7 +117,7 @@ fn marker_orphan_is_found_and_fix_ends_every_process() {
         .args(&fix)
         .assert()
         .success()
-        .stdout(predicates::str::contains("fixed Orphan"));
+        .stdout(predicates::str::contains("fixed orphan"));
     for pid in &pids {
         assert!(!alive(*pid), "pid {pid} survived the fix");
     }

@@ -205,9 +205,9 @@ fn print_fixes(fixes: &[FixOutcome]) -> io::Result<()> {
     for f in fixes {
         writeln!(
             out,
-            "{} {:?} {}: {}",
+            "{} {} {}: {}",
             if f.resolved { "fixed" } else { "NOT FIXED" },
-            f.kind,
+            kind_title(f.kind),
             f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
             f.action
         )?;
@@ -222,6 +222,9 @@ fn print_fixes(fixes: &[FixOutcome]) -> io::Result<()> {
 /// elsewhere it needs --yes. Never matches pid 1, kernel threads, reaper itself or its ancestors,
 /// and only your own processes unless --user names another user. Each match is ended with its
 /// whole tree: graceful signal, SIGKILL after --timeout (--force: SIGKILL at once).
+///
+/// Exit 0 when every match is gone (or listed, with --dry-run), 1 when nothing matched (as
+/// pkill) or a process survived, 2 on bad input.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper kill uvicorn --dry-run
@@ -260,7 +263,8 @@ fn confirm(question: &str) -> io::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-/// Ends processes matching `patterns` (used by `kill` and `emergency`).
+/// Ends processes matching `patterns` (used by `kill` and `emergency`); returns how many
+/// matched and whether every tree acted on is gone.
 fn kill_matching(
     patterns: &[regex::Regex],
     uids: &[u32],
@@ -299,7 +303,7 @@ fn kill_matching(
     match ask {
         Some(true) if !confirm(&format!("End these {} process trees?", matches.len()))? => {
             println_safe("nothing was signalled")?;
-            return Ok((0, true));
+            return Ok((matches.len(), true));
         }
         Some(false) => {
             return Err(CliError::new(
@@ -363,7 +367,7 @@ pub fn kill(args: KillArgs) -> CliResult {
     } else {
         Some(io::stdin().is_terminal())
     };
-    let (_, complete) = kill_matching(
+    let (matched, complete) = kill_matching(
         &patterns,
         &uids,
         args.force,
@@ -371,7 +375,12 @@ pub fn kill(args: KillArgs) -> CliResult {
         ask,
         args.dry_run,
     )?;
-    Ok(if complete { EXIT_OK } else { EXIT_FAILURE })
+    // As pkill: nothing matched is a failure (a script learns its target was not there).
+    Ok(if complete && matched > 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
 }
 
 /// Emergency clean-up: stop everything, end orphans, free ports, remove stale records.
@@ -419,7 +428,8 @@ pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
     for report in &stopped.reports {
         output::stop_report(report, stop.signal)?;
     }
-    ok &= stopped.complete();
+    super::stop::print_unremoved(&stopped);
+    ok &= stopped.complete() && stopped.unremoved.is_empty();
     summary.push(format!("{} service(s) stopped", stopped.reports.len()));
     let cleaned = service::clean(state, true, stop)?;
     for report in &cleaned.stopped {

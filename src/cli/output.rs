@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
-use reaper::terminate::{Outcome, StopReport};
+use reaper::terminate::StopReport;
 pub use reaper::text::escape;
 use reaper::units::format_duration;
 
@@ -38,17 +38,11 @@ pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::R
     let mut out = io::stdout().lock();
     writeln!(out, "{}", escape(&report.summary(signal)))?;
     for process in &report.processes {
-        let how = match process.outcome {
-            Outcome::Graceful => format!("exited after {signal}"),
-            Outcome::Forced => "killed with SIGKILL".to_string(),
-            Outcome::Survived => "SURVIVED SIGKILL".to_string(),
-            Outcome::StillRunning => format!("still running after {signal}").to_string(),
-        };
         writeln!(
             out,
             "  {:>7}  {:<22} {:>7}  {}",
             process.pid,
-            how,
+            process.outcome.describe(signal),
             format_duration(process.after),
             truncate(&process.command, 100)
         )?;

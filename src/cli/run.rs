@@ -7,7 +7,6 @@ use reaper::signal::Signal;
 use reaper::supervisor::run::{
     self as supervise, EXIT_INTERNAL, LeakAction, LeakPolicy, RunOptions, RunReport,
 };
-use reaper::terminate::Outcome;
 use reaper::units::format_duration;
 
 use super::{CliError, CliResult, EXIT_USAGE, duration_arg, signal_arg};
@@ -137,17 +136,10 @@ fn print_summary(report: &RunReport, options: &RunOptions) {
         eprintln!("reaper: {error}");
     }
     if let Some(stop) = &report.timeout_stop {
-        let forced = stop
-            .processes
-            .iter()
-            .filter(|p| p.outcome != Outcome::Graceful)
-            .count();
-        let total = stop.processes.len();
-        let plural = if total == 1 { "" } else { "es" };
         eprintln!(
-            "reaper: timed out after {}: {total} process{plural} ended, {} after {signal}, {forced} by SIGKILL",
+            "reaper: timed out after {}; its tree was ended: {}",
             format_duration(options.timeout.unwrap_or_default()),
-            total - forced
+            stop.tally(signal)
         );
     }
     for leak in &report.leaks {

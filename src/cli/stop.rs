@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use reaper::service::{self, Selection, StopError};
+use reaper::service::{self, Selection, StopError, StopSummary};
 use reaper::state::StateDir;
 
 use super::{
@@ -57,6 +57,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
             "schema": 1,
             "stopped": summary.reports,
             "skipped": summary.skipped.iter().map(|(name, why)| serde_json::json!({"name": name, "reason": why})).collect::<Vec<_>>(),
+            "unremoved": summary.unremoved.iter().map(|(name, error)| serde_json::json!({"name": name, "error": error.to_string()})).collect::<Vec<_>>(),
         }))?;
     } else {
         if summary.reports.is_empty() && summary.skipped.is_empty() {
@@ -72,10 +73,24 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
                 output::escape(why)
             );
         }
+        print_unremoved(&summary);
     }
-    Ok(if summary.complete() && summary.skipped.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_FAILURE
-    })
+    Ok(
+        if summary.complete() && summary.skipped.is_empty() && summary.unremoved.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_FAILURE
+        },
+    )
+}
+
+/// Says, on stderr, which stopped services kept their state files and why (the file named).
+pub fn print_unremoved(summary: &StopSummary) {
+    for (name, error) in &summary.unremoved {
+        eprintln!(
+            "reaper: {name} was stopped, but its record could not be removed: {}; `reaper status` \
+             lists it until the files are removed (`reaper clean` once the directory is writable)",
+            output::escape(&error.to_string())
+        );
+    }
 }

@@ -87,7 +87,12 @@ fn run(targets: &[StopTarget]) -> Vec<StopReport> {
 fn describe(report: Option<&StopReport>) -> (bool, String) {
     match report {
         None => (false, "could not scan the process table".into()),
-        Some(r) if r.complete() => (true, format!("ended {} process(es)", r.processes.len())),
+        Some(r) if r.complete() => {
+            // Members that had exited by themselves were not ended by the fix.
+            let count = r.processes.len() - r.count(terminate::Outcome::AlreadyExited);
+            let plural = if count == 1 { "" } else { "es" };
+            (true, format!("ended {count} process{plural}"))
+        }
         Some(r) => (
             false,
             r.refused.clone().unwrap_or_else(|| {
@@ -206,14 +211,20 @@ pub fn fix(state: &StateDir, report: &Report, options: FixOptions) -> Vec<FixOut
         };
         let reports = run(&[target]);
         let (ended, what) = describe(reports.first());
-        for z in remaining {
+        // The parent was ended once for all its zombies: the first says how, the others
+        // refer to it.
+        let first = remaining.first().and_then(|z| z.pid).unwrap_or(0);
+        for (index, z) in remaining.into_iter().enumerate() {
             let reaped = ended && wait_gone(z.pid.unwrap_or(0), z.start_time, REPARENT_GRACE);
-            let action = if reaped {
-                format!(
+            let action = match (index, reaped) {
+                (0, true) => format!(
                     "parent {ppid} ignored SIGCHLD; ended it ({what}), and the zombie was reaped"
-                )
-            } else {
-                format!("parent {ppid} ignored SIGCHLD; tried to end it: {what}")
+                ),
+                (0, false) => format!("parent {ppid} ignored SIGCHLD; tried to end it: {what}"),
+                (_, true) => format!("reaped once parent {ppid} was ended (see zombie {first})"),
+                (_, false) => {
+                    format!("parent {ppid} was to be ended (see zombie {first}); still there")
+                }
             };
             outcomes.push(outcome(z, reaped, action));
         }

@@ -65,7 +65,7 @@ pub struct Finding {
     pub port: Option<u16>,
     /// CPU use over the sampling window, in percent of one core (hung).
     pub cpu_percent: Option<f64>,
-    /// Seconds since the process started.
+    /// Seconds since the process started, rounded to the nearest second.
     pub age_secs: Option<u64>,
     /// True when reaper can prove it owns the process (marker or record).
     pub owned: bool,
@@ -237,11 +237,9 @@ fn command_of(info: &ProcessInfo) -> String {
         .unwrap_or_else(|| format!("[{}]", info.name))
 }
 
-fn age(info: &ProcessInfo) -> Option<u64> {
-    SystemTime::now()
-        .duration_since(info.started_at)
-        .ok()
-        .map(|d| d.as_secs())
+/// Time since the process started (None when its start time is in the future: a clock step).
+fn age(info: &ProcessInfo) -> Option<Duration> {
+    SystemTime::now().duration_since(info.started_at).ok()
 }
 
 fn finding(kind: FindingKind, info: Option<&ProcessInfo>) -> Finding {
@@ -255,7 +253,9 @@ fn finding(kind: FindingKind, info: Option<&ProcessInfo>) -> Finding {
         run_id: None,
         port: None,
         cpu_percent: None,
-        age_secs: info.and_then(age),
+        age_secs: info
+            .and_then(age)
+            .map(|age| age.as_secs_f64().round() as u64),
         owned: false,
         evidence: String::new(),
         fix: String::new(),
@@ -289,10 +289,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
             parent_service
                 .map(|s| format!(" of service {s}"))
                 .unwrap_or_default(),
-            f.age_secs.map_or_else(
-                || "?".into(),
-                |s| crate::units::format_duration(Duration::from_secs(s))
-            )
+            age(info).map_or_else(|| "?".into(), crate::units::format_duration)
         );
         f.fix = format!(
             "the parent must reap it: send SIGCHLD to {} ({}); if that does not help, end the parent so init reaps it (`reaper doctor --fix --force`)",

@@ -88,9 +88,12 @@ pub fn restart(
         source: Box::new(source),
     })?;
     let locks = [lock];
-    let mut reports =
+    let mut stopped =
         stop_records_locked(state, std::slice::from_ref(&record), options.stop, &locks)?;
-    let report = reports.pop();
+    if let Some((_, error)) = stopped.unremoved.pop() {
+        return Err(StopError::State(error).into());
+    }
+    let report = stopped.reports.pop();
     if report.as_ref().is_some_and(|r| !r.complete()) {
         return Err(RestartError::Survivors(name.to_string()));
     }

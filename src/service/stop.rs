@@ -22,7 +22,7 @@ pub enum StopError {
     NotFound(String),
     /// Only a foreign pid file: no identity to verify, so nothing is signalled.
     #[error(
-        "{name}: .run/{name}.pid has no reaper record, so the identity of pid {pid} cannot be checked; reaper did not signal it"
+        ".run/{name}.pid has no reaper record, so the identity of pid {pid} cannot be checked; reaper did not signal it"
     )]
     Unverified {
         /// Service name.
@@ -32,7 +32,7 @@ pub enum StopError {
     },
     /// A foreign pid file that does not even hold a usable pid.
     #[error(
-        "{name}: .run/{name}.pid is not a valid pid file ({error}) and has no reaper record; reaper did not signal anything (remove the file by hand)"
+        ".run/{name}.pid is not a valid pid file ({error}) and has no reaper record; reaper did not signal anything (remove the file by hand)"
     )]
     BadPidFile {
         /// Service name.
@@ -96,13 +96,17 @@ pub enum Selection {
     All,
 }
 
-/// Result of a stop: one report per record stopped, and entries skipped with the reason.
+/// Result of a stop: one report per record stopped, entries skipped with the reason, and
+/// records that could not be removed although their trees are gone.
 #[derive(Debug, Default)]
 pub struct StopSummary {
     /// One per stopped service.
     pub reports: Vec<StopReport>,
     /// Entries that were not stopped (with `--all`: broken or foreign records).
     pub skipped: Vec<(String, String)>,
+    /// Services whose tree is gone but whose state files could not be removed (a read-only or
+    /// immutable state directory), with the error naming the file.
+    pub unremoved: Vec<(String, StateError)>,
 }
 
 impl StopSummary {
@@ -154,23 +158,27 @@ pub fn stop(
             Selection::All => summary.skipped.push((name.clone(), problem.to_string())),
         }
     }
-    summary.reports = stop_records_locked(state, &records, options, &locks)?;
+    let stopped = stop_records_locked(state, &records, options, &locks)?;
+    summary.reports = stopped.reports;
+    summary.unremoved = stopped.unremoved;
     Ok(summary)
 }
 
 /// Stops the trees of `records` (whose locks the caller holds), waits for their keepers, and
-/// removes each record whose tree is completely gone.
+/// removes each record whose tree is completely gone. A record that cannot be removed does not
+/// stop the others: it is listed in [`StopSummary::unremoved`].
 pub(crate) fn stop_records_locked(
     state: &StateDir,
     records: &[crate::state::Record],
     options: StopOptions,
     _locks: &[NameLock],
-) -> Result<Vec<StopReport>, StopError> {
+) -> Result<StopSummary, StopError> {
     let targets: Vec<StopTarget> = records
         .iter()
         .map(|record| StopTarget::tree(&record.name, record.anchor(), options.policy()))
         .collect();
     let reports = terminate::stop_trees(&targets)?;
+    let mut unremoved = Vec::new();
     for (record, report) in records.iter().zip(&reports) {
         // The keeper reaps what is left of an incomplete tree (and is a subreaper, so survivors'
         // orphans come back to it): only the keeper of a tree known to be gone may be told to go.
@@ -186,7 +194,17 @@ pub(crate) fn stop_records_locked(
             .filter(|p| p.outcome == Outcome::Forced)
             .count();
         if report.complete() {
-            state.remove(&record.name)?;
+            if let Err(error) = state.remove(&record.name) {
+                actionlog::record(
+                    state,
+                    &format!(
+                        "stop {}: stopped, but the record was kept: {error}",
+                        record.name
+                    ),
+                );
+                unremoved.push((record.name.clone(), error));
+                continue;
+            }
             actionlog::record(
                 state,
                 &format!(
@@ -208,5 +226,9 @@ pub(crate) fn stop_records_locked(
             );
         }
     }
-    Ok(reports)
+    Ok(StopSummary {
+        reports,
+        skipped: Vec::new(),
+        unremoved,
+    })
 }

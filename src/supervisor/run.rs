@@ -345,7 +345,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
             let forced = stop
                 .processes
                 .iter()
-                .any(|p| p.outcome != Outcome::Graceful);
+                .any(|p| !matches!(p.outcome, Outcome::Graceful | Outcome::AlreadyExited));
             if forced {
                 EXIT_TIMEOUT_KILLED
             } else {
@@ -402,12 +402,15 @@ fn spawn_failure(program: &str, error: &io::Error) -> (u8, String) {
     }
 }
 
-fn leak_action(outcome: Outcome) -> LeakAction {
+/// What was done to a leaked process; None for one that had exited by itself before the stop
+/// reached it (it was not left running after all).
+fn leak_action(outcome: Outcome) -> Option<LeakAction> {
     match outcome {
-        Outcome::Graceful => LeakAction::Ended,
-        Outcome::Forced => LeakAction::Killed,
-        Outcome::Survived => LeakAction::Survived,
-        Outcome::StillRunning => LeakAction::LeftRunning,
+        Outcome::Graceful => Some(LeakAction::Ended),
+        Outcome::Forced => Some(LeakAction::Killed),
+        Outcome::Survived => Some(LeakAction::Survived),
+        Outcome::StillRunning => Some(LeakAction::LeftRunning),
+        Outcome::AlreadyExited => None,
     }
 }
 
@@ -611,16 +614,18 @@ impl Supervisor {
         Ok(report
             .processes
             .into_iter()
-            .map(
+            .filter_map(
                 |EndedProcess {
                      pid,
                      command,
                      outcome,
                      ..
-                 }| Leak {
-                    pid,
-                    command,
-                    action: leak_action(outcome),
+                 }| {
+                    Some(Leak {
+                        pid,
+                        command,
+                        action: leak_action(outcome)?,
+                    })
                 },
             )
             .collect())

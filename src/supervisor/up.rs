@@ -47,7 +47,7 @@ use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
 use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
-use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
+use crate::terminate::{self, Outcome, StopPolicy, StopReport, StopTarget};
 use crate::units::format_duration;
 
 /// How often the loop looks for new log lines and exits when nothing wakes it sooner.
@@ -695,10 +695,13 @@ fn prepare(
             )
             .map_err(|e| UpError::Failed(format!("--kill-existing: port {port}: {e}")))?;
             for ended in &free.ended {
-                printer.event(&format!(
-                    "--kill-existing: port {port}: ended pid {} ({})",
-                    ended.pid, ended.command
-                ));
+                let (pid, command) = (ended.pid, &ended.command);
+                printer.event(&match ended.outcome {
+                    Outcome::AlreadyExited => format!(
+                        "--kill-existing: port {port}: pid {pid} ({command}) had already exited"
+                    ),
+                    _ => format!("--kill-existing: port {port}: ended pid {pid} ({command})"),
+                });
             }
             for stopped in &free.services {
                 printer.event(&format!(

@@ -251,6 +251,27 @@ pub fn session_of(pid: u32) -> Option<u32> {
         .ok()
 }
 
+/// The zombie children of `parent` (a zombie's environment is gone, so it carries no token to
+/// find it by).
+pub fn zombie_children(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| stat(*pid) == Some((parent, 'Z')))
+        .collect()
+}
+
+/// True where `unshare --mount` works (root), for tests that mount over the state directory in
+/// a private mount namespace.
+pub fn mount_namespaces_usable() -> bool {
+    std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// True while the process exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(_, state)| state != 'Z' && state != 'X')
