@@ -12,14 +12,19 @@ def reaper_bin():
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "reaper")
 
 
-def leftovers():
-    """Pids of live processes carrying REAPER_BENCH_TOKEN=TOKEN."""
+def leftovers(live_only=False):
+    """Pids of processes carrying REAPER_BENCH_TOKEN=TOKEN (with live_only, not zombies)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
-                if f"REAPER_BENCH_TOKEN={TOKEN}".encode() in f.read().split(b"\0"):
-                    found.append(int(pid))
+                if f"REAPER_BENCH_TOKEN={TOKEN}".encode() not in f.read().split(b"\0"):
+                    continue
+            if live_only:
+                with open(f"/proc/{pid}/stat") as s:
+                    if s.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        continue
+            found.append(int(pid))
         except OSError:
             pass
     return found

@@ -15,35 +15,16 @@ installed into a temporary virtualenv with pip when PyPI is reachable, else they
 Everything runs in temporary directories; every process carries a random token and anything
 left is killed by pid after checking the token.
 """
-import argparse, os, secrets, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOKEN = "bench" + secrets.token_hex(8)
+from benchlib import TOKEN, leftovers, reaper_bin
+
 SERVICES = 10
-
-
-def reaper_bin():
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
-    return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "reaper")
-
-
-def token_pids():
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if f"REAPER_BENCH_TOKEN={TOKEN}".encode() in f.read().split(b"\0"):
-                    with open(f"/proc/{pid}/stat") as s:
-                        if s.read().rsplit(")", 1)[1].split()[0] != "Z":
-                            found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def sleepers():
     out = []
-    for pid in token_pids():
+    for pid in leftovers(live_only=True):
         try:
             if open(f"/proc/{pid}/cmdline", "rb").read() == b"sleep\x001000\x00":
                 out.append(pid)
@@ -82,7 +63,7 @@ def rollup_kb(pid, field):
 
 
 def kill_leftovers():
-    for pid in token_pids():
+    for pid in leftovers(live_only=True):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -102,7 +83,7 @@ def stop_and_time(proc, sig=signal.SIGINT):
     t0 = time.perf_counter()
     proc.send_signal(sig)
     proc.wait(timeout=60)
-    wait_until(lambda: not token_pids())
+    wait_until(lambda: not leftovers(live_only=True))
     return time.perf_counter() - t0
 
 
