@@ -43,12 +43,26 @@ fn port_held_by_a_service_is_freed() {
         .args(["listen", "600"])
         .assert()
         .success();
-    let log = std::fs::read_to_string(project.dir.path().join(".logs").join("web.log")).unwrap();
-    let port: u16 = log
-        .lines()
-        .find_map(|line| line.strip_prefix("port "))
-        .and_then(|p| p.trim().parse().ok())
-        .expect("the listener printed its port");
+    // The listener prints its port once bound; on a loaded machine (wine starts slowly) that
+    // can be after the start returned.
+    let log = project.dir.path().join(".logs").join("web.log");
+    let printed_port = || {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .lines()
+            .find_map(|line| line.strip_prefix("port "))
+            .and_then(|p| p.trim().parse::<u16>().ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let port = loop {
+        match printed_port() {
+            Some(port) => break port,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            None => panic!("the listener never printed its port"),
+        }
+    };
     let lookup = project.json(&["port", &port.to_string(), "--json"]);
     assert_eq!(lookup["held"], true, "{lookup}");
     assert_eq!(lookup["sockets"][0]["state"], "listen", "{lookup}");
