@@ -87,7 +87,15 @@ fn new_finding_is_notified_once() {
     let (_, zombie) = start_zombie_factory(&sandbox);
     let out = sandbox
         .reaper()
-        .args(["watch", "--sample", "0", "--interval", "10ms", "--count", "3"])
+        .args([
+            "watch",
+            "--sample",
+            "0",
+            "--interval",
+            "10ms",
+            "--count",
+            "3",
+        ])
         .arg("--notify")
         .env("DBUS_SESSION_BUS_ADDRESS", &address)
         .output()
@@ -116,7 +124,15 @@ fn without_a_bus_watch_says_so_once_and_goes_on() {
     let missing = sandbox.path().join("no-bus-here");
     let out = sandbox
         .reaper()
-        .args(["watch", "--sample", "0", "--interval", "10ms", "--count", "2"])
+        .args([
+            "watch",
+            "--sample",
+            "0",
+            "--interval",
+            "10ms",
+            "--count",
+            "2",
+        ])
         .arg("--notify")
         .env(
             "DBUS_SESSION_BUS_ADDRESS",
@@ -127,7 +143,10 @@ fn without_a_bus_watch_says_so_once_and_goes_on() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("--notify:").count(), 1, "{stderr}");
-    assert!(stderr.contains("going on without notifications"), "{stderr}");
+    assert!(
+        stderr.contains("going on without notifications"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches(" total=").count(), 2, "{stdout}");
     stop_factory(&sandbox);
