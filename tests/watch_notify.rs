@@ -66,6 +66,25 @@ fn private_bus() -> Option<(KillOnDrop, String)> {
     Some((daemon, address.trim().to_string()))
 }
 
+/// `reaper watch --notify` for `count` quick scans, on the session bus at `address`.
+fn watch_notify(sandbox: &Sandbox, address: &str, count: &str) -> std::process::Output {
+    sandbox
+        .reaper()
+        .args([
+            "watch",
+            "--sample",
+            "0",
+            "--interval",
+            "10ms",
+            "--count",
+            count,
+        ])
+        .arg("--notify")
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn new_finding_is_notified_once() {
     let Some((_daemon, address)) = private_bus() else {
@@ -85,21 +104,7 @@ fn new_finding_is_notified_once() {
         .unwrap();
     let sandbox = Sandbox::new();
     let (_, zombie) = start_zombie_factory(&sandbox);
-    let out = sandbox
-        .reaper()
-        .args([
-            "watch",
-            "--sample",
-            "0",
-            "--interval",
-            "10ms",
-            "--count",
-            "3",
-        ])
-        .arg("--notify")
-        .env("DBUS_SESSION_BUS_ADDRESS", &address)
-        .output()
-        .unwrap();
+    let out = watch_notify(&sandbox, &address, "3");
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("--notify"), "{stderr}");
@@ -122,24 +127,7 @@ fn without_a_bus_watch_says_so_once_and_goes_on() {
     let sandbox = Sandbox::new();
     start_zombie_factory(&sandbox);
     let missing = sandbox.path().join("no-bus-here");
-    let out = sandbox
-        .reaper()
-        .args([
-            "watch",
-            "--sample",
-            "0",
-            "--interval",
-            "10ms",
-            "--count",
-            "2",
-        ])
-        .arg("--notify")
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            format!("unix:path={}", missing.display()),
-        )
-        .output()
-        .unwrap();
+    let out = watch_notify(&sandbox, &format!("unix:path={}", missing.display()), "2");
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("--notify:").count(), 1, "{stderr}");
