@@ -33,11 +33,19 @@ use super::{CliError, CliResult, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, duration_arg
   reaper doctor --sample 0 --scope project        # fast, for a pre-commit hook
   reaper doctor --json --out zombie-detection-results.json
   reaper doctor --fix
-  reaper doctor --fix --force --cpu 80 --sample 5s")]
+  reaper doctor --fix --force --cpu 80 --sample 5s
+  reaper doctor --sample 0 --format github        # a GitHub Actions step: annotations + job summary
+  reaper doctor --on-finding 'jq -c \"{text: (.host + \\\": \\\" + (.summary.total|tostring) + \\\" process problems\\\")}\" | curl -fsS -H \"Content-Type: application/json\" --data-binary @- \"$SLACK_WEBHOOK_URL\"'")]
 pub struct DoctorArgs {
-    /// Print the report as JSON (schema 1).
-    #[arg(long)]
+    /// Print the report as JSON (schema 1); the same as --format json.
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// human: tables; json: the report (schema 1); github: GitHub Actions annotations, plus a
+    /// Markdown table appended to $GITHUB_STEP_SUMMARY when it is set.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<FormatArg>,
+    #[command(flatten)]
+    hook: HookArgs,
     /// Also write the JSON report to FILE (atomically).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -61,6 +69,71 @@ pub struct DoctorArgs {
     /// With --fix: time a process gets after the graceful signal.
     #[arg(long, default_value = "5s", value_parser = duration_arg, value_name = "DURATION")]
     timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FormatArg {
+    Human,
+    Json,
+    Github,
+}
+
+/// `--on-finding` and its time limit (doctor and watch).
+#[derive(Debug, clap::Args)]
+struct HookArgs {
+    /// Run CMD (through the shell) when something is found, with the JSON report (schema 1) on
+    /// its stdin and its stdout sent to stderr. It runs in a session of its own; past
+    /// --on-finding-timeout, or if it leaves processes running, its whole tree is ended and
+    /// reported. A failing hook is reported on stderr and does not change the exit code.
+    #[arg(long, value_name = "CMD")]
+    on_finding: Option<String>,
+    /// Time the --on-finding command gets before its tree is ended.
+    #[arg(long, default_value = "10s", value_parser = duration_arg, value_name = "DURATION", requires = "on_finding")]
+    on_finding_timeout: Duration,
+}
+
+impl HookArgs {
+    /// Runs the hook, if there is one, with `report` on its stdin, and says on stderr what went
+    /// wrong with it, if anything did.
+    fn run(&self, report: &Report) {
+        let Some(command) = &self.on_finding else {
+            return;
+        };
+        let input = serde_json::to_vec_pretty(report).expect("reports serialise");
+        let mut err = io::stderr().lock();
+        let outcome = match doctor::run_hook(command, &input, self.on_finding_timeout) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let _ = writeln!(err, "reaper: {}", escape(&e.to_string()));
+                return;
+            }
+        };
+        if outcome.timed_out {
+            let _ = writeln!(
+                err,
+                "reaper: the --on-finding command did not finish within {} and was ended",
+                reaper::units::format_duration(self.on_finding_timeout)
+            );
+        } else if outcome.exit_code != Some(0) {
+            let _ = writeln!(
+                err,
+                "reaper: the --on-finding command failed ({})",
+                outcome.exit_code.map_or_else(
+                    || "ended by a signal".to_string(),
+                    |code| format!("exit code {code}")
+                )
+            );
+        }
+        if let Some(stop) = &outcome.stopped {
+            if !outcome.timed_out {
+                let _ = writeln!(
+                    err,
+                    "reaper: the --on-finding command left processes running"
+                );
+            }
+            let _ = output::stop_report_to(&mut err, stop, doctor::HOOK_SIGNAL);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -118,15 +191,27 @@ pub fn doctor(state: &StateDir, args: DoctorArgs) -> CliResult {
     } else {
         Vec::new()
     };
-    if args.json {
-        if args.fix {
-            output::json(&serde_json::json!({"schema": 1, "report": report, "fixes": fixes}))?;
-        } else {
-            output::json(&report)?;
+    let format = match args.format {
+        Some(format) => format,
+        None if args.json => FormatArg::Json,
+        None => FormatArg::Human,
+    };
+    match format {
+        FormatArg::Json if args.fix => {
+            output::json(&serde_json::json!({"schema": 1, "report": report, "fixes": fixes}))?
         }
-    } else {
-        print_report(&report)?;
-        print_fixes(&fixes)?;
+        FormatArg::Json => output::json(&report)?,
+        FormatArg::Github => {
+            print_github(&report)?;
+            print_fixes(&fixes)?;
+        }
+        FormatArg::Human => {
+            print_report(&report)?;
+            print_fixes(&fixes)?;
+        }
+    }
+    if !report.findings.is_empty() {
+        args.hook.run(&report);
     }
     let clean = if args.fix {
         fixes.iter().all(|f| f.resolved)
@@ -136,10 +221,33 @@ pub fn doctor(state: &StateDir, args: DoctorArgs) -> CliResult {
     Ok(if clean { EXIT_OK } else { EXIT_FAILURE })
 }
 
+/// Environment variable GitHub Actions sets to the file a step appends its job summary to.
+const STEP_SUMMARY_VAR: &str = "GITHUB_STEP_SUMMARY";
+
+/// `--format github`: one workflow command per finding, the summary line, and the job summary
+/// table appended to `$GITHUB_STEP_SUMMARY` when it is set.
+fn print_github(report: &Report) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    out.write_all(doctor::github::annotations(report).as_bytes())?;
+    writeln!(out, "{}", summary_line(report))?;
+    if let Some(path) = std::env::var_os(STEP_SUMMARY_VAR).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        reaper::state::files::open_append(&path)
+            .and_then(|mut file| file.write_all(doctor::github::step_summary(report).as_bytes()))
+            .map_err(|e| {
+                CliError::new(
+                    EXIT_USAGE,
+                    format!("{STEP_SUMMARY_VAR} ({}): {e}", path.display()),
+                )
+            })?;
+    }
+    Ok(())
+}
+
 fn print_report(report: &Report) -> io::Result<()> {
     let mut out = io::stdout().lock();
     for (kind, findings) in doctor::by_kind(&report.findings) {
-        writeln!(out, "{} ({}):", kind_title(kind), findings.len())?;
+        writeln!(out, "{} ({}):", kind.title(), findings.len())?;
         let mut table = output::table(&["PID", "PPID", "SERVICE", "COMMAND", "EVIDENCE"]);
         for f in &findings {
             let dash = || "-".to_string();
@@ -163,6 +271,15 @@ fn print_report(report: &Report) -> io::Result<()> {
         }
         writeln!(out)?;
     }
+    writeln!(out, "{}", summary_line(report))?;
+    for (kind, why) in &report.not_applicable {
+        writeln!(out, "no {} check here: {why}", kind.title())?;
+    }
+    Ok(())
+}
+
+/// `clean: 0 zombie, … (N processes scanned)` or `found problems: …`.
+fn summary_line(report: &Report) -> String {
     let s = &report.summary;
     let counts: Vec<String> = [
         (FindingKind::Zombie, s.zombie, "zombie"),
@@ -175,8 +292,7 @@ fn print_report(report: &Report) -> io::Result<()> {
     .filter(|(kind, _, _)| !report.not_applicable.contains_key(kind))
     .map(|(_, count, label)| format!("{count} {label}"))
     .collect();
-    writeln!(
-        out,
+    format!(
         "{}: {} ({} processes scanned)",
         if s.total == 0 {
             "clean"
@@ -185,19 +301,7 @@ fn print_report(report: &Report) -> io::Result<()> {
         },
         counts.join(", "),
         s.processes_scanned
-    )?;
-    for (kind, why) in &report.not_applicable {
-        writeln!(out, "no {} check here: {why}", kind_title(*kind))?;
-    }
-    Ok(())
-}
-
-/// The kind's name as the report spells it, with spaces (`port conflict`).
-fn kind_title(kind: FindingKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(|name| name.replace('_', " ")))
-        .unwrap_or_default()
+    )
 }
 
 fn print_fixes(fixes: &[FixOutcome]) -> io::Result<()> {
@@ -207,7 +311,7 @@ fn print_fixes(fixes: &[FixOutcome]) -> io::Result<()> {
             out,
             "{} {} {}: {}",
             if f.resolved { "fixed" } else { "NOT FIXED" },
-            kind_title(f.kind),
+            f.kind.title(),
             f.pid.map_or_else(|| "-".into(), |p| p.to_string()),
             f.action
         )?;
@@ -482,12 +586,19 @@ pub fn emergency(state: &StateDir, args: EmergencyArgs) -> CliResult {
 
 /// Scheduled detection: run the doctor scan in a loop and log each scan.
 ///
-/// Appends one summary line per scan, and one line per finding, to .logs/zombie-detection.log.
-/// With --fix, applies safe-mode fixes after each scan. Runs until interrupted (Ctrl-C).
+/// Appends one summary line per scan, and one line per finding, to .logs/zombie-detection.log,
+/// plus a `new` line when a finding first appears and a `resolved` line when it is gone
+/// (a finding is the same across scans by kind and identity: pid and start time, the port and
+/// its service for port conflicts, the name for stale records). --notify shows a desktop
+/// notification for new and resolved findings, once each; --on-finding runs a command when
+/// they change. With --fix, applies safe-mode fixes after each scan. Runs until interrupted
+/// (Ctrl-C).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper watch --interval 5m
   reaper watch --interval 1h --fix
+  reaper watch --interval 1m --notify
+  reaper watch --on-finding 'jq -c \"{text: (.host + \\\": \\\" + (.summary.total|tostring) + \\\" process problems\\\")}\" | curl -fsS -H \"Content-Type: application/json\" --data-binary @- \"$TEAMS_WEBHOOK_URL\"'
   cron:     */15 * * * * cd /path/to/project && reaper doctor --sample 0 --json --out .logs/zombie-detection-results.json
   systemd:  systemd-run --user --on-calendar=weekly --working-directory=%h/project reaper doctor --fix")]
 pub struct WatchArgs {
@@ -506,6 +617,83 @@ pub struct WatchArgs {
     /// Stop after this many scans (default: run until interrupted).
     #[arg(long, value_name = "N")]
     count: Option<u64>,
+    /// Show a desktop notification when a finding appears and when it is gone (Linux:
+    /// freedesktop notifications over the D-Bus session bus). Without a reachable notification
+    /// service, says so once on stderr and goes on.
+    #[arg(long)]
+    notify: bool,
+    #[command(flatten)]
+    hook: HookArgs,
+}
+
+/// Desktop notifications for `watch --notify`: where they cannot be shown, say so once.
+struct Notifications {
+    notifier: Option<reaper::os::Notifier>,
+    warned: bool,
+}
+
+impl Notifications {
+    fn new(enabled: bool) -> Notifications {
+        let mut notifications = Notifications {
+            notifier: None,
+            warned: false,
+        };
+        if enabled {
+            match reaper::os::Notifier::connect() {
+                Ok(notifier) => notifications.notifier = Some(notifier),
+                Err(e) => notifications.warn(&e),
+            }
+        }
+        notifications
+    }
+
+    fn warn(&mut self, error: &reaper::os::NotifyError) {
+        if !self.warned {
+            self.warned = true;
+            eprintln!("reaper: --notify: {error}; going on without notifications");
+        }
+    }
+
+    /// One notification for what is new and one for what is gone.
+    fn changes(&mut self, changes: &doctor::Changes) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let mut errors = Vec::new();
+        for (findings, what) in [(&changes.new, "found"), (&changes.resolved, "resolved")] {
+            if findings.is_empty() {
+                continue;
+            }
+            let summary = format!(
+                "reaper: {} {what}",
+                match findings.as_slice() {
+                    [one] => one.kind.title(),
+                    many => format!("{} problems", many.len()),
+                }
+            );
+            let body = notification_body(findings);
+            if let Err(e) = notifier.send(&summary, &body) {
+                errors.push(e);
+            }
+        }
+        for e in errors {
+            self.warn(&e);
+        }
+    }
+}
+
+/// Up to five findings, one a line, and how many more there are.
+fn notification_body(findings: &[doctor::Finding]) -> String {
+    const SHOWN: usize = 5;
+    let mut lines: Vec<String> = findings
+        .iter()
+        .take(SHOWN)
+        .map(|f| output::truncate(&f.headline(), 200))
+        .collect();
+    if findings.len() > SHOWN {
+        lines.push(format!("and {} more", findings.len() - SHOWN));
+    }
+    lines.join("\n")
 }
 
 pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
@@ -515,9 +703,12 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
     let options = scan_options(state, args.sample, args.cpu_threshold, ScopeArg::Machine)?;
     state.ensure()?;
     let log_path = state.log_dir().join(reaper::state::WATCH_LOG);
+    let mut tracker = doctor::FindingTracker::default();
+    let mut notifications = Notifications::new(args.notify);
     let mut scans = 0u64;
     loop {
         let report = scan(state, &options)?;
+        let changes = tracker.update(&report.findings);
         let fixes = if args.fix {
             doctor::fix(
                 state,
@@ -551,6 +742,15 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
                 escape(&f.evidence)
             ));
         }
+        for (findings, what) in [(&changes.new, "new"), (&changes.resolved, "resolved")] {
+            for f in findings {
+                text.push_str(&format!(
+                    "{}   {what} {}\n",
+                    report.scanned_at,
+                    escape(&f.headline())
+                ));
+            }
+        }
         for f in &fixes {
             text.push_str(&format!(
                 "{}   fix {:?} pid={} resolved={} {}\n",
@@ -565,6 +765,11 @@ pub fn watch(state: &StateDir, args: WatchArgs) -> CliResult {
             .and_then(|mut file| file.write_all(text.as_bytes()))
             .map_err(|e| CliError::new(EXIT_FAILURE, format!("{}: {e}", log_path.display())))?;
         write!(io::stdout(), "{text}")?;
+        io::stdout().flush()?;
+        notifications.changes(&changes);
+        if !changes.is_empty() {
+            args.hook.run(&report);
+        }
         scans += 1;
         if args.count.is_some_and(|n| scans >= n) {
             return Ok(EXIT_OK);

@@ -35,7 +35,15 @@ pub fn print_table(table: &Table) -> io::Result<()> {
 
 /// Prints one line per process ended, and whether it went gracefully or by force.
 pub fn stop_report(report: &StopReport, signal: reaper::signal::Signal) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+    stop_report_to(&mut io::stdout().lock(), report, signal)
+}
+
+/// [`stop_report`] to `out`.
+pub fn stop_report_to(
+    out: &mut impl Write,
+    report: &StopReport,
+    signal: reaper::signal::Signal,
+) -> io::Result<()> {
     writeln!(out, "{}", escape(&report.summary(signal)))?;
     for process in &report.processes {
         writeln!(

@@ -2,10 +2,15 @@
 //! zombies, orphans, port conflicts, hung processes and stale records, each with the evidence a
 //! person needs to act, and fixes for what reaper can prove it owns.
 
+mod alerts;
 mod fix;
+pub mod github;
+mod hook;
 mod patterns;
 
+pub use alerts::*;
 pub use fix::*;
+pub use hook::*;
 pub use patterns::*;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -19,6 +19,10 @@
 //!   [`CgroupWatch`] / [`wait_for_events`]: a cgroup v2 per run on Linux (`linux_cgroup.rs`);
 //!   elsewhere (`no_cgroup.rs`) they say there is none.
 //!
+//! - [`Notifier`]: desktop notifications (`reaper watch --notify`): freedesktop notifications
+//!   over the D-Bus session bus on Linux (`linux_notify.rs`); elsewhere (`no_notify.rs`)
+//!   [`Notifier::connect`] says they are not supported.
+//!
 //! - [`SignalWatch`] / [`adopt_child`] / [`reap_child_nonblocking`] / [`stdin_terminal`] and the
 //!   terminal functions: foreground supervision (`reaper run`, `reaper up`).
 //!
@@ -44,6 +48,16 @@ pub use unix::*;
 mod no_cgroup;
 #[cfg(not(target_os = "linux"))]
 pub use no_cgroup::*;
+
+#[cfg(target_os = "linux")]
+mod linux_notify;
+#[cfg(target_os = "linux")]
+pub use linux_notify::*;
+
+#[cfg(not(target_os = "linux"))]
+mod no_notify;
+#[cfg(not(target_os = "linux"))]
+pub use no_notify::*;
 
 #[cfg(windows)]
 mod windows_console;
@@ -282,4 +296,18 @@ pub enum StdinTerminal {
     Foreground,
     /// It is, but another group holds the foreground (we run as a background job).
     Background,
+}
+
+/// Why a desktop notification could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// This platform has no notification support in reaper.
+    #[error("desktop notifications are not supported on this platform (only on Linux, over D-Bus)")]
+    Unsupported,
+    /// No session bus could be reached (no `DBUS_SESSION_BUS_ADDRESS`, nothing listening).
+    #[error("no D-Bus session bus: {0}")]
+    NoBus(String),
+    /// The bus was reached but no notification service answered.
+    #[error("no notification service answered on the session bus: {0}")]
+    NoService(String),
 }
