@@ -41,8 +41,9 @@ tools=$root/target/pkg-venv
 "$tools/bin/maturin" build --release --locked --out "$work/wheels"
 "$tools/bin/maturin" sdist --out "$work/sdist"
 sdist=$(echo "$work"/sdist/reaper_pm-"$version".tar.gz)
+listing=$(tar -tzf "$sdist")
 for file in pyproject.toml Cargo.toml Cargo.lock src/main.rs src/lib.rs LICENSE-MIT LICENSE-APACHE; do
-  tar -tzf "$sdist" | grep -qx "reaper_pm-$version/$file" || fail "the sdist lacks $file"
+  grep -qx "reaper_pm-$version/$file" <<<"$listing" || fail "the sdist lacks $file"
 done
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --no-index "$work"/wheels/reaper_pm-"$version"-*.whl
@@ -68,8 +69,10 @@ message=$(cd "$work/project-without-binary" && npx --no-install reaper --version
 step "release archive through install.sh (HTTP on 127.0.0.1)"
 host=$(rustc -vV | sed -n 's/^host: //p')
 scripts/package/archive.sh "$host" "$binary" "$work/dist"
-tar -tzf "$work/dist/reaper-pm-$host.tar.gz" | grep -qx "reaper-pm-$host/man/reaper.1" ||
-  fail "the archive lacks the man page"
+listing=$(tar -tzf "$work/dist/reaper-pm-$host.tar.gz")
+for file in reaper man/reaper.1 completions/reaper.bash LICENSE-MIT; do
+  grep -qx "reaper-pm-$host/$file" <<<"$listing" || fail "the archive lacks $file"
+done
 mkdir "$work/tampered"
 cp "$work/dist/reaper-pm-$host.tar.gz" "$work/tampered/"
 echo "0000000000000000000000000000000000000000000000000000000000000000  reaper-pm-$host.tar.gz" \
@@ -96,7 +99,11 @@ musl=x86_64-unknown-linux-musl
 if [ "$(uname -m)" = x86_64 ] && rustup target add "$musl"; then
   cargo build --release --locked --target "$musl"
   static=$root/target/$musl/release/reaper
-  if ldd "$static" >/dev/null 2>&1; then fail "the musl build is dynamically linked: $(ldd "$static")"; fi
+  linkage=$(ldd "$static" 2>&1 || true)
+  case $linkage in
+    *"statically linked"* | *"not a dynamic executable"*) ;;
+    *) fail "the musl build is dynamically linked: $linkage" ;;
+  esac
   scripts/package/archive.sh "$musl" "$static" "$work/dist"
   # No REAPER_TARGET: install.sh picks the musl archive on Linux itself.
   REAPER_DOWNLOAD_URL=http://127.0.0.1:$port/dist REAPER_INSTALL_DIR=$work/bin-musl sh install.sh
