@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds what users install and installs each the way a user would, on this machine:
-#   1. the wheel (maturin, `bindings = "bin"`) into a fresh venv, and the sdist checked to hold the
-#      crate;
-#   2. the npm tarballs (`npm pack`) into a fresh project, run through `npx reaper`;
-#   3. the release archive through install.sh, served over HTTP on 127.0.0.1 (ephemeral port),
-#      including a tampered checksum that must install nothing;
-#   4. the static musl build, if the x86_64-unknown-linux-musl target can be installed, through
-#      install.sh's own target detection.
+#   1. the static musl build, if the x86_64-unknown-linux-musl target can be installed (the release
+#      puts it in the Linux wheels, npm packages and install.sh's default archive);
+#   2. the wheel (maturin, `bindings = "bin"`) into a fresh venv; the sdist, checked to hold the
+#      crate and built into a wheel by pip;
+#   3. the npm tarballs (`npm pack`) into a fresh project, run through `npx reaper`, and the
+#      launcher without its platform package;
+#   4. the release archives through install.sh, served over HTTP on 127.0.0.1 (ephemeral port),
+#      including a tampered checksum that must install nothing.
 # Every installed reaper runs `--version` and a start/stop round trip (round-trip.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,12 +36,35 @@ step "release build"
 cargo build --release --locked
 binary=$root/target/release/reaper
 
+step "static musl build"
+musl=x86_64-unknown-linux-musl
+static=
+if [ "$(uname -m)" = x86_64 ] && rustup target add "$musl"; then
+  cargo build --release --locked --target "$musl"
+  static=$root/target/$musl/release/reaper
+  linkage=$(ldd "$static" 2>&1 || true)
+  case $linkage in
+    *"statically linked"* | *"not a dynamic executable"*) ;;
+    *) fail "the musl build is dynamically linked: $linkage" ;;
+  esac
+else
+  echo "SKIPPED: the $musl target cannot be installed here (rustup target add failed);" \
+    "the wheel and npm package carry the host build instead"
+fi
+
 step "PyPI: maturin wheel and sdist"
 tools=$root/target/pkg-venv
-[ -x "$tools/bin/maturin" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q maturin; }
-"$tools/bin/maturin" build --release --locked --out "$work/wheels"
+[ -x "$tools/bin/twine" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q maturin twine; }
+if [ -n "$static" ]; then
+  # As the release builds Linux wheels: the static build, good for glibc and musl systems.
+  "$tools/bin/maturin" build --release --locked --target "$musl" \
+    --compatibility manylinux2014 musllinux_1_2 --out "$work/wheels"
+else
+  "$tools/bin/maturin" build --release --locked --out "$work/wheels"
+fi
 "$tools/bin/maturin" sdist --out "$work/sdist"
-sdist=$(echo "$work"/sdist/reaper_pm-"$version".tar.gz)
+sdist=$work/sdist/reaper_pm-$version.tar.gz
+"$tools/bin/twine" check --strict "$work"/wheels/*.whl "$sdist"
 listing=$(tar -tzf "$sdist")
 for file in pyproject.toml Cargo.toml Cargo.lock src/main.rs src/lib.rs LICENSE-MIT LICENSE-APACHE; do
   grep -qx "reaper_pm-$version/$file" <<<"$listing" || fail "the sdist lacks $file"
@@ -49,11 +73,21 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --no-index "$work"/wheels/reaper_pm-"$version"-*.whl
 [ -x "$work/venv/bin/reaper" ] || fail "the wheel did not put reaper on the venv's PATH"
 round_trip pip "$work/venv/bin/reaper"
+# Where no wheel fits, pip builds the sdist. It shares this target dir, so only reaper compiles:
+# its files are touched, else cargo would take the artifacts built from the work tree as fresh.
+mkdir "$work/sdist-src"
+tar -xzf "$sdist" -C "$work/sdist-src"
+find "$work/sdist-src" -type f -exec touch {} +
+CARGO_TARGET_DIR=$root/target PATH=$tools/bin:$PATH "$tools/bin/pip" wheel -q --no-deps \
+  --no-build-isolation -w "$work/from-sdist" "$work/sdist-src/reaper_pm-$version"
+python3 -m venv "$work/venv-sdist"
+"$work/venv-sdist/bin/pip" install -q --no-index "$work"/from-sdist/reaper_pm-"$version"-*.whl
+round_trip pip-sdist "$work/venv-sdist/bin/reaper"
 
 step "npm: launcher and this platform's binary package"
 key=$(node -p 'process.platform + "-" + process.arch')
 scripts/package/npm.sh main "$work/npm"
-scripts/package/npm.sh platform "$key" "$binary" "$work/npm"
+scripts/package/npm.sh platform "$key" "${static:-$binary}" "$work/npm"
 mkdir "$work/project" "$work/project-without-binary"
 (cd "$work/project" && npm init -y >/dev/null &&
   npm install -D --no-audit --no-fund "$work/npm/reaper-pm-$key-$version.tgz" "$work/npm/reaper-pm-$version.tgz")
@@ -66,7 +100,7 @@ message=$(cd "$work/project-without-binary" && npx --no-install reaper --version
 [ "$status" = 2 ] && grep -q "reaper-pm-$key is not installed" <<<"$message" ||
   fail "the launcher without a binary exited $status with: $message"
 
-step "release archive through install.sh (HTTP on 127.0.0.1)"
+step "release archives through install.sh (HTTP on 127.0.0.1)"
 host=$(rustc -vV | sed -n 's/^host: //p')
 scripts/package/archive.sh "$host" "$binary" "$work/dist"
 listing=$(tar -tzf "$work/dist/reaper-pm-$host.tar.gz")
@@ -93,22 +127,10 @@ fi
 [ ! -e "$work/bin-tampered/reaper" ] || fail "install.sh installed an archive whose checksum does not match"
 REAPER_DOWNLOAD_URL=http://127.0.0.1:$port/dist REAPER_TARGET=$host REAPER_INSTALL_DIR=$work/bin sh install.sh
 round_trip install-sh "$work/bin/reaper"
-
-step "static musl build"
-musl=x86_64-unknown-linux-musl
-if [ "$(uname -m)" = x86_64 ] && rustup target add "$musl"; then
-  cargo build --release --locked --target "$musl"
-  static=$root/target/$musl/release/reaper
-  linkage=$(ldd "$static" 2>&1 || true)
-  case $linkage in
-    *"statically linked"* | *"not a dynamic executable"*) ;;
-    *) fail "the musl build is dynamically linked: $linkage" ;;
-  esac
+if [ -n "$static" ]; then
   scripts/package/archive.sh "$musl" "$static" "$work/dist"
   # No REAPER_TARGET: install.sh picks the musl archive on Linux itself.
   REAPER_DOWNLOAD_URL=http://127.0.0.1:$port/dist REAPER_INSTALL_DIR=$work/bin-musl sh install.sh
-  round_trip musl "$work/bin-musl/reaper"
-else
-  echo "SKIPPED: the $musl target cannot be installed here (rustup target add failed)"
+  round_trip install-sh-musl "$work/bin-musl/reaper"
 fi
 echo "package check passed"
