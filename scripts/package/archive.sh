@@ -39,7 +39,8 @@ cp "$root/README.md" "$root/CHANGELOG.md" "$root/LICENSE-MIT" "$root/LICENSE-APA
 case $target in
   *windows*)
     archive=$name.zip
-    python=$(command -v python3 || command -v python)
+    # `python` first: on Windows runners `python3` may be the store's placeholder.
+    python=$(command -v python || command -v python3)
     (cd "$stage" && "$python" -m zipfile -c "$outdir/$archive" "$name")
     ;;
   *)
