@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds what users install and installs each the way a user would, on this machine:
-#   1. the static musl build, if the x86_64-unknown-linux-musl target can be installed (the release
+#   1. the crate, with `cargo publish --dry-run`;
+#   2. the static musl build, if the x86_64-unknown-linux-musl target can be installed (the release
 #      puts it in the Linux wheels, npm packages and install.sh's default archive);
-#   2. the wheel (maturin, `bindings = "bin"`) into a fresh venv; the sdist, checked to hold the
+#   3. the wheel (maturin, `bindings = "bin"`) into a fresh venv; the sdist, checked to hold the
 #      crate and built into a wheel by pip;
-#   3. the npm tarballs (`npm pack`) into a fresh project, run through `npx reaper`, and the
+#   4. the npm tarballs (`npm pack`) into a fresh project, run through `npx reaper`, and the
 #      launcher without its platform package;
-#   4. the release archives through install.sh, served over HTTP on 127.0.0.1 (ephemeral port),
+#   5. the release archives through install.sh, served over HTTP on 127.0.0.1 (ephemeral port),
 #      including a tampered checksum that must install nothing.
 # Every installed reaper runs `--version` and a start/stop round trip (round-trip.sh).
 set -euo pipefail
@@ -31,6 +32,9 @@ fail() {
 step() { echo "== $*"; }
 
 round_trip() { "$root/scripts/package/round-trip.sh" "$@"; }
+
+step "crate: cargo publish --dry-run (packages the crate and builds it from the package)"
+cargo publish --dry-run --locked --allow-dirty
 
 step "release build"
 cargo build --release --locked
@@ -97,8 +101,9 @@ mkdir "$work/project" "$work/project-without-binary"
   npm install -D --no-audit --no-fund --omit=optional "$work/npm/reaper-pm-$version.tgz")
 status=0
 message=$(cd "$work/project-without-binary" && npx --no-install reaper --version 2>&1) || status=$?
-[ "$status" = 2 ] && grep -q "reaper-pm-$key is not installed" <<<"$message" ||
+if [ "$status" != 2 ] || ! grep -q "reaper-pm-$key is not installed" <<<"$message"; then
   fail "the launcher without a binary exited $status with: $message"
+fi
 
 step "release archives through install.sh (HTTP on 127.0.0.1)"
 host=$(rustc -vV | sed -n 's/^host: //p')

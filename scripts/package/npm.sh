@@ -16,7 +16,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
 # Every version in the launcher's package.json must be the crate's: the launcher and the binary
-# packages are published together.
+# packages are published together. (The `${…}` in these scripts are JavaScript's.)
+# shellcheck disable=SC2016
 node -e '
   const pkg = require(process.argv[1]);
   const wrong = [["version", pkg.version], ...Object.entries(pkg.optionalDependencies)]
@@ -40,6 +41,7 @@ case ${1:-} in
     os=${key%-*} cpu=${key#*-}
     exe=reaper
     [ "$os" = win32 ] && exe=reaper.exe
+    # shellcheck disable=SC2016
     node -e '
       const [launcher, key, os, cpu, out] = process.argv.slice(1);
       const main = require(launcher);
