@@ -1,6 +1,9 @@
 # Installs the reaper binary on Windows from a release archive after checking its SHA-256 checksum.
 #
-#   powershell -ExecutionPolicy ByPass -c "irm https://github.com/reaper-pm/reaper/releases/latest/download/install.ps1 | iex"
+#   powershell -ExecutionPolicy ByPass -c "irm https://github.com/OWNER/REPO/releases/latest/download/install.ps1 | iex"
+#
+# The copy attached to a release knows its repository (the release workflow fills it in below);
+# a copy taken from the source tree needs REAPER_DOWNLOAD_URL.
 #
 # Environment (all optional):
 #   REAPER_VERSION       release tag to install, e.g. v0.1.0 (default: the latest release)
@@ -10,12 +13,15 @@
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$repository = 'https://github.com/reaper-pm/reaper'
+$repository = '@REPOSITORY@'
 # Only an x86_64 build is released; Windows on ARM64 runs it under emulation.
 $target = 'x86_64-pc-windows-msvc'
 $name = "reaper-pm-$target"
 $archive = "$name.zip"
 
+if (-not $env:REAPER_DOWNLOAD_URL -and -not $repository.StartsWith('https://')) {
+    throw 'this install.ps1 is not from a release (it does not know the repository): set REAPER_DOWNLOAD_URL to the directory holding the archives'
+}
 if ($env:REAPER_DOWNLOAD_URL) { $base = $env:REAPER_DOWNLOAD_URL }
 elseif ($env:REAPER_VERSION) { $base = "$repository/releases/download/$($env:REAPER_VERSION)" }
 else { $base = "$repository/releases/latest/download" }

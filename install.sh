@@ -1,7 +1,10 @@
 #!/bin/sh
 # Installs the reaper binary from a release archive after checking its SHA-256 checksum.
 #
-#   curl -fsSL https://github.com/reaper-pm/reaper/releases/latest/download/install.sh | sh
+#   curl -fsSL https://github.com/OWNER/REPO/releases/latest/download/install.sh | sh
+#
+# The copy attached to a release knows its repository (the release workflow fills it in below);
+# a copy taken from the source tree needs REAPER_DOWNLOAD_URL.
 #
 # Environment (all optional):
 #   REAPER_VERSION       release tag to install, e.g. v0.1.0 (default: the latest release)
@@ -12,7 +15,7 @@
 #                        file:// works too)
 set -eu
 
-repository=https://github.com/reaper-pm/reaper
+repository=@REPOSITORY@
 
 fail() {
   echo "install.sh: $*" >&2
@@ -53,6 +56,11 @@ sha256_of() {
 }
 
 target=${REAPER_TARGET:-$(detect_target)}
+case $repository in
+  https://*) ;;
+  *) [ -n "${REAPER_DOWNLOAD_URL:-}" ] ||
+    fail "this install.sh is not from a release (it does not know the repository): set REAPER_DOWNLOAD_URL to the directory holding the archives" ;;
+esac
 if [ -n "${REAPER_DOWNLOAD_URL:-}" ]; then
   base=$REAPER_DOWNLOAD_URL
 elif [ -n "${REAPER_VERSION:-}" ]; then
