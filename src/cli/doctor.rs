@@ -618,8 +618,9 @@ pub struct WatchArgs {
     #[arg(long, value_name = "N")]
     count: Option<u64>,
     /// Show a desktop notification when a finding appears and when it is gone (Linux:
-    /// freedesktop notifications over the D-Bus session bus). Without a reachable notification
-    /// service, says so once on stderr and goes on.
+    /// freedesktop notifications over the D-Bus session bus; macOS: Notification Center via
+    /// osascript; Windows: a toast). Without a reachable notification service, says so once on
+    /// stderr and goes on.
     #[arg(long)]
     notify: bool,
     #[command(flatten)]

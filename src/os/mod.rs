@@ -20,8 +20,9 @@
 //!   elsewhere (`no_cgroup.rs`) they say there is none.
 //!
 //! - [`Notifier`]: desktop notifications (`reaper watch --notify`): freedesktop notifications
-//!   over the D-Bus session bus on Linux (`linux_notify.rs`); elsewhere (`no_notify.rs`)
-//!   [`Notifier::connect`] says they are not supported.
+//!   over the D-Bus session bus on Linux (`linux_notify.rs`), Notification Center through
+//!   `osascript` on macOS (`macos_notify.rs`), toasts through WinRT on Windows
+//!   (`windows_notify.rs`).
 //!
 //! - [`SignalWatch`] / [`adopt_child`] / [`reap_child_nonblocking`] / [`stdin_terminal`] and the
 //!   terminal functions: foreground supervision (`reaper run`, `reaper up`).
@@ -49,15 +50,11 @@ mod no_cgroup;
 #[cfg(not(target_os = "linux"))]
 pub use no_cgroup::*;
 
-#[cfg(target_os = "linux")]
-mod linux_notify;
-#[cfg(target_os = "linux")]
-pub use linux_notify::*;
-
-#[cfg(not(target_os = "linux"))]
-mod no_notify;
-#[cfg(not(target_os = "linux"))]
-pub use no_notify::*;
+#[cfg_attr(target_os = "linux", path = "linux_notify.rs")]
+#[cfg_attr(target_os = "macos", path = "macos_notify.rs")]
+#[cfg_attr(windows, path = "windows_notify.rs")]
+mod notify;
+pub use notify::*;
 
 #[cfg(windows)]
 mod windows_console;
@@ -301,13 +298,13 @@ pub enum StdinTerminal {
 /// Why a desktop notification could not be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    /// This platform has no notification support in reaper.
-    #[error("desktop notifications are not supported on this platform (only on Linux, over D-Bus)")]
-    Unsupported,
     /// No session bus could be reached (no `DBUS_SESSION_BUS_ADDRESS`, nothing listening).
     #[error("no D-Bus session bus: {0}")]
     NoBus(String),
     /// The bus was reached but no notification service answered.
     #[error("no notification service answered on the session bus: {0}")]
     NoService(String),
+    /// The platform's notification service refused or failed (macOS, Windows).
+    #[error("the notification could not be shown: {0}")]
+    NotShown(String),
 }
