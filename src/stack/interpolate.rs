@@ -246,6 +246,7 @@ pub(crate) fn apply(
         }
     }
     problems.extend(errors.list);
+    problems.sort_by_key(|e| (e.line, e.column));
     problems
 }
 
