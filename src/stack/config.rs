@@ -42,7 +42,10 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 #[schemars(
     title = "reaper.toml",
     description = "Configuration of a reaper project: the services `reaper up` starts, the checks \
-                   `reaper check` and `reaper up` run first, and settings of `reaper doctor`."
+                   `reaper check` and `reaper up` run first, and settings of `reaper doctor`. \
+                   String values may use ${VAR}, ${VAR:-default} and ${VAR:?message} (from the \
+                   environment, the service's env_file and .env); $${ writes a literal ${, and \
+                   ${PORT}, ${REAPER_REPLICA} and ${NAME_PORT} are left for the service."
 )]
 pub struct ConfigFile {
     /// The services of the stack, by name (letters, digits, '.', '_' or '-').
