@@ -124,21 +124,27 @@ fn bad_files_are_reported_with_line_and_column() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicates::str::is_match(r"reaper: broken\.yaml:\d+:\d+: not valid YAML: ").unwrap());
+        .stderr(
+            predicates::str::is_match(r"reaper: broken\.yaml:\d+:\d+: not valid YAML: ").unwrap(),
+        );
     std::fs::write(sandbox.path().join("empty.yml"), "version: \"0.5\"\n").unwrap();
     sandbox
         .reaper()
         .args(["import", "empty.yml"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("empty.yml:1:1: no `processes` to import"));
+        .stderr(predicates::str::contains(
+            "empty.yml:1:1: no `processes` to import",
+        ));
     std::fs::write(sandbox.path().join("package.json"), "{\n  \"name\": 1,\n}").unwrap();
     sandbox
         .reaper()
         .args(["import", "package.json"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("package.json:3:1: not valid JSON"));
+        .stderr(predicates::str::contains(
+            "package.json:3:1: not valid JSON",
+        ));
     std::fs::write(sandbox.path().join("notes.txt"), "hello").unwrap();
     sandbox
         .reaper()

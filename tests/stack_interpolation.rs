@@ -19,7 +19,11 @@ fn values_come_from_the_environment_env_files_and_defaults() {
         "GREETING=from-dotenv\nSHADOWED=from-dotenv\n",
     )
     .unwrap();
-    std::fs::write(sandbox.path().join("svc.env"), "FROM_SERVICE_FILE=svc-file\n").unwrap();
+    std::fs::write(
+        sandbox.path().join("svc.env"),
+        "FROM_SERVICE_FILE=svc-file\n",
+    )
+    .unwrap();
     write_config(
         &sandbox,
         &format!(

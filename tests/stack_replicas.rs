@@ -90,7 +90,11 @@ fn naming_the_service_starts_every_copy_and_ps_lists_them() {
     let sandbox = Sandbox::new();
     let base = three_free_ports();
     write_config(&sandbox, &config(base));
-    sandbox.reaper().args(["up", "-d", "web"]).assert().success();
+    sandbox
+        .reaper()
+        .args(["up", "-d", "web"])
+        .assert()
+        .success();
     let ps = common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
     let running: Vec<(String, u64)> = ps["services"]
         .as_array()

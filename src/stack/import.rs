@@ -285,7 +285,9 @@ fn package_json(path: &Path, shown: &str, text: &str) -> Result<String, ImportEr
         }
         let mut draft = Draft::new(name);
         if let Some(text) = script.as_str() {
-            draft.about.push(format!("script: {}", text.replace('\n', " ")));
+            draft
+                .about
+                .push(format!("script: {}", text.replace('\n', " ")));
         }
         draft.set("command", format!("{runner} run {name}"));
         drafts.push(draft);
@@ -367,7 +369,10 @@ fn environment(value: &Value, notes: &mut Vec<String>, at: &str) -> Vec<(String,
         }
         Value::Object(map) => {
             for (k, v) in map {
-                pairs.push((k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+                pairs.push((
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                ));
             }
         }
         other => notes.push(format!("{at} ({})", brief(other))),
@@ -378,16 +383,19 @@ fn environment(value: &Value, notes: &mut Vec<String>, at: &str) -> Vec<(String,
 fn seconds(value: &Value) -> Option<toml::Value> {
     match value.as_u64() {
         Some(n) => Some(toml::Value::Integer(i64::try_from(n).ok()?)),
-        None => value.as_f64().filter(|f| *f >= 0.0).map(|f| {
-            toml::Value::String(format!("{}ms", (f * 1000.0).round() as u64))
-        }),
+        None => value
+            .as_f64()
+            .filter(|f| *f >= 0.0)
+            .map(|f| toml::Value::String(format!("{}ms", (f * 1000.0).round() as u64))),
     }
 }
 
 fn translate_process(name: &str, process: &Value, global_env: &[(String, String)]) -> Draft {
     let mut draft = Draft::new(name);
     let Some(fields) = process.as_object() else {
-        draft.notes.push(format!("`{name}` is not a map ({})", brief(process)));
+        draft
+            .notes
+            .push(format!("`{name}` is not a map ({})", brief(process)));
         return draft;
     };
     let mut env: Vec<(String, String)> = global_env.to_vec();
@@ -476,7 +484,10 @@ fn translate_process(name: &str, process: &Value, global_env: &[(String, String)
                     .unwrap_or("http");
                 match http {
                     Some(http) if scheme == "http" => {
-                        let host = http.get("host").and_then(Value::as_str).unwrap_or("127.0.0.1");
+                        let host = http
+                            .get("host")
+                            .and_then(Value::as_str)
+                            .unwrap_or("127.0.0.1");
                         let path = http.get("path").and_then(Value::as_str).unwrap_or("/");
                         port = http.get("port").and_then(Value::as_u64);
                         let url = match port {
@@ -488,7 +499,9 @@ fn translate_process(name: &str, process: &Value, global_env: &[(String, String)
                         readiness = Some(toml::Value::Table(ready));
                         for (k, v) in probe {
                             if k != "http_get" {
-                                draft.notes.push(format!("readiness_probe.{k} ({})", brief(v)));
+                                draft
+                                    .notes
+                                    .push(format!("readiness_probe.{k} ({})", brief(v)));
                             }
                         }
                     }
@@ -499,9 +512,10 @@ fn translate_process(name: &str, process: &Value, global_env: &[(String, String)
         }
     }
     if !draft.keys.iter().any(|(key, _)| key == "command") {
-        draft
-            .notes
-            .push("no `command`: add command = \"...\" (process-compose's entrypoint has no equivalent)".into());
+        draft.notes.push(
+            "no `command`: add command = \"...\" (process-compose's entrypoint has no equivalent)"
+                .into(),
+        );
     }
     if let Some(port) = port.and_then(|p| i64::try_from(p).ok()) {
         draft.set("port", port);

@@ -154,7 +154,10 @@ impl Sources<'_> {
                         _ => (1, 1),
                     };
                     errors.push(ConfigError {
-                        file: path.display().to_string(),
+                        file: super::config::shown_path(
+                            &path,
+                            &std::env::current_dir().unwrap_or_default(),
+                        ),
                         line,
                         column,
                         message: format!("cannot read it for ${{…}} in reaper.toml: {why}"),
@@ -311,11 +314,17 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(run("postgres://${HOST}/x").unwrap(), "postgres://db.local/x");
+        assert_eq!(
+            run("postgres://${HOST}/x").unwrap(),
+            "postgres://db.local/x"
+        );
         assert_eq!(run("${MISSING:-5432}").unwrap(), "5432");
         assert_eq!(run("${EMPTY:-dflt}").unwrap(), "dflt");
         assert_eq!(run("${HOST:-dflt}").unwrap(), "db.local");
-        assert_eq!(run("--port ${PORT} $HOME $$ $${HOST}").unwrap(), "--port ${PORT} $HOME $$ ${HOST}");
+        assert_eq!(
+            run("--port ${PORT} $HOME $$ $${HOST}").unwrap(),
+            "--port ${PORT} $HOME $$ ${HOST}"
+        );
     }
 
     #[test]
@@ -324,9 +333,24 @@ mod tests {
         assert_eq!(e.offset, 2);
         assert_eq!(e.message, "TOKEN is not set: ask the team");
         assert_eq!(e.expression, "${TOKEN:?ask the team}");
-        assert!(run("${MISSING}").unwrap_err().message.contains("MISSING is not set"));
-        assert!(run("${1X}").unwrap_err().message.contains("does not name a variable"));
+        assert!(
+            run("${MISSING}")
+                .unwrap_err()
+                .message
+                .contains("MISSING is not set")
+        );
+        assert!(
+            run("${1X}")
+                .unwrap_err()
+                .message
+                .contains("does not name a variable")
+        );
         assert!(run("${HOST").unwrap_err().message.contains("no closing"));
-        assert!(run("${HOST:+x}").unwrap_err().message.contains("unknown modifier"));
+        assert!(
+            run("${HOST:+x}")
+                .unwrap_err()
+                .message
+                .contains("unknown modifier")
+        );
     }
 }

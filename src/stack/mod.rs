@@ -17,8 +17,8 @@ pub mod import;
 
 pub mod interpolate;
 pub mod probe;
-pub mod profiles;
 pub mod procfile;
+pub mod profiles;
 pub mod replicas;
 pub mod status;
 
@@ -298,7 +298,8 @@ pub fn load(located: &Located) -> Result<Stack, LoadError> {
     })?;
     match located.source {
         Source::Toml => {
-            let file = config::parse_file(&located.shown, &text, located.root()).map_err(LoadError::Invalid)?;
+            let file = config::parse_file(&located.shown, &text, located.root())
+                .map_err(LoadError::Invalid)?;
             config::validate(file, &located.path, &located.shown, &text).map_err(LoadError::Invalid)
         }
         Source::Procfile => procfile::load(&located.path, &located.shown, &text),

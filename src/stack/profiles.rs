@@ -39,15 +39,19 @@ impl Stack {
             .filter(|s| {
                 s.profiles.is_empty()
                     || s.profiles.iter().any(|p| active.contains(p))
-                    || requested.iter().any(|r| {
-                        *r == s.name || s.replica_of.as_deref() == Some(r.as_str())
-                    })
+                    || requested
+                        .iter()
+                        .any(|r| *r == s.name || s.replica_of.as_deref() == Some(r.as_str()))
             })
             .map(|s| s.name.clone())
             .collect();
         let mut pending = kept.clone();
         while let Some(name) = pending.pop() {
-            for dep in self.service(&name).map(|s| s.depends_on.clone()).unwrap_or_default() {
+            for dep in self
+                .service(&name)
+                .map(|s| s.depends_on.clone())
+                .unwrap_or_default()
+            {
                 if !kept.contains(&dep) {
                     kept.push(dep.clone());
                     pending.push(dep);

@@ -143,3 +143,23 @@ fn shifted(ready: Option<&Readiness>, base: u16, port: u16) -> Option<Readiness>
         other => Some(other.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_on_the_declared_port_move_with_each_copy() {
+        let moved = |ready: Readiness| shifted(Some(&ready), 8000, 8002).unwrap().to_string();
+        assert_eq!(moved(Readiness::Tcp(8000)), "tcp 8002");
+        assert_eq!(moved(Readiness::Tcp(9000)), "tcp 9000");
+        assert_eq!(
+            moved(Readiness::Http("http://127.0.0.1:8000/health".into())),
+            "http http://127.0.0.1:8002/health"
+        );
+        assert_eq!(
+            moved(Readiness::Http("http://127.0.0.1:$PORT/health".into())),
+            "http http://127.0.0.1:$PORT/health"
+        );
+    }
+}
