@@ -89,11 +89,21 @@ pub fn interpolate(
                 hint: "a name has letters, digits and '_', not starting with a digit, e.g. ${DATABASE_URL}".into(),
             });
         }
+        if let Some(m) = modifier.filter(|m| !m.starts_with(":-") && !m.starts_with(":?")) {
+            return Err(ExpressionError {
+                offset,
+                expression: expression.into(),
+                message: format!("`{expression}`: unknown modifier `{m}` after `{name}`"),
+                hint: "use ${VAR:-default} or ${VAR:?message}".into(),
+            });
+        }
         if reserved.contains(name) {
             out.push_str(expression);
             continue;
         }
-        let set = lookup(name).filter(|v| !v.is_empty());
+        // With a modifier an empty value counts as unset (as in POSIX sh and docker compose);
+        // a plain ${VAR} set to "" is "".
+        let set = lookup(name).filter(|v| modifier.is_none() || !v.is_empty());
         match (set, modifier) {
             (Some(found), _) => out.push_str(&found),
             (None, Some(m)) if m.starts_with(":-") => out.push_str(&m[2..]),
@@ -110,15 +120,7 @@ pub fn interpolate(
                     hint: format!("set {name} in the environment or in .env"),
                 });
             }
-            (None, Some(_)) => {
-                return Err(ExpressionError {
-                    offset,
-                    expression: expression.into(),
-                    message: format!("`{expression}`: unknown modifier after `{name}`"),
-                    hint: "use ${VAR:-default} or ${VAR:?message}".into(),
-                });
-            }
-            (None, None) => {
+            (None, _) => {
                 return Err(ExpressionError {
                     offset,
                     expression: expression.into(),
@@ -320,6 +322,8 @@ mod tests {
         );
         assert_eq!(run("${MISSING:-5432}").unwrap(), "5432");
         assert_eq!(run("${EMPTY:-dflt}").unwrap(), "dflt");
+        assert_eq!(run("[${EMPTY}]").unwrap(), "[]");
+        assert!(run("${EMPTY:?needed}").is_err());
         assert_eq!(run("${HOST:-dflt}").unwrap(), "db.local");
         assert_eq!(
             run("--port ${PORT} $HOME $$ $${HOST}").unwrap(),
