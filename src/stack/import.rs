@@ -176,6 +176,21 @@ fn invalid(shown: &str, line: usize, column: usize, message: String, hint: &str)
     }])
 }
 
+/// The non-empty map under `key`, or an error saying there is nothing to import.
+fn entries<'a>(
+    document: &'a Value,
+    key: &str,
+    shown: &str,
+    message: &str,
+    hint: &str,
+) -> Result<&'a serde_json::Map<String, Value>, ImportError> {
+    document
+        .get(key)
+        .and_then(Value::as_object)
+        .filter(|map| !map.is_empty())
+        .ok_or_else(|| invalid(shown, 1, 1, message.into(), hint))
+}
+
 fn procfile(path: &Path, shown: &str, text: &str) -> Result<String, ImportError> {
     // Procfile mode's own reading (and its PORT numbering) is what the output must reproduce.
     let stack = super::procfile::load(path, shown, text).map_err(|e| match e {
@@ -241,19 +256,13 @@ fn package_json(path: &Path, shown: &str, text: &str) -> Result<String, ImportEr
             "fix the file; import reads its \"scripts\"",
         )
     })?;
-    let scripts = document
-        .get("scripts")
-        .and_then(Value::as_object)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            invalid(
-                shown,
-                1,
-                1,
-                "package.json has no \"scripts\" to import".into(),
-                "add scripts such as \"dev\": \"vite\"",
-            )
-        })?;
+    let scripts = entries(
+        &document,
+        "scripts",
+        shown,
+        "package.json has no \"scripts\" to import",
+        "add scripts such as \"dev\": \"vite\"",
+    )?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let runner = [
         ("pnpm-lock.yaml", "pnpm"),
@@ -311,19 +320,13 @@ fn process_compose(shown: &str, text: &str) -> Result<String, ImportError> {
             "fix the YAML syntax here",
         )
     })?;
-    let processes = document
-        .get("processes")
-        .and_then(Value::as_object)
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            invalid(
-                shown,
-                1,
-                1,
-                "no `processes` to import".into(),
-                "a process-compose file declares processes: {NAME: {command: ...}}",
-            )
-        })?;
+    let processes = entries(
+        &document,
+        "processes",
+        shown,
+        "no `processes` to import",
+        "a process-compose file declares processes: {NAME: {command: ...}}",
+    )?;
     let mut notes = Vec::new();
     let mut global_env: Vec<(String, String)> = Vec::new();
     if let Some(top) = document.as_object() {
