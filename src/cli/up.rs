@@ -65,7 +65,7 @@ pub struct UpArgs {
     /// declared ports (whatever holds them is ended).
     #[arg(long)]
     kill_existing: bool,
-    /// Activate a profile: services with `profiles = [\"NAME\"]` start too (repeatable;
+    /// Activate a profile: services with `profiles = ["NAME"]` start too (repeatable;
     /// services without profiles always start).
     #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
