@@ -101,3 +101,21 @@ fn unresolved_variables_are_reported_at_line_and_column() {
         .stderr(predicates::str::contains("3 problems in reaper.toml"));
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn a_broken_dotenv_is_reported_at_its_line_only_when_used() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path().join(".env"),
+        "GOOD=1\nthis is not a variable\n",
+    )
+    .unwrap();
+    // Without ${…} the project's .env is not read for interpolation.
+    write_config(&sandbox, "[services.a]\ncommand = \"sleep 1\"\n");
+    sandbox.reaper().arg("check").assert().success();
+    write_config(&sandbox, "[services.a]\ncommand = \"sleep ${GOOD}\"\n");
+    sandbox.reaper().arg("check").assert().code(2).stdout(
+        predicates::str::is_match(r"(?m)^\.env:2:\d+: cannot read it for \$\{…\} in reaper.toml")
+            .unwrap(),
+    );
+}
