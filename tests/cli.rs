@@ -27,6 +27,7 @@ fn every_command_has_help_with_examples() {
         "ps",
         "check",
         "schema",
+        "import",
         "completions",
         "man",
     ];

@@ -229,7 +229,7 @@ fn shipped_schema_matches_the_config_types() {
 #[test]
 fn every_stack_command_has_help_with_examples() {
     let sandbox = Sandbox::new();
-    for command in ["up", "down", "ps", "check", "schema"] {
+    for command in ["up", "down", "ps", "check", "schema", "import"] {
         sandbox
             .reaper()
             .args([command, "--help"])

@@ -2,6 +2,7 @@
 
 mod clean;
 mod doctor;
+mod import;
 mod logs;
 mod output;
 mod port;
@@ -90,6 +91,7 @@ enum Command {
     Ps(up::PsArgs),
     Check(up::CheckArgs),
     Schema(up::SchemaArgs),
+    Import(import::Args),
     Run(run::Args),
     Clean(clean::Args),
     Doctor(doctor::DoctorArgs),
@@ -230,6 +232,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Ps(args) => up::run_ps(state_dir.as_deref(), &cwd, args),
         Command::Check(args) => up::run_check(&cwd, args),
         Command::Schema(args) => up::run_schema(args),
+        Command::Import(args) => import::run(&cwd, args),
         Command::Port(args) => port::run_port(&state, args),
         Command::Ports(args) => port::run_ports(&state, args),
         Command::Run(args) => run::run(args),

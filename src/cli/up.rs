@@ -46,6 +46,7 @@ pub struct FileArg {
   reaper up api                  # api and what it depends on
   reaper up -d && reaper ps      # detached; `reaper down` stops it
   reaper up --kill-existing      # replace a running stack, free the declared ports
+  reaper up --profile test       # also the services with profiles = [\"test\"]
 
 Exit codes:
   0  the stack was stopped (or every service exited cleanly)
@@ -64,6 +65,10 @@ pub struct UpArgs {
     /// declared ports (whatever holds them is ended).
     #[arg(long)]
     kill_existing: bool,
+    /// Activate a profile: services with `profiles = ["NAME"]` start too (repeatable;
+    /// services without profiles always start).
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
     #[command(flatten)]
     config: FileArg,
     /// Internal: run as the detached supervisor started by `reaper up -d`.
@@ -103,10 +108,15 @@ pub struct DownArgs {
 #[command(after_help = "Examples:
   reaper ps
   reaper ps -f examples/devstack/reaper.toml
-  reaper ps --json | jq '.services[] | {name, state, health}'")]
+  reaper ps --json | jq '.services[] | {name, state, health}'
+  reaper ps --profile test       # also list the test profile's services when not running")]
 pub struct PsArgs {
     #[command(flatten)]
     config: FileArg,
+    /// List the services of this profile too when they are not running (repeatable); running
+    /// services are always listed.
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
     /// Print JSON (schema 1: {\"schema\": 1, \"supervisor\": {...}|null, \"services\": [...]}).
     #[arg(long)]
     json: bool,
@@ -222,7 +232,10 @@ fn up_error(error: UpError) -> CliError {
 pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
     let located = locate(args.config.file.as_deref(), cwd)?;
     let state = state_for(explicit, cwd, Some(&located))?;
-    let stack = load(&located, false)?;
+    let mut stack = load(&located, false)?;
+    stack
+        .with_profiles(&args.profiles, &args.services)
+        .map_err(|e| CliError::new(EXIT_USAGE, e))?;
     let problems = checks::run(&stack, &located.shown);
     if !problems.is_empty() {
         print_problems(&problems, false)?;
@@ -239,6 +252,7 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
         kill_existing: args.kill_existing,
         detached: args.supervisor,
         show_output: !args.supervisor,
+        profiles: args.profiles,
     };
     if !args.detach {
         return up::run(&state, &stack, &options).map_err(up_error);
@@ -408,7 +422,12 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
 }
 
 pub fn run_ps(explicit: Option<&Path>, cwd: &Path, args: PsArgs) -> CliResult {
-    let (located, stack) = optional_stack(args.config.file.as_deref(), cwd)?;
+    let (located, mut stack) = optional_stack(args.config.file.as_deref(), cwd)?;
+    if let Some(stack) = &mut stack {
+        stack
+            .with_profiles(&args.profiles, &[])
+            .map_err(|e| CliError::new(EXIT_USAGE, e))?;
+    }
     let state = state_for(explicit, cwd, located.as_ref())?;
     let document = control::ps(&state, stack.as_ref())?;
     if args.json {

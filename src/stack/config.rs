@@ -42,7 +42,10 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 #[schemars(
     title = "reaper.toml",
     description = "Configuration of a reaper project: the services `reaper up` starts, the checks \
-                   `reaper check` and `reaper up` run first, and settings of `reaper doctor`."
+                   `reaper check` and `reaper up` run first, and settings of `reaper doctor`. \
+                   String values may use ${VAR}, ${VAR:-default} and ${VAR:?message} (from the \
+                   environment, the service's env_file and .env); $${ writes a literal ${, and \
+                   ${PORT}, ${REAPER_REPLICA} and ${NAME_PORT} are left for the service."
 )]
 pub struct ConfigFile {
     /// The services of the stack, by name (letters, digits, '.', '_' or '-').
@@ -124,6 +127,18 @@ pub struct ServiceConfig {
     #[serde(default)]
     #[schemars(with = "Option<DurationValue>")]
     pub stop_timeout: Option<Spanned<DurationValue>>,
+    /// Profiles the service belongs to: it starts only when one of them is active (`reaper up
+    /// --profile NAME`), when it is named on the command line, or when an active service depends
+    /// on it. A service without profiles always starts.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub profiles: Vec<Spanned<String>>,
+    /// Number of copies to run (default 1). Copies are named NAME.1 … NAME.N, each with its own
+    /// record and log, REAPER_REPLICA=N, and (with `port`) port + N - 1 as PORT; a service that
+    /// depends on NAME depends on every copy.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100))]
+    pub replicas: Option<Spanned<i64>>,
 }
 
 /// A command line: a shell string or an argument vector.
@@ -303,7 +318,7 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Collects errors against one file.
 pub(crate) struct Errors<'a> {
-    shown: &'a str,
+    pub(crate) shown: &'a str,
     text: &'a str,
     pub(crate) list: Vec<ConfigError>,
 }
@@ -338,7 +353,7 @@ impl<'a> Errors<'a> {
         });
     }
 
-    fn line_of(&self, span: &Range<usize>) -> usize {
+    pub(crate) fn line_of(&self, span: &Range<usize>) -> usize {
         line_col(self.text, span.start).0
     }
 }
@@ -407,10 +422,15 @@ fn parse_error(shown: &str, text: &str, error: &toml::de::Error) -> ConfigError 
 /// Parses the text of a `reaper.toml` into the raw types (no validation beyond types). A syntax
 /// error stops the parser, so it comes alone; type errors (a wrong type, an unknown key, a missing
 /// `command`) are all reported, in file order: after each, the entry it is about is left out and
-/// the rest is read again.
-pub fn parse_file(shown: &str, text: &str) -> Result<ConfigFile, Vec<ConfigError>> {
+/// the rest is read again. Before that, `${VAR}` in string values is interpolated (see
+/// [`super::interpolate`]); `root` is the directory of the file.
+pub fn parse_file(shown: &str, text: &str, root: &Path) -> Result<ConfigFile, Vec<ConfigError>> {
     let mut document =
         toml::de::DeTable::parse(text).map_err(|e| vec![parse_error(shown, text, &e)])?;
+    let unresolved = super::interpolate::apply(document.get_mut(), shown, text, root);
+    if !unresolved.is_empty() {
+        return Err(unresolved);
+    }
     let mut errors: Vec<ConfigError> = Vec::new();
     // (table, key) pairs left out: a `missing field` error they cause is not the user's.
     let mut left_out: Vec<(Range<usize>, String)> = Vec::new();
@@ -513,7 +533,7 @@ fn duration_field(
     }
 }
 
-fn valid_env_name(name: &str) -> bool {
+pub(crate) fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -547,6 +567,7 @@ pub fn validate(
     let mut services = Vec::new();
     let mut ports: HashMap<u16, (String, usize)> = HashMap::new();
     let mut dependency_spans: HashMap<(String, String), Range<usize>> = HashMap::new();
+    let mut replicated: Vec<(String, Spanned<i64>)> = Vec::new();
     for (key, config) in entries {
         let name = key.get_ref().clone();
         let line = errors.line_of(&key.span());
@@ -773,6 +794,7 @@ pub fn validate(
                 Ok(signal) => signal,
             },
         };
+        let profiles = profiles_of(&mut errors, &name, &config.profiles);
         services.push(Service {
             name,
             argv,
@@ -791,7 +813,12 @@ pub fn validate(
             stop_signal,
             stop_timeout,
             line,
+            profiles,
+            replica_of: None,
         });
+        if let Some(count) = config.replicas {
+            replicated.push((services[services.len() - 1].name.clone(), count));
+        }
     }
     for cycle in super::find_cycles(&services) {
         // Report at the edge that closes the cycle.
@@ -807,6 +834,7 @@ pub fn validate(
             Some("remove one of these depends_on entries".into()),
         );
     }
+    let services = super::replicas::expand(services, &replicated, &mut errors);
     let checks = validate_checks(&mut errors, file.checks, &root);
     if !errors.list.is_empty() {
         let mut list = errors.list;
@@ -821,6 +849,26 @@ pub fn validate(
         checks,
         doctor: file.doctor,
     })
+}
+
+fn profiles_of(errors: &mut Errors<'_>, service: &str, list: &[Spanned<String>]) -> Vec<String> {
+    let mut profiles: Vec<String> = Vec::new();
+    for profile in list {
+        let name = profile.get_ref();
+        if crate::state::validate_new_name(name).is_err() {
+            errors.at(
+                profile.span(),
+                format!(
+                    "service `{service}`: `{}` is not a usable profile name",
+                    crate::text::escape(name)
+                ),
+                Some("use letters, digits, '.', '_' or '-', e.g. profiles = [\"test\"]".into()),
+            );
+        } else if !profiles.contains(name) {
+            profiles.push(name.clone());
+        }
+    }
+    profiles
 }
 
 fn validate_checks(errors: &mut Errors<'_>, config: ChecksConfig, root: &Path) -> Checks {
@@ -955,7 +1003,7 @@ stop_timeout = "10s"
 files = ["x"]
 same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
 "#;
-        let file = parse_file("reaper.toml", text).unwrap();
+        let file = parse_file("reaper.toml", text, Path::new("/nonexistent")).unwrap();
         assert_eq!(file.services.len(), 2);
         let dir = tempfile::tempdir().unwrap();
         let stack = validate(file, &dir.path().join("reaper.toml"), "reaper.toml", text).unwrap();
@@ -972,7 +1020,7 @@ same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
     #[test]
     fn unknown_keys_point_at_the_line_with_a_suggestion() {
         let text = "[services.api]\ncomand = \"x\"\n";
-        let errors = parse_file("reaper.toml", text).unwrap_err();
+        let errors = parse_file("reaper.toml", text, Path::new("/nonexistent")).unwrap_err();
         // `command` is missing too, reported at the table's header (line 1).
         assert_eq!(errors.len(), 2, "{errors:?}");
         let error = &errors[1];

@@ -13,8 +13,13 @@
 pub mod checks;
 pub mod config;
 pub mod control;
+pub mod import;
+
+pub mod interpolate;
 pub mod probe;
 pub mod procfile;
+pub mod profiles;
+pub mod replicas;
 pub mod status;
 
 use std::collections::HashMap;
@@ -89,6 +94,10 @@ pub struct Service {
     pub stop_timeout: Duration,
     /// Line of the declaration, for messages.
     pub line: usize,
+    /// Profiles the service belongs to (empty: it always starts).
+    pub profiles: Vec<String>,
+    /// For a copy of a service with `replicas`, the name of that service (`web` for `web.2`).
+    pub replica_of: Option<String>,
 }
 
 impl Service {
@@ -289,7 +298,8 @@ pub fn load(located: &Located) -> Result<Stack, LoadError> {
     })?;
     match located.source {
         Source::Toml => {
-            let file = config::parse_file(&located.shown, &text).map_err(LoadError::Invalid)?;
+            let file = config::parse_file(&located.shown, &text, located.root())
+                .map_err(LoadError::Invalid)?;
             config::validate(file, &located.path, &located.shown, &text).map_err(LoadError::Invalid)
         }
         Source::Procfile => procfile::load(&located.path, &located.shown, &text),
@@ -302,8 +312,18 @@ impl Stack {
         self.services.iter().find(|s| s.name == name)
     }
 
-    /// The services to start for `requested` (every service when empty): those named and,
-    /// transitively, their dependencies, in declaration order.
+    /// The copies of a service declared with `replicas` (empty for any other name).
+    pub fn copies_of(&self, name: &str) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|s| s.replica_of.as_deref() == Some(name))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// The services to start for `requested` (every service when empty): those named (a service
+    /// with replicas: all its copies) and, transitively, their dependencies, in declaration
+    /// order.
     pub fn selection(&self, requested: &[String]) -> Result<Vec<String>, String> {
         if requested.is_empty() {
             return Ok(self.services.iter().map(|s| s.name.clone()).collect());
@@ -311,6 +331,11 @@ impl Stack {
         let mut wanted: Vec<String> = Vec::new();
         let mut stack: Vec<String> = Vec::new();
         for name in requested {
+            let copies = self.copies_of(name);
+            if !copies.is_empty() {
+                stack.extend(copies);
+                continue;
+            }
             if self.service(name).is_none() {
                 let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
                 let hint = match closest(name, names.iter().copied()) {

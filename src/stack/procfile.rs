@@ -146,6 +146,8 @@ pub fn load(path: &Path, shown: &str, text: &str) -> Result<Stack, LoadError> {
                 stop_signal: Signal::Term,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 line,
+                profiles: Vec::new(),
+                replica_of: None,
             }
         })
         .collect();

@@ -76,6 +76,9 @@ pub struct UpOptions {
     /// Print the services' output (foreground); the detached supervisor prints only its own
     /// events, since the output is in each service's log already.
     pub show_output: bool,
+    /// Active profiles (`--profile`), passed on to the detached supervisor; the stack given to
+    /// `run` and `detach` is already narrowed to them ([`Stack::with_profiles`]).
+    pub profiles: Vec<String>,
 }
 
 /// Why `reaper up` could not run.
@@ -1383,6 +1386,9 @@ pub fn detach(
     ];
     if options.kill_existing {
         argv.push("--kill-existing".into());
+    }
+    for profile in &options.profiles {
+        argv.extend(["--profile".into(), profile.clone()]);
     }
     if !options.services.is_empty() {
         argv.push("--".into());
