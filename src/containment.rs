@@ -68,6 +68,8 @@ pub struct MarkerCache {
     seen: HashMap<(Pid, u64), Option<Marker>>,
     /// Set for a cache built from known markers: processes it does not know carry none.
     closed: bool,
+    /// Processes started before this carry no marker looked for (see [`MarkerFloor`]).
+    lowest_start: u64,
 }
 
 impl MarkerCache {
@@ -81,7 +83,25 @@ impl MarkerCache {
                 .map(|(key, marker)| (key, Some(marker)))
                 .collect(),
             closed: true,
+            lowest_start: 0,
         }
+    }
+
+    /// A cache for a scan of `run_dir`'s services and this user's `reaper run`s: it does not
+    /// read the environment of processes started before any of their markers was issued
+    /// ([`lowest_marked_start`]).
+    pub fn for_scan(run_dir: &Path) -> MarkerCache {
+        MarkerCache {
+            lowest_start: lowest_marked_start(run_dir),
+            ..MarkerCache::default()
+        }
+    }
+
+    fn read(&self, pid: Pid, start_time: u64) -> Option<Marker> {
+        if start_time < self.lowest_start {
+            return None;
+        }
+        os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v))
     }
 
     /// Reads the markers of many processes at once (two threads when there are many), so later
@@ -93,15 +113,12 @@ impl MarkerCache {
         let todo: Vec<(Pid, u64)> = processes
             .iter()
             .copied()
-            .filter(|key| !self.seen.contains_key(key))
+            .filter(|key| key.1 >= self.lowest_start && !self.seen.contains_key(key))
             .collect();
         let read = |chunk: &[(Pid, u64)]| -> Vec<((Pid, u64), Option<Marker>)> {
             chunk
                 .iter()
-                .map(|&(pid, start)| {
-                    let marker = os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v));
-                    ((pid, start), marker)
-                })
+                .map(|&(pid, start)| ((pid, start), self.read(pid, start)))
                 .collect()
         };
         let found = if todo.len() < 1000 {
@@ -120,17 +137,141 @@ impl MarkerCache {
 
     /// The marker of the process `(pid, start_time)`, if it carries one.
     pub fn marker(&mut self, pid: Pid, start_time: u64) -> Option<&Marker> {
-        let closed = self.closed;
-        self.seen
-            .entry((pid, start_time))
-            .or_insert_with(|| {
-                if closed {
-                    return None;
-                }
-                os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v))
-            })
-            .as_ref()
+        let key = (pid, start_time);
+        if !self.seen.contains_key(&key) {
+            let found = if self.closed {
+                None
+            } else {
+                self.read(pid, start_time)
+            };
+            self.seen.insert(key, found);
+        }
+        self.seen[&key].as_ref()
     }
+}
+
+/// Which processes may carry a marker a scan looks for: every process that gets one was started
+/// after the reaper process that issued it, and each issuer records, before its first spawn of a
+/// boot, its own start time in a floor file: one per state directory for its services' markers
+/// ([`service_marker_floor`]) and one per user for the markers of `reaper run` and doctor hooks
+/// ([`run_marker_floor`]). A process started before every floor carries none of them, so its
+/// environment need not be read (that read was half of a doctor scan's system calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerFloor {
+    /// No marker of this kind was issued since boot: no process carries one.
+    NoneIssued,
+    /// Processes whose start time is at least this may carry one.
+    Since(u64),
+    /// The floor cannot be trusted (unreadable, not ours, half written, or not kept on this
+    /// platform): any process may carry one.
+    Unknown,
+}
+
+impl MarkerFloor {
+    /// The lowest start time a marker carrier can have (`u64::MAX`: none can exist).
+    pub fn lowest_start(self) -> u64 {
+        match self {
+            MarkerFloor::NoneIssued => u64::MAX,
+            MarkerFloor::Since(start) => start,
+            MarkerFloor::Unknown => 0,
+        }
+    }
+}
+
+/// The floor file for the markers of services of `run_dir`, for this boot (the boot id is in
+/// the name, so a file never outlives the start times it compares with).
+pub fn service_marker_floor(run_dir: &Path) -> io::Result<PathBuf> {
+    Ok(run_dir.join(format!(".markers-since.{}", os::boot_id()?)))
+}
+
+/// The floor file for the markers of this user's `reaper run`s and doctor hooks, which have no
+/// state directory: in `/tmp` (fixed, not `$TMPDIR`, so every reaper of the user finds the same
+/// file). `None` where start times are not kept in one clock since boot (not Linux): scans there
+/// read every environment.
+pub fn run_marker_floor() -> io::Result<Option<PathBuf>> {
+    if !cfg!(target_os = "linux") {
+        return Ok(None);
+    }
+    Ok(Some(PathBuf::from(format!(
+        "/tmp/reaper-markers-since.{}.{}",
+        os::current_uid(),
+        os::boot_id()?
+    ))))
+}
+
+/// Records, before this process issues a marker, that processes started from now on may carry
+/// one: creates `floor` with this process's start time unless it exists (an earlier issuer's
+/// floor is lower, and what this process starts comes after it). A floor that exists but is not
+/// this user's (planted in `/tmp`) is left alone: scans then do not trust it.
+pub fn record_marker_floor(floor: &Path) -> io::Result<()> {
+    write_marker_floor(floor)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", floor.display())))
+}
+
+/// [`record_marker_floor`] for a `reaper run` or a doctor hook (see [`run_marker_floor`]).
+pub fn record_run_marker_floor() -> io::Result<()> {
+    match run_marker_floor()? {
+        Some(floor) => record_marker_floor(&floor),
+        None => Ok(()),
+    }
+}
+
+fn write_marker_floor(floor: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(floor) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let own = os::process_info(std::process::id())
+        .ok_or_else(|| io::Error::other("reaper is not in the process table"))?;
+    match crate::state::files::create_new(floor) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(format!("{}\n", own.start_time).as_bytes())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a floor file written by [`record_marker_floor`].
+pub fn read_marker_floor(floor: &Path) -> MarkerFloor {
+    match crate::state::files::read(floor) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => MarkerFloor::NoneIssued,
+        Err(_) => MarkerFloor::Unknown,
+        Ok(bytes) => {
+            let ours = owned_by_us(floor);
+            match std::str::from_utf8(&bytes).ok().map(str::trim) {
+                Some(text) if ours => text
+                    .parse()
+                    .map_or(MarkerFloor::Unknown, MarkerFloor::Since),
+                _ => MarkerFloor::Unknown,
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn owned_by_us(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.uid() == os::current_uid())
+}
+
+#[cfg(not(unix))]
+fn owned_by_us(_path: &Path) -> bool {
+    false
+}
+
+/// The lowest start time a process carrying a marker that a scan of `run_dir` looks for (its
+/// services' and this user's `reaper run`s') can have.
+pub fn lowest_marked_start(run_dir: &Path) -> u64 {
+    let floor = |path: io::Result<Option<PathBuf>>| match path {
+        Ok(Some(path)) => read_marker_floor(&path),
+        _ => MarkerFloor::Unknown,
+    };
+    floor(service_marker_floor(run_dir).map(Some))
+        .lowest_start()
+        .min(floor(run_marker_floor()).lowest_start())
 }
 
 /// What identifies one service's tree.
@@ -471,6 +612,29 @@ mod tests {
 
     use super::*;
     use crate::process::{ProcessInfo, ProcessState};
+
+    /// Only a floor this user wrote, whole, is trusted; a missing one means no marker was issued.
+    #[cfg(unix)]
+    #[test]
+    fn a_floor_is_trusted_only_when_written_whole_by_this_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let floor = dir.path().join("floor");
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::NoneIssued);
+        record_marker_floor(&floor).unwrap();
+        let own = os::process_info(std::process::id()).unwrap().start_time;
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::Since(own));
+        // A second issuer keeps the earlier floor.
+        std::fs::write(&floor, "5\n").unwrap();
+        record_marker_floor(&floor).unwrap();
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::Since(5));
+        std::fs::write(&floor, "").unwrap();
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::Unknown);
+        if os::current_uid() == 0 {
+            std::fs::write(&floor, "5\n").unwrap();
+            std::os::unix::fs::chown(&floor, Some(65534), None).unwrap();
+            assert_eq!(read_marker_floor(&floor), MarkerFloor::Unknown);
+        }
+    }
 
     /// Pids far above any this machine hands out, so `protection` never applies to them.
     const BASE: Pid = 3_000_000;

@@ -74,6 +74,7 @@ pub fn run_hook(command: &str, input: &[u8], timeout: Duration) -> Result<HookOu
         name: containment::run_owner_name(own.pid, own.start_time),
         run_dir: PathBuf::new(),
     };
+    containment::record_run_marker_floor().map_err(spawn_error)?;
     let argv = os::shell_command(command);
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])

@@ -270,7 +270,7 @@ fn finding(kind: FindingKind, info: Option<&ProcessInfo>) -> Finding {
 /// Scans once and reports every finding.
 pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError> {
     let first = os::snapshot()?;
-    let mut markers = MarkerCache::default();
+    let mut markers = MarkerCache::for_scan(&state.run_dir());
     let (owned, entries) = ownership(state, &first, &mut markers)?;
     let in_scope = |pid: Pid| options.scope == Scope::Machine || owned.members.contains_key(&pid);
     let mut findings = Vec::new();

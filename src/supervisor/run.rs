@@ -184,6 +184,11 @@ pub enum RunError {
         "cannot contain the command in a cgroup: {0} (set REAPER_CONTAINMENT=fallback to run without one)"
     )]
     Containment(io::Error),
+    /// The floor that lets scans skip unmarked processes could not be recorded.
+    #[error(
+        "cannot record that this run marks its processes: {0} (`reaper doctor` and `reaper clean` rely on it to find what a killed run leaves behind; make /tmp writable)"
+    )]
+    MarkerFloor(io::Error),
 }
 
 /// Runs `options.argv` to completion and cleans up after it. Returns the report, whose
@@ -214,6 +219,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         Path::new("."),
         std::env::var_os("PATH").as_deref(),
     ));
+    containment::record_run_marker_floor().map_err(RunError::MarkerFloor)?;
     command.args(args).env(MARKER_VAR, marker.encode());
     // Linux with a usable cgroup v2: the command and everything it starts stay in a cgroup
     // named after this process, so whatever survives a SIGKILL of reaper is found again.
