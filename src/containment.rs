@@ -87,12 +87,17 @@ impl MarkerCache {
         }
     }
 
-    /// A cache for a scan of `run_dir`'s services and this user's `reaper run`s: it does not
-    /// read the environment of processes started before any of their markers was issued
-    /// ([`lowest_marked_start`]).
+    /// A cache for a scan of `run_dir`'s services and this user's gone `reaper run`s: it does
+    /// not read the environment of processes started before any of their markers was issued
+    /// ([`marked_scope`]).
     pub fn for_scan(run_dir: &Path) -> MarkerCache {
+        MarkerCache::from_lowest_start(marked_scope(run_dir).0)
+    }
+
+    /// A cache that takes processes started before `lowest_start` to carry no marker.
+    pub fn from_lowest_start(lowest_start: u64) -> MarkerCache {
         MarkerCache {
-            lowest_start: lowest_marked_start(run_dir),
+            lowest_start,
             ..MarkerCache::default()
         }
     }
@@ -152,10 +157,11 @@ impl MarkerCache {
 
 /// Which processes may carry a marker a scan looks for: every process that gets one was started
 /// after the reaper process that issued it, and each issuer records, before its first spawn of a
-/// boot, its own start time in a floor file: one per state directory for its services' markers
-/// ([`service_marker_floor`]) and one per user for the markers of `reaper run` and doctor hooks
-/// ([`run_marker_floor`]). A process started before every floor carries none of them, so its
-/// environment need not be read (that read was half of a doctor scan's system calls).
+/// boot, its own start time in a floor file per state directory ([`service_marker_floor`]);
+/// `reaper run`s and doctor hooks register in the [`run_registry`] and leave it when nothing
+/// they started is left, so only the gone ones count. A process started before every floor
+/// carries none of the markers a scan looks for, and its environment is not read (that read was
+/// a third of a doctor scan's system calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkerFloor {
     /// No marker of this kind was issued since boot: no process carries one.
@@ -184,19 +190,99 @@ pub fn service_marker_floor(run_dir: &Path) -> io::Result<PathBuf> {
     Ok(run_dir.join(format!(".markers-since.{}", os::boot_id()?)))
 }
 
-/// The floor file for the markers of this user's `reaper run`s and doctor hooks, which have no
-/// state directory: in `/tmp` (fixed, not `$TMPDIR`, so every reaper of the user finds the same
-/// file). `None` where start times are not kept in one clock since boot (not Linux): scans there
-/// read every environment.
-pub fn run_marker_floor() -> io::Result<Option<PathBuf>> {
+/// Where this user's `reaper run`s and doctor hooks, whose markers have no state directory,
+/// register while their processes may be left behind: one file `PID.START` each, in `/tmp`
+/// (fixed, not `$TMPDIR`, so every reaper of the user finds it). `None` where start times are
+/// not kept in one clock since boot (not Linux): scans there read every environment.
+pub fn run_registry() -> io::Result<Option<PathBuf>> {
     if !cfg!(target_os = "linux") {
         return Ok(None);
     }
     Ok(Some(PathBuf::from(format!(
-        "/tmp/reaper-markers-since.{}.{}",
+        "/tmp/reaper-runs.{}.{}",
         os::current_uid(),
         os::boot_id()?
     ))))
+}
+
+/// A `reaper run` or doctor hook in the [`run_registry`]. Dropped, it stays registered (what it
+/// started may be left); [`RunRegistration::release`] once nothing it started is left.
+#[derive(Debug)]
+pub struct RunRegistration {
+    entry: Option<PathBuf>,
+}
+
+impl RunRegistration {
+    /// Registers this process before it issues a marker.
+    pub fn new() -> io::Result<RunRegistration> {
+        let Some(dir) = run_registry()? else {
+            return Ok(RunRegistration { entry: None });
+        };
+        let own = os::process_info(std::process::id())
+            .ok_or_else(|| io::Error::other("reaper is not in the process table"))?;
+        let entry = dir.join(format!("{}.{}", own.pid, own.start_time));
+        // A directory another user planted is not used (scans do not trust it either).
+        if std::fs::symlink_metadata(&dir).is_ok() && !owned_by_us(&dir) {
+            return Ok(RunRegistration { entry: None });
+        }
+        let written = crate::state::files::create_dir_all(&dir)
+            .and_then(|()| crate::state::files::open_lock(&entry).map(drop));
+        written.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot write {}: {e}", entry.display()))
+        })?;
+        Ok(RunRegistration { entry: Some(entry) })
+    }
+
+    /// Leaves the registry: nothing this process started is left running.
+    pub fn release(mut self) {
+        if let Some(entry) = self.entry.take() {
+            let _ = std::fs::remove_file(entry);
+        }
+    }
+}
+
+/// The `reaper run`s and hooks of the registry that are gone without leaving it: what they
+/// started may be orphans. `None` when the registry cannot be trusted (not this user's, a name
+/// that is not `PID.START`, unreadable): any process may then carry such a marker.
+fn abandoned_runs(dir: &Path) -> Option<Vec<(Pid, u64)>> {
+    let listing = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(Vec::new()),
+        Err(_) => return None,
+        Ok(listing) => listing,
+    };
+    if !owned_by_us(dir)
+        || std::fs::symlink_metadata(dir)
+            .ok()?
+            .file_type()
+            .is_symlink()
+    {
+        return None;
+    }
+    let mut gone = Vec::new();
+    for entry in listing {
+        let name = entry.ok()?.file_name();
+        let (pid, start) = name.to_str()?.split_once('.')?;
+        let (pid, start): (Pid, u64) = (pid.parse().ok()?, start.parse().ok()?);
+        if os::process_info(pid)
+            .is_none_or(|info| info.start_time != start || !info.state.is_alive())
+        {
+            gone.push((pid, start));
+        }
+    }
+    Some(gone)
+}
+
+/// Removes the registry entries of `runs` (gone, per [`abandoned_runs`]) that no orphan names:
+/// the scan that found none read every environment that could carry their marker.
+pub fn forget_abandoned_runs(runs: &[(Pid, u64)], orphan_names: &[&str]) {
+    let Ok(Some(dir)) = run_registry() else {
+        return;
+    };
+    for &(pid, start) in runs {
+        if !orphan_names.contains(&run_owner_name(pid, start).as_str()) {
+            let _ = std::fs::remove_file(dir.join(format!("{pid}.{start}")));
+        }
+    }
 }
 
 /// Records, before this process issues a marker, that processes started from now on may carry
@@ -206,14 +292,6 @@ pub fn run_marker_floor() -> io::Result<Option<PathBuf>> {
 pub fn record_marker_floor(floor: &Path) -> io::Result<()> {
     write_marker_floor(floor)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", floor.display())))
-}
-
-/// [`record_marker_floor`] for a `reaper run` or a doctor hook (see [`run_marker_floor`]).
-pub fn record_run_marker_floor() -> io::Result<()> {
-    match run_marker_floor()? {
-        Some(floor) => record_marker_floor(&floor),
-        None => Ok(()),
-    }
 }
 
 fn write_marker_floor(floor: &Path) -> io::Result<()> {
@@ -262,16 +340,27 @@ fn owned_by_us(_path: &Path) -> bool {
     false
 }
 
-/// The lowest start time a process carrying a marker that a scan of `run_dir` looks for (its
-/// services' and this user's `reaper run`s') can have.
-pub fn lowest_marked_start(run_dir: &Path) -> u64 {
-    let floor = |path: io::Result<Option<PathBuf>>| match path {
-        Ok(Some(path)) => read_marker_floor(&path),
-        _ => MarkerFloor::Unknown,
+/// What a scan of `run_dir` (its services' markers, and those of this user's `reaper run`s that
+/// are gone) needs to read: the lowest start time a carrier can have, and the gone runs.
+pub fn marked_scope(run_dir: &Path) -> (u64, Vec<(Pid, u64)>) {
+    let services = match service_marker_floor(run_dir) {
+        Ok(path) => read_marker_floor(&path),
+        Err(_) => MarkerFloor::Unknown,
     };
-    floor(service_marker_floor(run_dir).map(Some))
-        .lowest_start()
-        .min(floor(run_marker_floor()).lowest_start())
+    let (runs, gone) = match run_registry() {
+        Ok(Some(dir)) => match abandoned_runs(&dir) {
+            Some(gone) => {
+                let lowest = gone.iter().map(|&(_, start)| start).min();
+                (
+                    lowest.map_or(MarkerFloor::NoneIssued, MarkerFloor::Since),
+                    gone,
+                )
+            }
+            None => (MarkerFloor::Unknown, Vec::new()),
+        },
+        _ => (MarkerFloor::Unknown, Vec::new()),
+    };
+    (services.lowest_start().min(runs.lowest_start()), gone)
 }
 
 /// What identifies one service's tree.

@@ -277,7 +277,8 @@ fn finding_with(kind: FindingKind, info: Option<&ProcessInfo>, command: Option<S
 /// Scans once and reports every finding.
 pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError> {
     let first = os::snapshot()?;
-    let mut markers = MarkerCache::for_scan(&state.run_dir());
+    let (lowest_marked, gone_runs) = crate::containment::marked_scope(&state.run_dir());
+    let mut markers = MarkerCache::from_lowest_start(lowest_marked);
     let (owned, entries) = ownership(state, &first, &mut markers)?;
     let in_scope = |pid: Pid| options.scope == Scope::Machine || owned.members.contains_key(&pid);
     let mut findings = Vec::new();
@@ -323,7 +324,12 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         findings.push(f);
     }
 
-    for orphan in find_orphans(&first, &mut markers, &state.run_dir(), &owned.runs) {
+    let orphans = find_orphans(&first, &mut markers, &state.run_dir(), &owned.runs);
+    // Every environment that could carry a gone run's marker was just read: a gone run none of
+    // whose processes is left need not be looked for again.
+    let orphan_names: Vec<&str> = orphans.iter().map(|o| o.name.as_str()).collect();
+    crate::containment::forget_abandoned_runs(&gone_runs, &orphan_names);
+    for orphan in &orphans {
         let Some(info) = first.get(orphan.pid) else {
             continue;
         };
