@@ -343,8 +343,11 @@ fn owned_by_us(_path: &Path) -> bool {
 /// What a scan of `run_dir` (its services' markers, and those of this user's `reaper run`s that
 /// are gone) needs to read: the lowest start time a carrier can have, and the gone runs.
 pub fn marked_scope(run_dir: &Path) -> (u64, Vec<(Pid, u64)>) {
-    let services = match service_marker_floor(run_dir) {
-        Ok(path) => read_marker_floor(&path),
+    let services = match service_marker_floor(run_dir).map(|path| read_marker_floor(&path)) {
+        // Services started this boot by a reaper that wrote no floor (an older version) would
+        // be missed: without a floor, only a state directory that never ran anything is clean.
+        Ok(MarkerFloor::NoneIssued) if run_dir.exists() => MarkerFloor::Unknown,
+        Ok(floor) => floor,
         Err(_) => MarkerFloor::Unknown,
     };
     let (runs, gone) = match run_registry() {

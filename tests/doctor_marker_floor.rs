@@ -165,3 +165,17 @@ fn a_garbled_floor_makes_the_scan_read_every_environment() {
     sandbox.kill_leftovers();
     sandbox.assert_nothing_left();
 }
+
+/// Services started this boot by a reaper that wrote no floor (an older version) carry markers
+/// too: a state directory that has run something but has no floor is read whole.
+#[test]
+fn a_state_directory_without_a_floor_is_read_whole() {
+    let sandbox = Sandbox::new();
+    let record = lost_service(&sandbox);
+    std::fs::remove_file(floor_path(&sandbox)).unwrap();
+    let found = orphans(&sandbox);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["pid"], record["leader"]["pid"]);
+    sandbox.kill_leftovers();
+    sandbox.assert_nothing_left();
+}
