@@ -68,6 +68,8 @@ pub struct MarkerCache {
     seen: HashMap<(Pid, u64), Option<Marker>>,
     /// Set for a cache built from known markers: processes it does not know carry none.
     closed: bool,
+    /// Processes started before this carry no marker looked for (see [`MarkerFloor`]).
+    lowest_start: u64,
 }
 
 impl MarkerCache {
@@ -81,7 +83,30 @@ impl MarkerCache {
                 .map(|(key, marker)| (key, Some(marker)))
                 .collect(),
             closed: true,
+            lowest_start: 0,
         }
+    }
+
+    /// A cache for a scan of `run_dir`'s services and this user's gone `reaper run`s: it does
+    /// not read the environment of processes started before any of their markers was issued
+    /// ([`marked_scope`]).
+    pub fn for_scan(run_dir: &Path) -> MarkerCache {
+        MarkerCache::from_lowest_start(marked_scope(run_dir).0)
+    }
+
+    /// A cache that takes processes started before `lowest_start` to carry no marker.
+    pub fn from_lowest_start(lowest_start: u64) -> MarkerCache {
+        MarkerCache {
+            lowest_start,
+            ..MarkerCache::default()
+        }
+    }
+
+    fn read(&self, pid: Pid, start_time: u64) -> Option<Marker> {
+        if start_time < self.lowest_start {
+            return None;
+        }
+        os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v))
     }
 
     /// Reads the markers of many processes at once (two threads when there are many), so later
@@ -93,15 +118,12 @@ impl MarkerCache {
         let todo: Vec<(Pid, u64)> = processes
             .iter()
             .copied()
-            .filter(|key| !self.seen.contains_key(key))
+            .filter(|key| key.1 >= self.lowest_start && !self.seen.contains_key(key))
             .collect();
         let read = |chunk: &[(Pid, u64)]| -> Vec<((Pid, u64), Option<Marker>)> {
             chunk
                 .iter()
-                .map(|&(pid, start)| {
-                    let marker = os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v));
-                    ((pid, start), marker)
-                })
+                .map(|&(pid, start)| ((pid, start), self.read(pid, start)))
                 .collect()
         };
         let found = if todo.len() < 1000 {
@@ -120,17 +142,228 @@ impl MarkerCache {
 
     /// The marker of the process `(pid, start_time)`, if it carries one.
     pub fn marker(&mut self, pid: Pid, start_time: u64) -> Option<&Marker> {
-        let closed = self.closed;
-        self.seen
-            .entry((pid, start_time))
-            .or_insert_with(|| {
-                if closed {
-                    return None;
-                }
-                os::marker_of(pid, MARKER_VAR).and_then(|v| Marker::decode(&v))
-            })
-            .as_ref()
+        let key = (pid, start_time);
+        if !self.seen.contains_key(&key) {
+            let found = if self.closed {
+                None
+            } else {
+                self.read(pid, start_time)
+            };
+            self.seen.insert(key, found);
+        }
+        self.seen[&key].as_ref()
     }
+}
+
+/// Which processes may carry a marker a scan looks for: every process that gets one was started
+/// after the reaper process that issued it, and each issuer records, before its first spawn of a
+/// boot, its own start time in a floor file per state directory ([`service_marker_floor`]);
+/// `reaper run`s and doctor hooks register in the [`run_registry`] and leave it when nothing
+/// they started is left, so only the gone ones count. A process started before every floor
+/// carries none of the markers a scan looks for, and its environment is not read (that read was
+/// a third of a doctor scan's system calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerFloor {
+    /// No marker of this kind was issued since boot: no process carries one.
+    NoneIssued,
+    /// Processes whose start time is at least this may carry one.
+    Since(u64),
+    /// The floor cannot be trusted (unreadable, not ours, half written, or not kept on this
+    /// platform): any process may carry one.
+    Unknown,
+}
+
+impl MarkerFloor {
+    /// The lowest start time a marker carrier can have (`u64::MAX`: none can exist).
+    pub fn lowest_start(self) -> u64 {
+        match self {
+            MarkerFloor::NoneIssued => u64::MAX,
+            MarkerFloor::Since(start) => start,
+            MarkerFloor::Unknown => 0,
+        }
+    }
+}
+
+/// The floor file for the markers of services of `run_dir`, for this boot (the boot id is in
+/// the name, so a file never outlives the start times it compares with).
+pub fn service_marker_floor(run_dir: &Path) -> io::Result<PathBuf> {
+    Ok(run_dir.join(format!(".markers-since.{}", os::boot_id()?)))
+}
+
+/// Where this user's `reaper run`s and doctor hooks, whose markers have no state directory,
+/// register while their processes may be left behind: one file `PID.START` each, in `/tmp`
+/// (fixed, not `$TMPDIR`, so every reaper of the user finds it). `None` where start times are
+/// not kept in one clock since boot (not Linux): scans there read every environment.
+pub fn run_registry() -> io::Result<Option<PathBuf>> {
+    if !cfg!(target_os = "linux") {
+        return Ok(None);
+    }
+    Ok(Some(PathBuf::from(format!(
+        "/tmp/reaper-runs.{}.{}",
+        os::current_uid(),
+        os::boot_id()?
+    ))))
+}
+
+/// A `reaper run` or doctor hook in the [`run_registry`]. Dropped, it stays registered (what it
+/// started may be left); [`RunRegistration::release`] once nothing it started is left.
+#[derive(Debug)]
+pub struct RunRegistration {
+    entry: Option<PathBuf>,
+}
+
+impl RunRegistration {
+    /// Registers this process before it issues a marker.
+    pub fn new() -> io::Result<RunRegistration> {
+        let Some(dir) = run_registry()? else {
+            return Ok(RunRegistration { entry: None });
+        };
+        let own = os::process_info(std::process::id())
+            .ok_or_else(|| io::Error::other("reaper is not in the process table"))?;
+        let entry = dir.join(format!("{}.{}", own.pid, own.start_time));
+        // A directory another user planted is not used (scans do not trust it either).
+        if std::fs::symlink_metadata(&dir).is_ok() && !owned_by_us(&dir) {
+            return Ok(RunRegistration { entry: None });
+        }
+        let written = crate::state::files::create_dir_all(&dir)
+            .and_then(|()| crate::state::files::open_lock(&entry).map(drop));
+        written.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot write {}: {e}", entry.display()))
+        })?;
+        Ok(RunRegistration { entry: Some(entry) })
+    }
+
+    /// Leaves the registry: nothing this process started is left running.
+    pub fn release(mut self) {
+        if let Some(entry) = self.entry.take() {
+            let _ = std::fs::remove_file(entry);
+        }
+    }
+}
+
+/// The `reaper run`s and hooks of the registry that are gone without leaving it: what they
+/// started may be orphans. `None` when the registry cannot be trusted (not this user's, a name
+/// that is not `PID.START`, unreadable): any process may then carry such a marker.
+fn abandoned_runs(dir: &Path) -> Option<Vec<(Pid, u64)>> {
+    let listing = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(Vec::new()),
+        Err(_) => return None,
+        Ok(listing) => listing,
+    };
+    if !owned_by_us(dir)
+        || std::fs::symlink_metadata(dir)
+            .ok()?
+            .file_type()
+            .is_symlink()
+    {
+        return None;
+    }
+    let mut gone = Vec::new();
+    for entry in listing {
+        let name = entry.ok()?.file_name();
+        let (pid, start) = name.to_str()?.split_once('.')?;
+        let (pid, start): (Pid, u64) = (pid.parse().ok()?, start.parse().ok()?);
+        if os::process_info(pid)
+            .is_none_or(|info| info.start_time != start || !info.state.is_alive())
+        {
+            gone.push((pid, start));
+        }
+    }
+    Some(gone)
+}
+
+/// Removes the registry entries of `runs` (gone, per [`abandoned_runs`]) that no orphan names:
+/// the scan that found none read every environment that could carry their marker.
+pub fn forget_abandoned_runs(runs: &[(Pid, u64)], orphan_names: &[&str]) {
+    let Ok(Some(dir)) = run_registry() else {
+        return;
+    };
+    for &(pid, start) in runs {
+        if !orphan_names.contains(&run_owner_name(pid, start).as_str()) {
+            let _ = std::fs::remove_file(dir.join(format!("{pid}.{start}")));
+        }
+    }
+}
+
+/// Records, before this process issues a marker, that processes started from now on may carry
+/// one: creates `floor` with this process's start time unless it exists (an earlier issuer's
+/// floor is lower, and what this process starts comes after it). A floor that exists but is not
+/// this user's (planted in `/tmp`) is left alone: scans then do not trust it.
+pub fn record_marker_floor(floor: &Path) -> io::Result<()> {
+    write_marker_floor(floor)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", floor.display())))
+}
+
+fn write_marker_floor(floor: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(floor) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let own = os::process_info(std::process::id())
+        .ok_or_else(|| io::Error::other("reaper is not in the process table"))?;
+    match crate::state::files::create_new(floor) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(format!("{}\n", own.start_time).as_bytes())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a floor file written by [`record_marker_floor`].
+pub fn read_marker_floor(floor: &Path) -> MarkerFloor {
+    match crate::state::files::read(floor) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => MarkerFloor::NoneIssued,
+        Err(_) => MarkerFloor::Unknown,
+        Ok(bytes) => {
+            let ours = owned_by_us(floor);
+            match std::str::from_utf8(&bytes).ok().map(str::trim) {
+                Some(text) if ours => text
+                    .parse()
+                    .map_or(MarkerFloor::Unknown, MarkerFloor::Since),
+                _ => MarkerFloor::Unknown,
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn owned_by_us(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.uid() == os::current_uid())
+}
+
+#[cfg(not(unix))]
+fn owned_by_us(_path: &Path) -> bool {
+    false
+}
+
+/// What a scan of `run_dir` (its services' markers, and those of this user's `reaper run`s that
+/// are gone) needs to read: the lowest start time a carrier can have, and the gone runs.
+pub fn marked_scope(run_dir: &Path) -> (u64, Vec<(Pid, u64)>) {
+    let services = match service_marker_floor(run_dir).map(|path| read_marker_floor(&path)) {
+        // Services started this boot by a reaper that wrote no floor (an older version) would
+        // be missed: without a floor, only a state directory that never ran anything is clean.
+        Ok(MarkerFloor::NoneIssued) if run_dir.exists() => MarkerFloor::Unknown,
+        Ok(floor) => floor,
+        Err(_) => MarkerFloor::Unknown,
+    };
+    let (runs, gone) = match run_registry() {
+        Ok(Some(dir)) => match abandoned_runs(&dir) {
+            Some(gone) => {
+                let lowest = gone.iter().map(|&(_, start)| start).min();
+                (
+                    lowest.map_or(MarkerFloor::NoneIssued, MarkerFloor::Since),
+                    gone,
+                )
+            }
+            None => (MarkerFloor::Unknown, Vec::new()),
+        },
+        _ => (MarkerFloor::Unknown, Vec::new()),
+    };
+    (services.lowest_start().min(runs.lowest_start()), gone)
 }
 
 /// What identifies one service's tree.
@@ -471,6 +704,29 @@ mod tests {
 
     use super::*;
     use crate::process::{ProcessInfo, ProcessState};
+
+    /// Only a floor this user wrote, whole, is trusted; a missing one means no marker was issued.
+    #[cfg(unix)]
+    #[test]
+    fn a_floor_is_trusted_only_when_written_whole_by_this_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let floor = dir.path().join("floor");
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::NoneIssued);
+        record_marker_floor(&floor).unwrap();
+        let own = os::process_info(std::process::id()).unwrap().start_time;
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::Since(own));
+        // A second issuer keeps the earlier floor.
+        std::fs::write(&floor, "5\n").unwrap();
+        record_marker_floor(&floor).unwrap();
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::Since(5));
+        std::fs::write(&floor, "").unwrap();
+        assert_eq!(read_marker_floor(&floor), MarkerFloor::Unknown);
+        if os::current_uid() == 0 {
+            std::fs::write(&floor, "5\n").unwrap();
+            std::os::unix::fs::chown(&floor, Some(65534), None).unwrap();
+            assert_eq!(read_marker_floor(&floor), MarkerFloor::Unknown);
+        }
+    }
 
     /// Pids far above any this machine hands out, so `protection` never applies to them.
     const BASE: Pid = 3_000_000;

@@ -9,11 +9,12 @@ use reaper::terminate::StopReport;
 pub use reaper::text::escape;
 use reaper::units::format_duration;
 
-/// Writes `value` as pretty JSON and a newline to stdout.
+/// Writes `value` as pretty JSON and a newline to stdout, in one write: stdout is line
+/// buffered, and a doctor report with 2,000 findings was 28,000 write system calls.
 pub fn json(value: &impl Serialize) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    io::stdout().lock().write_all(&text)
 }
 
 /// A borderless table with these headers, like `ps`.

@@ -14,7 +14,7 @@ use crate::containment::{self, Anchor, MARKER_VAR, Marker};
 use crate::identity::ProcessRef;
 use crate::os;
 use crate::signal::Signal;
-use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
+use crate::terminate::{self, Outcome, StopPolicy, StopReport, StopTarget};
 
 /// Name of a hook's tree in stop reports.
 pub const HOOK_TREE_NAME: &str = "on-finding hook";
@@ -74,6 +74,7 @@ pub fn run_hook(command: &str, input: &[u8], timeout: Duration) -> Result<HookOu
         name: containment::run_owner_name(own.pid, own.start_time),
         run_dir: PathBuf::new(),
     };
+    let registration = containment::RunRegistration::new().map_err(spawn_error)?;
     let argv = os::shell_command(command);
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -124,6 +125,15 @@ pub fn run_hook(command: &str, input: &[u8], timeout: Duration) -> Result<HookOu
         .expect("the hook's waiter does not panic")
         .map_err(HookError::Stop)?;
     let _ = writer.join();
+    let left = report.as_ref().is_some_and(|report| {
+        report
+            .processes
+            .iter()
+            .any(|p| matches!(p.outcome, Outcome::Survived | Outcome::StillRunning))
+    });
+    if !left {
+        registration.release();
+    }
     Ok(HookOutcome {
         exit_code: status.code(),
         timed_out,

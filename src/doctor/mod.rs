@@ -247,13 +247,20 @@ fn age(info: &ProcessInfo) -> Option<Duration> {
     SystemTime::now().duration_since(info.started_at).ok()
 }
 
+/// A finding about `info` with its command line read (see [`finding_with`]).
 fn finding(kind: FindingKind, info: Option<&ProcessInfo>) -> Finding {
+    finding_with(kind, info, info.map(command_of))
+}
+
+/// A finding about `info` with a command the caller already has (a command line is a read of
+/// the process's memory: done once per process, and only for findings).
+fn finding_with(kind: FindingKind, info: Option<&ProcessInfo>, command: Option<String>) -> Finding {
     Finding {
         kind,
         pid: info.map(|p| p.pid),
         start_time: info.map(|p| p.start_time),
         ppid: info.map(|p| p.ppid),
-        command: info.map(command_of),
+        command,
         service: None,
         run_id: None,
         port: None,
@@ -270,24 +277,33 @@ fn finding(kind: FindingKind, info: Option<&ProcessInfo>) -> Finding {
 /// Scans once and reports every finding.
 pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError> {
     let first = os::snapshot()?;
-    let mut markers = MarkerCache::default();
+    let (lowest_marked, gone_runs) = crate::containment::marked_scope(&state.run_dir());
+    let mut markers = MarkerCache::from_lowest_start(lowest_marked);
     let (owned, entries) = ownership(state, &first, &mut markers)?;
     let in_scope = |pid: Pid| options.scope == Scope::Machine || owned.members.contains_key(&pid);
     let mut findings = Vec::new();
 
+    // A parent that does not reap usually leaves many zombies: its command line is read once.
+    let mut parents: HashMap<Pid, String> = HashMap::new();
     for info in first.iter().filter(|p| p.state == ProcessState::Zombie) {
         let parent = first.get(info.ppid);
         let parent_service = owned.members.get(&info.ppid);
         if !in_scope(info.pid) && parent_service.is_none() {
             continue;
         }
-        let mut f = finding(FindingKind::Zombie, Some(info));
-        f.command = Some(format!("[{}]", info.name));
+        let mut f = finding_with(
+            FindingKind::Zombie,
+            Some(info),
+            Some(format!("[{}]", info.name)),
+        );
         f.service = parent_service.cloned();
         f.owned = parent_service.is_some();
         let parent_text = parent.map_or_else(
             || "gone".to_string(),
-            |p| format!("{} ({})", p.pid, command_of(p)),
+            |p| {
+                let command = parents.entry(p.pid).or_insert_with(|| command_of(p));
+                format!("{} ({command})", p.pid)
+            },
         );
         f.evidence = format!(
             "exited, not reaped by its parent {parent_text}{}; the kernel does not record when it exited (started {} ago)",
@@ -308,7 +324,12 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
         findings.push(f);
     }
 
-    for orphan in find_orphans(&first, &mut markers, &state.run_dir(), &owned.runs) {
+    let orphans = find_orphans(&first, &mut markers, &state.run_dir(), &owned.runs);
+    // Every environment that could carry a gone run's marker was just read: a gone run none of
+    // whose processes is left need not be looked for again.
+    let orphan_names: Vec<&str> = orphans.iter().map(|o| o.name.as_str()).collect();
+    crate::containment::forget_abandoned_runs(&gone_runs, &orphan_names);
+    for orphan in &orphans {
         let Some(info) = first.get(orphan.pid) else {
             continue;
         };
@@ -396,7 +417,7 @@ pub fn scan(state: &StateDir, options: &ScanOptions) -> Result<Report, ScanError
                 .iter()
                 .find(|re| re.is_match(&command))
             {
-                let mut f = finding(FindingKind::Orphan, Some(info));
+                let mut f = finding_with(FindingKind::Orphan, Some(info), Some(command.clone()));
                 f.evidence = format!("matches orphan pattern /{pattern}/ and its parent is gone");
                 f.fix = format!(
                     "`reaper kill --exact '{}'`, or `reaper doctor --fix --force`",

@@ -66,7 +66,7 @@ pub fn clean(
         path: "/proc".into(),
         source,
     };
-    let mut markers = MarkerCache::default();
+    let mut markers = MarkerCache::for_scan(&state.run_dir());
     let mut report = CleanReport::default();
     let mut live_runs = Vec::new();
     for entry in state.list()? {

@@ -251,6 +251,9 @@ pub(crate) fn start_locked(
     };
     // Everything that can fail without a running service is done before the spawn.
     let boot_id = os::boot_id().map_err(|e| spawn_error(e.to_string()))?;
+    containment::service_marker_floor(&state.run_dir())
+        .and_then(|floor| containment::record_marker_floor(&floor))
+        .map_err(|e| spawn_error(e.to_string()))?;
     let cgroup = os::create_cgroup(&containment::service_cgroup_leaf(
         &state.run_dir(),
         name,

@@ -184,6 +184,12 @@ pub enum RunError {
         "cannot contain the command in a cgroup: {0} (set REAPER_CONTAINMENT=fallback to run without one)"
     )]
     Containment(io::Error),
+    /// The run could not be registered for `doctor` and `clean` (see
+    /// [`containment::RunRegistration`]).
+    #[error(
+        "cannot register this run: {0} (`reaper doctor` and `reaper clean` rely on it to find what a killed run leaves behind; make /tmp writable)"
+    )]
+    MarkerFloor(io::Error),
 }
 
 /// Runs `options.argv` to completion and cleans up after it. Returns the report, whose
@@ -214,6 +220,9 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         Path::new("."),
         std::env::var_os("PATH").as_deref(),
     ));
+    // Registered until nothing this run started is left (a run killed stays registered, and
+    // `doctor` then reads the environments that could carry its marker).
+    let registration = containment::RunRegistration::new().map_err(RunError::MarkerFloor)?;
     command.args(args).env(MARKER_VAR, marker.encode());
     // Linux with a usable cgroup v2: the command and everything it starts stay in a cgroup
     // named after this process, so whatever survives a SIGKILL of reaper is found again.
@@ -259,6 +268,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
                 let _ = os::give_terminal_to(os::own_process_group());
             }
             let (exit_code, message) = spawn_failure(program, &error);
+            registration.release();
             return Ok(RunReport {
                 schema: 1,
                 command: options.argv.clone(),
@@ -339,6 +349,17 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         if !os::cgroup_is_populated(path).unwrap_or(true) {
             let _ = os::remove_cgroup(path);
         }
+    }
+    let left = leaks
+        .iter()
+        .any(|leak| matches!(leak.action, LeakAction::LeftRunning | LeakAction::Survived));
+    let stop_left = timeout_stop.as_ref().is_some_and(|stop| {
+        stop.processes
+            .iter()
+            .any(|p| matches!(p.outcome, Outcome::Survived | Outcome::StillRunning))
+    });
+    if !left && !stop_left {
+        registration.release();
     }
     let exit_code = match (&timeout_stop, supervisor.status) {
         (Some(stop), _) => {
