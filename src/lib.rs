@@ -48,6 +48,7 @@
 pub mod actionlog;
 pub mod containment;
 pub mod doctor;
+pub mod export;
 pub mod dotenv;
 pub mod identity;
 pub mod keeper;
