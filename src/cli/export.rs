@@ -118,8 +118,8 @@ struct ComposeArgs {
 
 /// A Procfile for Heroku-style platforms (foreman, honcho, `reaper up`): NAME: COMMAND lines.
 ///
-/// Working directories become `cd DIR &&` and env values `export KEY=VALUE;` in the command;
-/// the platform assigns PORT.
+/// env values become `export KEY=VALUE;` and working directories `cd DIR || exit 1;` in front of
+/// the command; the platform assigns PORT.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper export procfile -o Procfile

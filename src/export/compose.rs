@@ -116,7 +116,7 @@ fn has_healthcheck(service: &Service) -> bool {
 
 /// The Compose file for `stack`.
 pub fn export(stack: &Stack, options: &ComposeOptions) -> Export {
-    let mut notes = Vec::new();
+    let mut notes = super::stack_notes(stack);
     let mut services = Vec::new();
     let stack_file = super::relative_to(&stack.file, &stack.root);
     for service in &stack.services {

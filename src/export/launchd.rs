@@ -24,7 +24,7 @@ pub struct LaunchdOptions {
 /// The property lists for `stack`.
 pub fn export(stack: &Stack, options: &LaunchdOptions) -> Export {
     let name = &options.name;
-    let mut notes = Vec::new();
+    let mut notes = super::stack_notes(stack);
     let mut plists = Vec::new();
     for service in &stack.services {
         common_notes(service, &mut notes);

@@ -157,6 +157,19 @@ fn common_notes(service: &Service, notes: &mut Vec<String>) {
     }
 }
 
+/// Notes about the stack as a whole: `[checks]` run only under `reaper up` and `reaper check`.
+fn stack_notes(stack: &Stack) -> Vec<String> {
+    let checks = &stack.checks;
+    let count = checks.files.len() + checks.same.len() + checks.commands.len();
+    if count == 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "[checks] ({count} checks: run `reaper check -f {}` before starting the stack)",
+        stack.file.display()
+    )]
+}
+
 /// Note for a log readiness probe, which reads reaper's own log of the service.
 fn log_probe_note(service: &Service, target: &str) -> Option<String> {
     match &service.ready {

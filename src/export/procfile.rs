@@ -11,16 +11,12 @@ use crate::stack::{RestartPolicy, Stack};
 
 /// The Procfile for `stack`, to be written in `base` (working directories are relative to it).
 pub fn export(stack: &Stack, base: &Path) -> Export {
-    let mut notes = Vec::new();
+    let mut notes = super::stack_notes(stack);
     let mut lines = Vec::new();
     for service in &stack.services {
         let name = &service.name;
         common_notes(service, &mut notes);
         let mut parts = Vec::new();
-        let cwd = super::relative_to(&service.cwd, base);
-        if cwd != Path::new(".") {
-            parts.push(format!("cd {} &&", quote(&super::slashed(&cwd))));
-        }
         // The platform sets PORT (foreman: 5000, 5100, …; Heroku: its own).
         let env: Vec<String> = service
             .env
@@ -30,6 +26,12 @@ pub fn export(stack: &Stack, base: &Path) -> Export {
             .collect();
         if !env.is_empty() {
             parts.push(format!("export {};", env.join(" ")));
+        }
+        let cwd = super::relative_to(&service.cwd, base);
+        if cwd != Path::new(".") {
+            // `||` rather than `&&`: the rest may be several commands, none of which may run
+            // elsewhere.
+            parts.push(format!("cd {} || exit 1;", quote(&super::slashed(&cwd))));
         }
         parts.push(CommandForm::of(service).shell_line());
         lines.push(format!("{name}: {}", parts.join(" ")));

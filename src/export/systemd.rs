@@ -29,7 +29,7 @@ pub struct SystemdOptions {
 
 /// The units for `stack`.
 pub fn export(stack: &Stack, options: &SystemdOptions) -> Export {
-    let mut notes = Vec::new();
+    let mut notes = super::stack_notes(stack);
     let mut units = Vec::new();
     for service in &stack.services {
         let (unit, mut service_notes) = service_unit(stack, service, options);
