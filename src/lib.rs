@@ -48,8 +48,8 @@
 pub mod actionlog;
 pub mod containment;
 pub mod doctor;
-pub mod export;
 pub mod dotenv;
+pub mod export;
 pub mod identity;
 pub mod keeper;
 pub mod os;

@@ -29,7 +29,11 @@ fn compose_files_match_the_compose_schema() {
         let export = export_common::compose(&fixture, name);
         let yaml = &export.files[0].contents;
         let problems = errors(&validator, yaml);
-        assert!(problems.is_empty(), "{name}:\n{}\n{yaml}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "{name}:\n{}\n{yaml}",
+            problems.join("\n")
+        );
         // Values read back as written: `$` doubled for Compose, ports as numbers.
         let document: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
         let first = &document["services"][&fixture.stack.services[0].name];

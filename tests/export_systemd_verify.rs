@@ -12,16 +12,17 @@ use export_common::fixtures;
 
 #[test]
 fn units_pass_systemd_analyze_verify() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("systemd-analyze is not installed: skipped (apt-get install systemd)");
         return;
     }
     for (name, fixture) in fixtures() {
-        let export = export_common::systemd(
-            &fixture,
-            name,
-            Path::new(env!("CARGO_BIN_EXE_reaper")),
-        );
+        let export =
+            export_common::systemd(&fixture, name, Path::new(env!("CARGO_BIN_EXE_reaper")));
         let dir = tempfile::tempdir().unwrap();
         for file in &export.files {
             std::fs::write(dir.path().join(&file.name), &file.contents).unwrap();
@@ -45,7 +46,11 @@ fn units_pass_systemd_analyze_verify() {
 /// A unit that systemd rejects is reported: the test above can fail.
 #[test]
 fn a_broken_unit_fails_verify() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -274,20 +274,23 @@ fn write(export: &Export, output: Option<Output>, cwd: &Path) -> CliResult {
         }
         Some(Output::Dir(dir)) => {
             let dir = cwd.join(dir);
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                CliError::new(EXIT_FAILURE, format!("cannot create {}: {e}", dir.display()))
-            })?;
+            create_dir(&dir)?;
             export
                 .files
                 .iter()
                 .map(|f| (dir.join(&f.name), f.contents.as_str()))
                 .collect()
         }
-        Some(Output::File(path)) => export
-            .files
-            .iter()
-            .map(|f| (path.clone(), f.contents.as_str()))
-            .collect(),
+        Some(Output::File(path)) => {
+            if let Some(dir) = path.parent() {
+                create_dir(dir)?;
+            }
+            export
+                .files
+                .iter()
+                .map(|f| (path.clone(), f.contents.as_str()))
+                .collect()
+        }
     };
     for (path, contents) in written {
         std::fs::write(&path, contents).map_err(|e| {
@@ -299,6 +302,15 @@ fn write(export: &Export, output: Option<Output>, cwd: &Path) -> CliResult {
         writeln!(stdout, "wrote {}", path.display())?;
     }
     Ok(EXIT_OK)
+}
+
+fn create_dir(dir: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::new(
+            EXIT_FAILURE,
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })
 }
 
 pub fn run_probe(explicit: Option<&Path>, cwd: &Path, args: ProbeArgs) -> CliResult {

@@ -145,10 +145,7 @@ pub fn export(stack: &Stack, options: &ComposeOptions) -> Export {
                     "reaper".into(),
                     "probe".into(),
                     "-f".into(),
-                    literal(&format!(
-                        "{PROJECT_MOUNT}/{}",
-                        super::slashed(&stack_file)
-                    )),
+                    literal(&format!("{PROJECT_MOUNT}/{}", super::slashed(&stack_file))),
                     service.name.clone(),
                 ],
                 interval: "5s".into(),
@@ -247,9 +244,8 @@ pub fn export(stack: &Stack, options: &ComposeOptions) -> Export {
     }
     contents.push_str("# Run: docker compose -f FILE up (paths are relative to this file).\n");
     if any_healthcheck {
-        contents.push_str(
-            "# Healthchecks run `reaper probe`: the image needs reaper on its PATH.\n",
-        );
+        contents
+            .push_str("# Healthchecks run `reaper probe`: the image needs reaper on its PATH.\n");
     }
     contents.push_str(&yaml);
     if !contents.ends_with('\n') {

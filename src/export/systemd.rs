@@ -5,8 +5,8 @@
 //! after `TimeoutStopSec=`. Readiness is `ExecStartPost=reaper probe --wait …`, so a unit counts
 //! as started (and the units ordered `After=` it start) only once its probe passes.
 
-use std::fmt::Write as _;
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::{
@@ -69,7 +69,11 @@ fn with_header(header: &[String], body: &str) -> String {
 
 fn target_unit(stack: &Stack, options: &SystemdOptions) -> String {
     let (dir, systemctl, wanted_by) = if options.user {
-        ("~/.config/systemd/user/", "systemctl --user", "default.target")
+        (
+            "~/.config/systemd/user/",
+            "systemctl --user",
+            "default.target",
+        )
     } else {
         ("/etc/systemd/system/", "systemctl", "multi-user.target")
     };

@@ -66,7 +66,10 @@ fn load(dir: tempfile::TempDir) -> Fixture {
 
 /// examples/devstack, with the env files its README asks for.
 pub fn devstack() -> Fixture {
-    let dir = tempfile::Builder::new().prefix("devstack").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("devstack")
+        .tempdir()
+        .unwrap();
     let example = repo().join("examples/devstack");
     for file in ["reaper.toml", "backend/app.py", "frontend/server.js"] {
         write(
@@ -85,7 +88,10 @@ pub fn devstack() -> Fixture {
 
 /// tests/data/export/every_key.toml with the directories and env files it names.
 pub fn every_key() -> Fixture {
-    let dir = tempfile::Builder::new().prefix("every-key").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("every-key")
+        .tempdir()
+        .unwrap();
     write(
         &dir.path().join("reaper.toml"),
         &std::fs::read_to_string(repo().join("tests/data/export/every_key.toml")).unwrap(),
