@@ -1,5 +1,6 @@
 //! The exported Compose files are valid against the Compose Specification's JSON Schema
 //! (tests/data/compose-spec.json), read back with a YAML parser.
+#![cfg(unix)]
 
 mod export_common;
 

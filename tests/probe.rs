@@ -4,6 +4,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+mod stack_common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -11,10 +12,7 @@ use std::time::Duration;
 
 use common::{Sandbox, free_port};
 use predicates::str::contains;
-
-fn write_config(sandbox: &Sandbox, text: &str) {
-    std::fs::write(sandbox.path().join("reaper.toml"), text).unwrap();
-}
+use stack_common::write_config;
 
 /// Answers every HTTP request on `listener` with `status`, from a thread that ends with the test.
 fn http_server(listener: TcpListener, status: &'static str) {
