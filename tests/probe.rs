@@ -168,3 +168,41 @@ fn bad_input_has_documented_exit_codes() {
         .stderr(contains("unknown key `comand`"));
     sandbox.assert_nothing_left();
 }
+
+/// A running service that moved to another port (fallback) is probed where it actually listens:
+/// the port of its record, not the declared one.
+#[test]
+fn probe_follows_the_port_a_fallback_moved_to() {
+    let sandbox = Sandbox::new();
+    let declared = free_port();
+    let actual = free_port();
+    write_config(
+        &sandbox,
+        &format!("[services.web]\ncommand = \"true\"\nport = {declared}\nfallback = true\n"),
+    );
+    sandbox
+        .reaper()
+        .args(["start", "web", "--port", &actual.to_string(), "--"])
+        .args(["sh", "-c"])
+        .arg(format!(
+            "exec python3 -m http.server {actual} --bind 127.0.0.1 # {}",
+            sandbox.token
+        ))
+        .assert()
+        .success();
+    sandbox.note_tree();
+    sandbox
+        .reaper()
+        .args(["probe", "web"])
+        .assert()
+        .code(0)
+        .stdout(contains(format!("ready: web (tcp {actual})")));
+    sandbox.reaper().args(["stop", "web"]).assert().success();
+    sandbox
+        .reaper()
+        .args(["probe", "web"])
+        .assert()
+        .code(1)
+        .stderr(contains(format!("(tcp {declared})")));
+    sandbox.assert_nothing_left();
+}
