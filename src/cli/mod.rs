@@ -3,6 +3,7 @@
 mod clean;
 mod doctor;
 mod import;
+mod export;
 mod logs;
 mod output;
 mod port;
@@ -98,6 +99,8 @@ enum Command {
     Kill(doctor::KillArgs),
     Emergency(doctor::EmergencyArgs),
     Watch(doctor::WatchArgs),
+    Export(export::ExportArgs),
+    Probe(export::ProbeArgs),
     Port(port::PortArgs),
     Ports(port::PortsArgs),
     /// Print a shell completion script.
@@ -233,6 +236,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Check(args) => up::run_check(&cwd, args),
         Command::Schema(args) => up::run_schema(args),
         Command::Import(args) => import::run(&cwd, args),
+        Command::Export(args) => export::run_export(&cwd, args),
+        Command::Probe(args) => export::run_probe(state_dir.as_deref(), &cwd, args),
         Command::Port(args) => port::run_port(&state, args),
         Command::Ports(args) => port::run_ports(&state, args),
         Command::Run(args) => run::run(args),

@@ -20,7 +20,7 @@ pub struct FileArg {
     /// in the current directory or its nearest parent that has one, else ./Procfile). The state
     /// directory (.run/, .logs/) is the file's directory unless --state-dir is given.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
-    file: Option<PathBuf>,
+    pub(super) file: Option<PathBuf>,
 }
 
 /// Start the stack in the foreground: every service in dependency order, with their output.
@@ -186,7 +186,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// Loads the stack, printing each configuration problem (to stderr, or stdout for `check`).
-fn load(located: &Located, to_stdout: bool) -> Result<Stack, CliError> {
+pub(super) fn load(located: &Located, to_stdout: bool) -> Result<Stack, CliError> {
     match stack::load(located) {
         Ok(stack) => Ok(stack),
         Err(LoadError::Invalid(problems)) => {
@@ -204,7 +204,7 @@ fn load(located: &Located, to_stdout: bool) -> Result<Stack, CliError> {
     }
 }
 
-fn locate(file: Option<&Path>, cwd: &Path) -> Result<Located, CliError> {
+pub(super) fn locate(file: Option<&Path>, cwd: &Path) -> Result<Located, CliError> {
     let located = stack::locate(file, cwd).map_err(|e| CliError::new(EXIT_USAGE, e.to_string()))?;
     trust_found(file, &located)?;
     Ok(located)

@@ -199,3 +199,61 @@ impl Probe {
         }
     }
 }
+
+/// What `reaper probe` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeVerdict {
+    /// The probe passed; what it checked.
+    Ready(String),
+    /// The probe did not pass (within the wait, if any); what it checked.
+    NotReady(String),
+}
+
+/// Runs the readiness probe of `service` — once, or until it passes or `wait` has gone by —
+/// as `reaper up` would: a tcp or http probe against the port the running service got (its
+/// record's, after a fallback; else the declared one), a log probe over its current log file
+/// (`.logs/NAME.log`, from the start), and for a service without a probe, whether it runs as a
+/// managed service. The state directory is only read; without one (`None`: not trusted) the
+/// declared port is probed and a service without a probe is never ready.
+pub fn probe_service(
+    service: &super::Service,
+    state: Option<&crate::state::StateDir>,
+    wait: Option<Duration>,
+) -> ProbeVerdict {
+    let live_record = || match state.map(|s| s.load(&service.name)) {
+        Some(Ok(Some(crate::state::Entry::Record(record)))) if record.leader.pin().is_ok() => {
+            Some(record)
+        }
+        _ => None,
+    };
+    let live = live_record();
+    let port = live.as_ref().and_then(|r| r.port).or(service.port);
+    let readiness = service.probe(port);
+    let described = match &readiness {
+        Some(readiness) => readiness.to_string(),
+        None => "running as a managed service".to_string(),
+    };
+    let log = match (&live, state) {
+        (Some(record), _) => record.log.clone(),
+        (None, Some(state)) => state.default_log_path(&service.name),
+        (None, None) => PathBuf::new(),
+    };
+    let mut probe = Probe::new(readiness, &log, 0);
+    let deadline = wait.map(|w| std::time::Instant::now() + w);
+    loop {
+        let ready = match probe {
+            // Without a probe a service is ready once it runs: ask the state directory again.
+            Probe::Running => live_record().is_some(),
+            _ => probe.check(),
+        };
+        if ready {
+            return ProbeVerdict::Ready(described);
+        }
+        match deadline {
+            Some(deadline) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(probe.interval().max(Duration::from_millis(100)));
+            }
+            _ => return ProbeVerdict::NotReady(described),
+        }
+    }
+}
