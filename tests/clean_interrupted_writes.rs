@@ -15,7 +15,11 @@ fn clean_removes_temporary_files_of_interrupted_writes() {
     let interrupted = [".web.json.Ab12Cd", ".web.pid.x9Y8z7", ".gone.env.QQ00qq"];
     // Exit records are written by keepers without the lock, and the stack's status file
     // belongs to no name; a file not shaped like the crate's temporary files is not ours.
-    let others = [".web.exit.json.Ab12Cd", "..stack.json.Ab12Cd", ".web.json.Ab12C-"];
+    let others = [
+        ".web.exit.json.Ab12Cd",
+        "..stack.json.Ab12Cd",
+        ".web.json.Ab12C-",
+    ];
     for file in interrupted.iter().chain(&others) {
         std::fs::write(run.join(file), b"{\"schema\": 1, \"na").unwrap();
     }
@@ -25,7 +29,10 @@ fn clean_removes_temporary_files_of_interrupted_writes() {
 
     for file in interrupted {
         assert!(!run.join(file).exists(), "{file} is still there");
-        assert!(stdout.contains(file), "clean does not name {file}: {stdout}");
+        assert!(
+            stdout.contains(file),
+            "clean does not name {file}: {stdout}"
+        );
     }
     for file in others {
         assert!(run.join(file).exists(), "{file} was removed");
