@@ -9,7 +9,7 @@ and every record is readable. At the end `stop --all` must leave nothing.
 Usage: scripts/soak/concurrent.py [--commands 200] [--names 20] [--rounds 5] [--seed N]
 Exits 1 on any problem.  REAPER_BIN=path skips the release build.
 """
-import argparse, collections, json, os, random, shutil, subprocess, sys, time
+import argparse, collections, json, os, random, subprocess, sys, time
 
 import soaklib
 
@@ -110,9 +110,7 @@ def main():
             print(p, file=sys.stderr)
         return 1 if problems or leftovers else 0
     finally:
-        soaklib.kill_token_processes()
-        soaklib.cleanup_cgroups(state)
-        shutil.rmtree(state, ignore_errors=True)
+        soaklib.teardown(state)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ directory under reaper's base, no record. Each stop must report the whole tree (
 Usage: scripts/soak/cycles.py [--cycles 1000] [--timeout 300ms]
 Exits 1 on any leftover or failed cycle.  REAPER_BIN=path skips the release build.
 """
-import argparse, json, shutil, statistics, sys, time
+import argparse, json, statistics, sys, time
 
 import soaklib
 from soaklib import run
@@ -80,9 +80,7 @@ def main():
             print(f, file=sys.stderr)
         return 1 if failures or problems or killed else 0
     finally:
-        soaklib.kill_token_processes()
-        soaklib.cleanup_cgroups(state)
-        shutil.rmtree(state, ignore_errors=True)
+        soaklib.teardown(state)
 
 
 if __name__ == "__main__":

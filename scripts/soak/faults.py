@@ -20,7 +20,7 @@
 Usage: scripts/soak/faults.py [--iterations 500] [--seed N] [--only sigkill,enospc,emfile,readonly,logdel]
 Exits 1 on any leftover, corrupt record or panic.  REAPER_BIN=path skips the release build.
 """
-import argparse, collections, os, random, shutil, socket, subprocess, sys, tempfile, time
+import argparse, collections, os, random, socket, subprocess, sys, tempfile, time
 
 import soaklib
 from soaklib import run
@@ -106,17 +106,14 @@ class Faults:
             rc, err = self.reaper(*args)
             if rc not in (0, 1):
                 notes.append(f"`{' '.join(args)}` exit {rc}: {err.strip()[:200]}")
-        deadline = time.time() + 3
-        while soaklib.token_processes() and time.time() < deadline:
-            time.sleep(0.05)
+        soaklib.wait_token_gone(3)
         procs = soaklib.token_processes()
         cgroups = soaklib.leftover_cgroups(self.state)
         names, corrupt, temps = soaklib.records(self.state)
         if procs or cgroups or names or corrupt:
-            self.failures.append(f"{what}: processes {len(procs)} ({soaklib._describe(procs[0]) if procs else ''}), "
+            self.failures.append(f"{what}: processes {len(procs)} ({soaklib.describe(procs[0]) if procs else ''}), "
                                  f"cgroups {cgroups}, records {names}, corrupt {corrupt}; {notes}")
-            soaklib.kill_token_processes()
-            soaklib.cleanup_cgroups(self.state)
+            soaklib.teardown(self.state, remove=False)
             for n in names + [c.rsplit('.', 1)[0] for c in corrupt]:
                 for suffix in (".json", ".pid", ".exit.json", ".env"):
                     try:
@@ -205,11 +202,7 @@ class Faults:
             os.unlink(os.path.join(mnt, "filler"))
             self.recover_and_check("after ENOSPC")
         finally:
-            soaklib.kill_token_processes()
-            deadline = time.time() + 5
-            while soaklib.token_processes() and time.time() < deadline:
-                time.sleep(0.05)
-            soaklib.cleanup_cgroups(mnt)
+            soaklib.teardown(mnt, remove=False)
             self.state, self.env = saved
             unmount(mnt)
             os.rmdir(mnt)
@@ -306,9 +299,7 @@ def main():
             print(line, file=sys.stderr)
         return 1 if f.failures or f.panics or problems else 0
     finally:
-        soaklib.kill_token_processes()
-        soaklib.cleanup_cgroups(f.state)
-        shutil.rmtree(f.state, ignore_errors=True)
+        soaklib.teardown(f.state)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ of restarts; exits 1 if fds grew, RSS grew by more than --rss-slack-kb, or anyth
 Usage: nice -n 19 scripts/soak/leaks.py [--duration 3600] [--interval 10]
 REAPER_BIN=path skips the release build.
 """
-import argparse, json, os, shutil, subprocess, sys, time
+import argparse, json, os, subprocess, sys, time
 
 import soaklib
 from soaklib import run
@@ -106,9 +106,7 @@ def main():
         if up and up.poll() is None:
             up.kill()
             up.wait()
-        soaklib.kill_token_processes()
-        soaklib.cleanup_cgroups(state)
-        shutil.rmtree(state, ignore_errors=True)
+        soaklib.teardown(state)
 
 
 if __name__ == "__main__":

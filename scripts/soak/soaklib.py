@@ -3,10 +3,10 @@ start carries (environment and command line), and the checks that decide a run p
 carrying the token, no cgroup of this state directory under reaper's base, no record left or
 unreadable. Only processes carrying the token are ever signalled, through a pidfd opened before the
 token is re-checked (so a reused pid cannot be hit)."""
-import json, os, signal, subprocess, sys, tempfile, time
+import json, os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
-from benchlib import ROOT, TOKEN, leftovers, reaper_bin  # noqa: E402
+from benchlib import TOKEN, leftovers, reaper_bin  # noqa: E402
 
 TOKEN_VAR = "REAPER_BENCH_TOKEN"
 
@@ -159,9 +159,7 @@ def final_check(state, env, exe, rows):
     returns the number of problems (processes, cgroups, records, corrupt files)."""
     run([exe, "stop", "--all", "--timeout", "2s"], env)
     run([exe, "clean", "--kill"], env)
-    deadline = time.time() + 5
-    while token_processes() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_token_gone()
     procs = token_processes()
     cgroups = leftover_cgroups(state)
     names, corrupt, temps = records(state)
@@ -169,7 +167,7 @@ def final_check(state, env, exe, rows):
              ("records left after stop/clean", len(names)), ("corrupt records / pid files", len(corrupt)),
              ("temporary files left in .run", len(temps))]
     if procs:
-        print(f"left behind: {procs}: " + "; ".join(_describe(p) for p in procs[:10]), file=sys.stderr)
+        print(f"left behind: {procs}: " + "; ".join(describe(p) for p in procs[:10]), file=sys.stderr)
         kill_token_processes()
     for what, items in (("cgroups", cgroups), ("records", names), ("corrupt", corrupt), ("temporary files", temps)):
         if items:
@@ -177,7 +175,8 @@ def final_check(state, env, exe, rows):
     return len(procs) + len(cgroups) + len(names) + len(corrupt) + len(temps)
 
 
-def _describe(pid):
+def describe(pid):
+    """pid, state and command line of a process, for a leftover report."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
@@ -188,11 +187,23 @@ def _describe(pid):
         return f"{pid} (gone)"
 
 
-def cleanup_cgroups(state):
-    """Removes this run's empty leftover cgroups (only ours: the state dir's project prefix)."""
+def wait_token_gone(seconds=5):
+    """Waits up to `seconds` for the processes carrying the token to exit."""
+    deadline = time.time() + seconds
+    while token_processes() and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def teardown(state, remove=True):
+    """Whatever happened: kills what carries the token, removes this state directory's empty
+    cgroups (only ours: its project prefix) and, with `remove`, the directory."""
+    kill_token_processes()
+    wait_token_gone()
     base = cgroup_base()
     for d in leftover_cgroups(state):
         try:
             os.rmdir(os.path.join(base, d))
         except OSError:
             pass
+    if remove:
+        shutil.rmtree(state, ignore_errors=True)
