@@ -49,7 +49,12 @@ def main():
             if rc != 0:
                 failures.append(f"cycle {i}: start exit {rc}: {err.strip()[:200]}")
                 continue
+            # Under load the shell may still be forking when start returns: wait for the tree.
+            deadline = time.time() + 10
             n = count_tree(state, "tree")
+            while n is not None and n < TREE_SIZE and time.time() < deadline:
+                time.sleep(0.02)
+                n = count_tree(state, "tree")
             if n is not None:
                 sizes.append(n)
             dt, rc, err = run([exe, "stop", "tree", "--timeout", opts.timeout, "--json"], env)
