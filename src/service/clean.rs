@@ -12,7 +12,7 @@ use crate::containment::{self, Anchor, LeftoverCgroup, Marker, MarkerCache};
 use crate::identity::ProcessRef;
 use crate::os;
 use crate::process::{Pid, ProcessInfo, Snapshot};
-use crate::state::{Entry, StateDir, StateError, read_pid_file};
+use crate::state::{Entry, StateDir, StateError, read_pid_file, remove_if_present};
 use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 
 use super::{StopOptions, live_members};
@@ -123,6 +123,23 @@ pub fn clean(
         report.actions.push(CleanAction {
             name,
             action,
+            reason,
+        });
+    }
+    for (name, path) in state.interrupted_writes()? {
+        // The writer of a record, pid file or env file holds the name's lock throughout; once
+        // we hold it, the file is either already renamed into place or its writer died.
+        let _lock = state.lock(&name)?;
+        if !path.exists() {
+            continue;
+        }
+        remove_if_present(&path)?;
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        let reason = format!("{file} was left by a write that was interrupted (the writer died)");
+        actionlog::record(state, &format!("clean {name}: removed: {reason}"));
+        report.actions.push(CleanAction {
+            name,
+            action: "removed",
             reason,
         });
     }

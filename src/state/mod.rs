@@ -291,9 +291,20 @@ impl StateDir {
             source,
         })?;
         let path = dir.join(name);
-        let file = files::open_lock(&path).map_err(|source| StateError::Io {
-            path: path.clone(),
-            source,
+        let file = files::open_lock(&path).map_err(|source| {
+            // Every command on a name takes its lock first, so on a read-only state directory
+            // this is where it fails: name the directory as the problem, with the way out.
+            if source.kind() == io::ErrorKind::ReadOnlyFilesystem {
+                StateError::Unusable {
+                    path: dir.clone(),
+                    source,
+                }
+            } else {
+                StateError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
         })?;
         crate::os::lock_exclusive(&file).map_err(|source| StateError::Io { path, source })?;
         Ok(NameLock { _file: file })

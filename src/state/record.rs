@@ -168,6 +168,19 @@ fn decode_pid_file(bytes: &[u8]) -> Result<String, PidFileError> {
     String::from_utf8(utf8.to_vec()).map_err(|_| not_text())
 }
 
+/// The service name whose `NAME.json`, `NAME.pid` or `NAME.env` the temporary file named `file`
+/// was about to replace, if `file` is one (`.` + target + `.` + six ASCII letters or digits).
+fn interrupted_write_of(file: &str) -> Option<&str> {
+    let (target, suffix) = file.strip_prefix('.')?.rsplit_once('.')?;
+    if suffix.len() != 6 || !suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let name = [".json", ".pid", ".env"]
+        .iter()
+        .find_map(|ext| target.strip_suffix(ext))?;
+    (!name.ends_with(".exit") && validate_name(name).is_ok()).then_some(name)
+}
+
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record, StateError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
@@ -261,6 +274,29 @@ impl StateDir {
         Ok(out)
     }
 
+    /// Temporary files an atomic write of `NAME.json`, `NAME.pid` or `NAME.env` left in `.run/`
+    /// when its writer was killed between creating and renaming it (`.NAME.json.XXXXXX`, the
+    /// name `atomic_write_file` gives them), as (NAME, path), sorted. Those three files are
+    /// written only under NAME's lock: once the caller holds it, such a file has no live writer.
+    pub fn interrupted_writes(&self) -> Result<Vec<(String, PathBuf)>, StateError> {
+        let dir = self.run_dir();
+        let read = match fs::read_dir(&dir) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StateError::Io { path: dir, source }),
+        };
+        let mut found: Vec<(String, PathBuf)> = read
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let file = entry.file_name().into_string().ok()?;
+                let name = interrupted_write_of(&file)?;
+                Some((name.to_string(), entry.path()))
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
     /// Writes `NAME.json` then `NAME.pid`, each atomically.
     pub fn save(&self, record: &Record) -> Result<(), StateError> {
         let json = serde_json::to_vec_pretty(record).expect("records serialise");
@@ -302,6 +338,21 @@ impl StateDir {
 mod tests {
     use super::*;
     use crate::state::validate_new_name;
+
+    #[test]
+    fn interrupted_writes_are_named_after_their_target() {
+        assert_eq!(interrupted_write_of(".web.json.Ab12Cd"), Some("web"));
+        assert_eq!(interrupted_write_of(".web.pid.000000"), Some("web"));
+        assert_eq!(interrupted_write_of(".a.b.env.zzzzzz"), Some("a.b"));
+        // The keeper writes exit records without the lock; the stack status file has no name.
+        assert_eq!(interrupted_write_of(".web.exit.json.Ab12Cd"), None);
+        assert_eq!(interrupted_write_of("..stack.json.Ab12Cd"), None);
+        // Not the crate's shape: a wrong suffix length or character, or no leading dot.
+        assert_eq!(interrupted_write_of(".web.json.Ab12C"), None);
+        assert_eq!(interrupted_write_of(".web.json.Ab12C-"), None);
+        assert_eq!(interrupted_write_of("web.json.Ab12Cd"), None);
+        assert_eq!(interrupted_write_of(".web.log.Ab12Cd"), None);
+    }
 
     fn pid_file(contents: &str) -> Result<Pid, PidFileError> {
         let dir = tempfile::tempdir().unwrap();
