@@ -49,6 +49,7 @@ pub mod actionlog;
 pub mod containment;
 pub mod doctor;
 pub mod dotenv;
+pub mod fuzzing;
 pub mod identity;
 pub mod keeper;
 pub mod os;

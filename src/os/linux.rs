@@ -133,9 +133,9 @@ static DESCRIPTORS_EXHAUSTED: std::sync::atomic::AtomicBool =
 
 /// Parses `/proc/PID/stat` (the command name may contain spaces and parentheses, so fields are
 /// counted from the last `)`).
-fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
+pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
     let open = text.iter().position(|b| *b == b'(')?;
-    let close = text.iter().rposition(|b| *b == b')')?;
+    let close = text.iter().rposition(|b| *b == b')').filter(|close| *close > open)?;
     let pid: u32 = std::str::from_utf8(&text[..open])
         .ok()?
         .trim()
@@ -155,9 +155,11 @@ fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
         sid: number(6)? as Pid,
         state: state_of(field(3)?.chars().next()?),
         start_time,
-        started_at: boot_time() + ticks_to_duration(start_time),
+        // Checked: the sums cannot overflow with what the kernel writes, but a panic here
+        // would end a whole scan.
+        started_at: boot_time().checked_add(ticks_to_duration(start_time))?,
         name,
-        cpu_time: ticks_to_duration(number(14)? + number(15)?),
+        cpu_time: ticks_to_duration(number(14)?.saturating_add(number(15)?)),
         rss_bytes: number(24)?.saturating_mul(procfs::page_size()),
         // PF_KTHREAD
         kernel_thread: number(9)? & 0x0020_0000 != 0,
@@ -241,7 +243,8 @@ pub fn marker_of(pid: Pid, var: &str) -> Option<String> {
     })
 }
 
-fn find_var(raw: &[u8], var: &str) -> Option<String> {
+/// The value of `var` in the bytes of a `/proc/PID/environ`.
+pub(crate) fn find_var(raw: &[u8], var: &str) -> Option<String> {
     let prefix = format!("{var}=");
     raw.split(|b| *b == 0)
         .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
