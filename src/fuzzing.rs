@@ -94,7 +94,10 @@ pub fn dotenv(data: &[u8]) {
     };
     if let Err(crate::dotenv::DotenvError::Parse { line, column }) = crate::dotenv::parse(text) {
         assert!(line >= 1 && column >= 1, "line {line} column {column}");
-        assert!(line <= text.lines().count().max(1), "line {line} past the end");
+        assert!(
+            line <= text.lines().count().max(1),
+            "line {line} past the end"
+        );
     }
 }
 
@@ -114,7 +117,10 @@ pub fn units(data: &[u8]) {
         assert_eq!(crate::units::parse_size(&size.to_string()).ok(), Some(size));
     }
     if let Ok(signal) = text.parse::<crate::signal::Signal>() {
-        assert_eq!(signal.to_string().parse::<crate::signal::Signal>().ok(), Some(signal));
+        assert_eq!(
+            signal.to_string().parse::<crate::signal::Signal>().ok(),
+            Some(signal)
+        );
     }
     if let Ok(port) = crate::ports::parse_port(text) {
         assert!(port != 0);

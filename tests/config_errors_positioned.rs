@@ -52,7 +52,12 @@ fn assert_positioned(text: &str, errors: &[ConfigError]) -> Result<(), TestCaseE
     let lines = text.split('\n').count();
     for error in errors {
         prop_assert!(error.line >= 1 && error.column >= 1, "{:?}", error);
-        prop_assert!(error.line <= lines, "{:?} in a file of {} lines", error, lines);
+        prop_assert!(
+            error.line <= lines,
+            "{:?} in a file of {} lines",
+            error,
+            lines
+        );
         prop_assert!(!error.message.is_empty());
     }
     Ok(())

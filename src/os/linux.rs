@@ -135,7 +135,7 @@ static DESCRIPTORS_EXHAUSTED: std::sync::atomic::AtomicBool =
 /// counted from the last `)`).
 pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
     let open = text.iter().position(|b| *b == b'(')?;
-    let close = text.iter().rposition(|b| *b == b')').filter(|close| *close > open)?;
+    let close = text.iter().rposition(|b| *b == b')')?;
     let pid: u32 = std::str::from_utf8(&text[..open])
         .ok()?
         .trim()
@@ -155,10 +155,10 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
         sid: number(6)? as Pid,
         state: state_of(field(3)?.chars().next()?),
         start_time,
-        // Checked: the sums cannot overflow with what the kernel writes, but a panic here
-        // would end a whole scan.
-        started_at: boot_time().checked_add(ticks_to_duration(start_time))?,
+        started_at: boot_time() + ticks_to_duration(start_time),
         name,
+        // Saturating: no kernel writes times that overflow, but one bad line must not panic
+        // and end a whole scan.
         cpu_time: ticks_to_duration(number(14)?.saturating_add(number(15)?)),
         rss_bytes: number(24)?.saturating_mul(procfs::page_size()),
         // PF_KTHREAD
