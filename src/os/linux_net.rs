@@ -249,7 +249,9 @@ pub(crate) fn parse_diag_datagram(
                 return if code == 0 {
                     Ok(true)
                 } else {
-                    Err(io::Error::from_raw_os_error(-code))
+                    // Saturating: negating i32::MIN panicked (found by fuzzing; the kernel
+                    // sends -errno, but a bad datagram must not panic).
+                    Err(io::Error::from_raw_os_error(code.saturating_neg()))
                 };
             }
             SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK if ne_u32(data, offset + 8) == seq => {
