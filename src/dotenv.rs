@@ -69,9 +69,11 @@ fn position(text: &str, fragment: &str, index: usize) -> (usize, usize) {
         .match_indices(fragment)
         .map(|(start, _)| start)
         .find(|&start| ends_a_line(start + fragment.len()) && !in_comment(start));
-    // A quote still open at the end of the file comes with an index past its text: point at
-    // where that text begins.
-    let offset = if index < fragment.len() { index } else { 0 };
+    // dotenvy counts the index in characters (bytes only in the key, which is ASCII); taken as
+    // bytes it split a character after non-ASCII text and panicked (found by fuzzing). A quote
+    // still open at the end of the file comes with an index past its text: point at where that
+    // text begins.
+    let offset = fragment.char_indices().nth(index).map_or(0, |(at, _)| at);
     match start {
         Some(start) => crate::stack::config::line_col(text, start + offset),
         None => (1, 1),

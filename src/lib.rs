@@ -50,6 +50,7 @@ pub mod containment;
 pub mod doctor;
 pub mod dotenv;
 pub mod export;
+pub mod fuzzing;
 pub mod identity;
 pub mod keeper;
 pub mod os;

@@ -53,3 +53,20 @@ fn env_file_bad_line_is_reported_at_its_line_and_column_not_1_1() {
         .stdout(contains("s3cr3t").not());
     assert!(sandbox.token_processes().is_empty());
 }
+
+/// Regression (found by fuzzing): an error after non-ASCII text panicked (exit 101), dotenvy's
+/// character index being taken as a byte index.
+#[test]
+fn env_file_error_after_non_ascii_text_is_reported_not_a_panic() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path().join("bad.env"), "A=\"ééé\" x\n").unwrap();
+    sandbox
+        .reaper()
+        .args(["start", "e", "--env-file", "bad.env", "--", "sleep", "1000"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "cannot parse line 1, column 9 (expected KEY=VALUE)",
+        ));
+    sandbox.assert_nothing_left();
+}

@@ -2,8 +2,8 @@
 
 mod clean;
 mod doctor;
-mod import;
 mod export;
+mod import;
 mod logs;
 mod output;
 mod port;

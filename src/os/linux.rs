@@ -133,7 +133,7 @@ static DESCRIPTORS_EXHAUSTED: std::sync::atomic::AtomicBool =
 
 /// Parses `/proc/PID/stat` (the command name may contain spaces and parentheses, so fields are
 /// counted from the last `)`).
-fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
+pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
     let open = text.iter().position(|b| *b == b'(')?;
     let close = text.iter().rposition(|b| *b == b')')?;
     let pid: u32 = std::str::from_utf8(&text[..open])
@@ -157,7 +157,9 @@ fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
         start_time,
         started_at: boot_time() + ticks_to_duration(start_time),
         name,
-        cpu_time: ticks_to_duration(number(14)? + number(15)?),
+        // Saturating: no kernel writes times that overflow, but one bad line must not panic
+        // and end a whole scan.
+        cpu_time: ticks_to_duration(number(14)?.saturating_add(number(15)?)),
         rss_bytes: number(24)?.saturating_mul(procfs::page_size()),
         // PF_KTHREAD
         kernel_thread: number(9)? & 0x0020_0000 != 0,
@@ -241,7 +243,8 @@ pub fn marker_of(pid: Pid, var: &str) -> Option<String> {
     })
 }
 
-fn find_var(raw: &[u8], var: &str) -> Option<String> {
+/// The value of `var` in the bytes of a `/proc/PID/environ`.
+pub(crate) fn find_var(raw: &[u8], var: &str) -> Option<String> {
     let prefix = format!("{var}=");
     raw.split(|b| *b == 0)
         .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))

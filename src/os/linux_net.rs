@@ -213,42 +213,57 @@ fn diag_dump(
                 "sock_diag: end of stream",
             ));
         }
-        let data = &buf[..received];
-        let mut offset = 0;
-        while offset + NLMSG_HEADER <= data.len() {
-            let len = ne_u32(data, offset) as usize;
-            if len < NLMSG_HEADER || offset + len > data.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "sock_diag: truncated message",
-                ));
-            }
-            let kind = ne_u16(data, offset + 4);
-            let body = &data[offset + NLMSG_HEADER..offset + len];
-            match kind {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let code = if body.len() >= 4 {
-                        i32::from_ne_bytes([body[0], body[1], body[2], body[3]])
-                    } else {
-                        0
-                    };
-                    return if code == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::from_raw_os_error(-code))
-                    };
-                }
-                SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK if ne_u32(data, offset + 8) == seq => {
-                    if let Some(socket) = parse_diag_msg(protocol, body) {
-                        out.push(socket);
-                    }
-                }
-                _ => {}
-            }
-            offset += (len + 3) & !3;
+        if parse_diag_datagram(&buf[..received], seq, protocol, out)? {
+            return Ok(());
         }
     }
+}
+
+/// Parses one datagram of a sock_diag dump that answers request `seq`, adding its sockets to
+/// `out`: `Ok(true)` when the dump is complete, `Ok(false)` when more datagrams follow.
+pub(crate) fn parse_diag_datagram(
+    data: &[u8],
+    seq: u32,
+    protocol: Protocol,
+    out: &mut Vec<Socket>,
+) -> io::Result<bool> {
+    let mut offset = 0;
+    while offset + NLMSG_HEADER <= data.len() {
+        let len = ne_u32(data, offset) as usize;
+        if len < NLMSG_HEADER || offset + len > data.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "sock_diag: truncated message",
+            ));
+        }
+        let kind = ne_u16(data, offset + 4);
+        let body = &data[offset + NLMSG_HEADER..offset + len];
+        match kind {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let code = if body.len() >= 4 {
+                    i32::from_ne_bytes([body[0], body[1], body[2], body[3]])
+                } else {
+                    0
+                };
+                return if code == 0 {
+                    Ok(true)
+                } else {
+                    // Saturating: negating i32::MIN panicked (found by fuzzing; the kernel
+                    // sends -errno, but a bad datagram must not panic).
+                    Err(io::Error::from_raw_os_error(code.saturating_neg()))
+                };
+            }
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK if ne_u32(data, offset + 8) == seq => {
+                if let Some(socket) = parse_diag_msg(protocol, body) {
+                    out.push(socket);
+                }
+            }
+            _ => {}
+        }
+        offset += (len + 3) & !3;
+    }
+    Ok(false)
 }
 
 fn netlink_socket() -> io::Result<OwnedFd> {

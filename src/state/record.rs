@@ -14,7 +14,7 @@ use crate::process::Pid;
 pub const RECORD_SCHEMA: u32 = 1;
 
 /// Everything reaper knows about one managed service run (`NAME.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// Always [`RECORD_SCHEMA`] when written by this build.
     pub schema: u32,
@@ -53,7 +53,7 @@ pub struct Record {
 }
 
 /// How the leader ended, written by the keeper (`NAME.exit.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitRecord {
     /// Run this exit belongs to.
     pub run_id: String,
@@ -131,10 +131,15 @@ pub fn read_pid_file(path: &Path) -> Result<Pid, PidFileError> {
     let file = files::open_read(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     file.take(65).read_to_end(&mut bytes).map_err(unreadable)?;
+    parse_pid_file(&bytes)
+}
+
+/// The pid in the bytes of a pid file, by the rules of [`read_pid_file`].
+pub fn parse_pid_file(bytes: &[u8]) -> Result<Pid, PidFileError> {
     if bytes.len() > 64 {
         return Err(PidFileError::NotANumber("(more than 64 bytes)".into()));
     }
-    let text = decode_pid_file(&bytes)?;
+    let text = decode_pid_file(bytes)?;
     let digits = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
@@ -181,7 +186,8 @@ fn interrupted_write_of(file: &str) -> Option<&str> {
     (!name.ends_with(".exit") && validate_name(name).is_ok()).then_some(name)
 }
 
-fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record, StateError> {
+/// Parses the bytes of `NAME.json` (read from `path`, named in errors).
+pub fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record, StateError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
             path: path.to_path_buf(),
@@ -199,6 +205,11 @@ fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record, StateError> {
             why: e.to_string(),
         }),
     }
+}
+
+/// Parses the bytes of `NAME.exit.json`; `None` when they are not an exit record.
+pub fn parse_exit_record(bytes: &[u8]) -> Option<ExitRecord> {
+    serde_json::from_slice(bytes).ok()
 }
 
 impl StateDir {
@@ -322,9 +333,7 @@ impl StateDir {
     /// The keeper's exit record for `name`, if it belongs to run `run_id`.
     pub fn load_exit(&self, name: &str, run_id: &str) -> Option<ExitRecord> {
         let bytes = files::read(&self.exit_path(name)).ok()?;
-        serde_json::from_slice::<ExitRecord>(&bytes)
-            .ok()
-            .filter(|exit| exit.run_id == run_id)
+        parse_exit_record(&bytes).filter(|exit| exit.run_id == run_id)
     }
 
     /// Writes the keeper's exit record.
