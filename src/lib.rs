@@ -51,6 +51,8 @@ pub mod doctor;
 pub mod dotenv;
 pub mod identity;
 pub mod keeper;
+#[cfg(feature = "lint")]
+pub mod lint;
 pub mod os;
 pub mod ports;
 pub mod process;
