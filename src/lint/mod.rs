@@ -56,7 +56,7 @@ pub struct RuleInfo {
 }
 
 /// Every rule, in the order of `--explain` listings and SARIF.
-pub const RULES: &[RuleInfo] = &[
+pub static RULES: &[RuleInfo] = &[
     RuleInfo {
         id: "PY001",
         name: "subprocess-without-timeout",

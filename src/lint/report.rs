@@ -131,8 +131,8 @@ fn sarif_level(severity: Severity) -> &'static str {
 fn sarif_result(finding: &Finding) -> Value {
     let index = RULES
         .iter()
-        .position(|r| std::ptr::eq(r, finding.rule))
-        .unwrap_or(0);
+        .position(|r| r.id == finding.rule.id)
+        .expect("findings come from the catalogue");
     json!({
         "ruleId": finding.rule.id,
         "ruleIndex": index,
