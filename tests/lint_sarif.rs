@@ -63,7 +63,10 @@ fn sarif_with_findings_of_every_language_matches_the_schema() {
     // A clean run is valid too, with an empty result list.
     let clean = sarif_of(&["tests/data/lint/shell_wait_tracked.sh"]);
     assert_valid(&clean);
-    assert_eq!(clean["runs"][0]["results"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        clean["runs"][0]["results"].as_array().map(Vec::len),
+        Some(0)
+    );
 }
 
 #[test]
