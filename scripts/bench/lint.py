@@ -126,7 +126,7 @@ SEMGREP_RULES = '''rules:
           - pattern: execSync(...)
           - pattern: execFileSync(...)
           - pattern: spawnSync(...)
-      - pattern-not: $F(..., {..., timeout: $T, ...}, ...)
+      - pattern-not: '$F(..., {..., timeout: $T, ...}, ...)'
 '''
 
 

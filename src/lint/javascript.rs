@@ -214,8 +214,8 @@ fn bound_name<'t>(call: Node<'t>, sink: &Sink<'t>) -> Option<&'t str> {
     (name.kind() == "identifier").then(|| sink.text(name))
 }
 
-/// Names whose method `method` is called (`child.unref()` → `child`), and whether any call's
-/// result gets it directly (`spawn(...).unref()`).
+/// The receivers of every `.method()` call: a name (`child.unref()` → `child`) or a call
+/// (`spawn(...).unref()` → the `spawn` call).
 fn receivers<'t>(nodes: &[Node<'t>], method: &str, sink: &Sink<'t>) -> Vec<Node<'t>> {
     nodes
         .iter()
