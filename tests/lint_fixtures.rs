@@ -38,7 +38,7 @@ fn expected(path: &Path) -> BTreeSet<(u64, String, String)> {
     out
 }
 
-fn found(path: &Path) -> BTreeSet<(u64, String, String)> {
+fn found(path: &Path) -> Vec<(u64, String, String)> {
     let output = assert_cmd::Command::cargo_bin("reaper")
         .expect("reaper binary")
         .args(["lint", "--format", "json"])
@@ -84,7 +84,11 @@ fn every_fixture_gets_exactly_its_expected_findings() {
                 "{name}: flagged fixture expects nothing"
             );
         }
-        let found = found(path);
+        let reported = found(path);
+        let found: BTreeSet<_> = reported.iter().cloned().collect();
+        if found.len() != reported.len() {
+            failures.push(format!("{name}: a finding reported twice: {reported:?}"));
+        }
         if found != expected {
             failures.push(format!(
                 "{name}:\n  missing: {:?}\n  unexpected: {:?}",

@@ -263,7 +263,13 @@ impl<'a> Sink<'a> {
     }
 
     /// Findings with their positions, minus those suppressed inline.
-    fn into_findings(self, path: &Path) -> Vec<Finding> {
+    fn into_findings(mut self, path: &Path) -> Vec<Finding> {
+        // A name bound twice (`proc = ...` in both branches of an if) reaches the same wait
+        // through each binding: one finding per rule and place.
+        self.findings
+            .sort_by_key(|(rule, _, byte, _)| (*byte, rule.id));
+        self.findings
+            .dedup_by_key(|(rule, _, byte, _)| (*byte, rule.id));
         let lines: Vec<&str> = self.source.lines().collect();
         let mut out = Vec::with_capacity(self.findings.len());
         for (rule, severity, byte, message) in self.findings {

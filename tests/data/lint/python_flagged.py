@@ -34,6 +34,14 @@ os.system("make")  # expect: PY004
 listing = os.popen("ls").read()  # expect: PY004
 
 
+async def two_starts(fast):
+    if fast:
+        proc = await asyncio.create_subprocess_exec("a")
+    else:
+        proc = await asyncio.create_subprocess_exec("b")
+    return await proc.wait()  # expect: PY005
+
+
 async def unbounded():
     proc = await asyncio.create_subprocess_exec("sleep", "100")
     await proc.wait()  # expect: PY005
