@@ -92,18 +92,18 @@ impl Rule for PowerShellRule {
                     if !has_parameter(parameters, "passthru", 2)
                         && !has_parameter(parameters, "wait", 2) =>
                 {
-                    let detail = format!("`{}`", sink.text(*command));
+                    let detail = format!("`{}`", sink.text(*command).trim());
                     sink.report("PS001", *command, &detail);
                 }
                 Cmdlet::StartJob if !jobs_collected => {
-                    let detail = format!("`{}`", sink.text(*command));
+                    let detail = format!("`{}`", sink.text(*command).trim());
                     sink.report("PS002", *command, &detail);
                 }
                 Cmdlet::StopProcess => {
                     if !has_parameter(parameters, "force", 1) {
                         graceful_stop_seen = true;
                     } else if !graceful_stop_seen {
-                        let detail = format!("`{}`", sink.text(*command));
+                        let detail = format!("`{}`", sink.text(*command).trim());
                         sink.report("PS003", *command, &detail);
                     }
                 }
