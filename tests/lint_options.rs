@@ -99,6 +99,7 @@ fn config_table_selects_ignores_and_excludes() {
                 f["path"]
                     .as_str()
                     .unwrap()
+                    .replace('\\', "/")
                     .trim_start_matches("./")
                     .to_string(),
                 f["id"].as_str().unwrap().to_string(),
