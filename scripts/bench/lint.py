@@ -5,7 +5,7 @@ target/) with the same rules written for it, where it installs. Prints a table a
 
 Usage: scripts/bench/lint.py [--files 10000] [--runs 5] [--semgrep-runs 1] [--no-semgrep]
 """
-import argparse, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import ROOT, reaper_bin
@@ -147,16 +147,23 @@ def generate(root, count, seed=1):
     return bad
 
 
+def cpu_of_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(argv, runs):
-    """Median wall time over runs, and the last run's stdout."""
-    times, out = [], ""
+    """Median wall and CPU time (user + sys of the command and everything it waited for) over
+    runs, and the last run's stdout. On a shared, loaded machine the CPU time is the steadier."""
+    walls, cpus, out = [], [], ""
     for _ in range(runs):
-        t0 = time.perf_counter()
+        c0, t0 = cpu_of_children(), time.perf_counter()
         # reaper: ignore[PY001] (timed: wait(timeout=) polls with sleeps in Python 3.11, which would add to the time measured)
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        times.append(time.perf_counter() - t0)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(cpu_of_children() - c0)
         out = p.stdout
-    return statistics.median(times), out
+    return (statistics.median(walls), statistics.median(cpus)), out
 
 
 def semgrep_bin():
@@ -206,11 +213,13 @@ def main():
             rows.append(("semgrep (4 rules)", files, len(results["results"]), secs))
         print(f"{opts.files} generated files, {bad} with planted findings; {os.cpu_count()} cores; "
               f"median of {opts.runs} runs (semgrep: {opts.semgrep_runs})")
-        print(f"{'tool':<36} {'files':>7} {'findings':>9} {'seconds':>9}")
-        for name, files, findings, secs in rows:
-            print(f"{name:<36} {files:>7} {findings:>9} {secs:>9.3f}")
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        print(f"{'tool':<36} {'files':>7} {'findings':>9} {'wall s':>8} {'CPU s':>8}")
+        for name, files, findings, (wall, cpu) in rows:
+            print(f"{name:<36} {files:>7} {findings:>9} {wall:>8.3f} {cpu:>8.3f}")
         if semgrep:
-            print(f"semgrep / reaper (same 4 rules): {rows[2][3] / rows[1][3]:.1f}x")
+            (sw, sc), (rw, rc) = rows[2][3], rows[1][3]
+            print(f"semgrep / reaper (same 4 rules): {sw / rw:.1f}x wall, {sc / rc:.1f}x CPU")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
