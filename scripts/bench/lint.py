@@ -4,6 +4,7 @@ PowerShell), timed with the release build; beside it semgrep (from PyPI, in a ve
 target/) with the same rules written for it, where it installs. Prints a table and the ratio.
 
 Usage: scripts/bench/lint.py [--files 10000] [--runs 5] [--semgrep-runs 1] [--no-semgrep]
+                             [--reaper PATH (a release binary already built; default: build it)]
 """
 import argparse, json, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -186,8 +187,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--semgrep-runs", type=int, default=1)
     ap.add_argument("--no-semgrep", action="store_true")
+    ap.add_argument("--reaper", help="release binary to time (default: cargo build --release)")
     opts = ap.parse_args()
-    exe = reaper_bin()
+    exe = opts.reaper or reaper_bin()
     work = tempfile.mkdtemp(prefix="reaper-lint-bench-")
     try:
         tree = os.path.join(work, "tree")
