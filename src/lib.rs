@@ -53,6 +53,8 @@ pub mod export;
 pub mod fuzzing;
 pub mod identity;
 pub mod keeper;
+#[cfg(feature = "lint")]
+pub mod lint;
 pub mod os;
 pub mod ports;
 pub mod process;

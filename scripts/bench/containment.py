@@ -74,7 +74,7 @@ def main():
             results[kind] = measure(exe, env, opts.runs)
         finally:
             subprocess.run([exe, "stop", "--all", "--timeout", "1s"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
             for pid in leftovers():
                 os.kill(pid, 9)
             shutil.rmtree(state, ignore_errors=True)

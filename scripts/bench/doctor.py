@@ -17,13 +17,14 @@ def ensure_psutil():
     try:
         import psutil  # noqa: F401
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "psutil"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "psutil"], check=True, timeout=900)
 
 
 def timed(args, env, runs):
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
+        # reaper: ignore[PY001] (timed: wait(timeout=) polls with sleeps in Python 3.11, which would add to the time measured)
         subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -31,7 +32,7 @@ def timed(args, env, runs):
 
 def peak_rss_mb(args, env):
     p = subprocess.run(["/usr/bin/time", "-f", "%M", *args], env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True)
+                       stderr=subprocess.PIPE, text=True, timeout=300)
     return int(p.stderr.strip().splitlines()[-1]) / 1024
 
 
@@ -42,8 +43,8 @@ def main():
     opts = ap.parse_args()
     ensure_psutil()
     if not shutil.which("/usr/bin/time"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "time"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "time"], check=True, stdout=subprocess.DEVNULL, timeout=900)
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True, timeout=1800)
     exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "reaper")
     state = tempfile.mkdtemp(prefix="reaper-doctor-bench-")
     token = "bench" + secrets.token_hex(8)

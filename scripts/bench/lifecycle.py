@@ -15,9 +15,9 @@ def peak_rss_kb(args, env):
     """Peak RSS of one run, from GNU time (its own pre-exec footprint is about 1 MB, unlike a
     Python parent whose forked copy would count as the child's peak)."""
     if not shutil.which("/usr/bin/time"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "time"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", "time"], check=True, stdout=subprocess.DEVNULL, timeout=900)
     p = subprocess.run(["/usr/bin/time", "-f", "%M", *args], env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True)
+                       stderr=subprocess.PIPE, text=True, timeout=300)
     return int(p.stderr.strip().splitlines()[-1])
 
 
@@ -84,7 +84,7 @@ def main():
                 pass
         run([exe, "stop", "--all"], env)
     finally:
-        subprocess.run([exe, "stop", "--all", "--timeout", "1s"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([exe, "stop", "--all", "--timeout", "1s"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
         for pid in leftovers():
             os.kill(pid, 9)
         shutil.rmtree(state, ignore_errors=True)

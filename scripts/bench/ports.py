@@ -134,7 +134,7 @@ def hyperfine(commands, runs, workdir):
     args = ["hyperfine", "-N", "-i", "--warmup", "3", "--runs", str(runs), "--export-json", out, "--style", "none"]
     for name, cmd in commands:
         args += ["-n", name, cmd]
-    subprocess.run(args, check=True, stdout=DEVNULL, env=token_env())
+    subprocess.run(args, check=True, stdout=DEVNULL, env=token_env(), timeout=1800)
     with open(out) as f:
         return {r["command"]: r for r in json.load(f)["results"]}
 
@@ -143,11 +143,12 @@ def round_robin(commands, runs):
     """Median and 10th percentile of wall time per command, commands interleaved."""
     argvs = [(name, shlex.split(cmd)) for name, cmd in commands]
     for _, argv in argvs:  # warm-up
-        subprocess.run(argv, stdout=DEVNULL, stderr=DEVNULL, env=token_env())
+        subprocess.run(argv, stdout=DEVNULL, stderr=DEVNULL, env=token_env(), timeout=300)
     times = {name: [] for name, _ in argvs}
     for _ in range(runs):
         for name, argv in argvs:
             t0 = time.perf_counter()
+            # reaper: ignore[PY001] (timed: wait(timeout=) polls with sleeps in Python 3.11, which would add to the time measured)
             subprocess.run(argv, stdout=DEVNULL, stderr=DEVNULL, env=token_env())
             times[name].append(time.perf_counter() - t0)
     return {name: {"median": statistics.median(t), "spread": sorted(t)[len(t) // 10]} for name, t in times.items()}
@@ -169,7 +170,7 @@ def lookups(exe, runs, workdir, use_hyperfine):
     ]
     # Sanity: every tool finds the holder.
     for name, cmd in commands[:4]:
-        out = subprocess.run(shlex.split(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+        out = subprocess.run(shlex.split(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300).stdout
         if str(holder.pid) not in out:
             print(f"warning: {name} did not report pid {holder.pid}: {out!r}", file=sys.stderr)
     if use_hyperfine:
@@ -196,7 +197,7 @@ def kills(exe, runs):
             client, _ = spawn([sys.executable, "-c", CLIENT, str(port)])
             time.sleep(0.02)
             t0 = time.perf_counter()
-            subprocess.run(cmd, stdout=DEVNULL, stderr=DEVNULL, env=token_env())
+            subprocess.run(cmd, stdout=DEVNULL, stderr=DEVNULL, env=token_env(), timeout=300)
             t1 = time.perf_counter()
             while not bindable(port):
                 if time.perf_counter() - t1 > 5:

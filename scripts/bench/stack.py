@@ -125,7 +125,7 @@ def bench_reaper(exe, runs):
 def install_peers():
     venv = tempfile.mkdtemp(prefix="reaper-bench-venv-")
     try:
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True, stdout=subprocess.DEVNULL, timeout=900)
         subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "supervisor", "honcho"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
         return venv

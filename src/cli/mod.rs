@@ -4,6 +4,8 @@ mod clean;
 mod doctor;
 mod export;
 mod import;
+#[cfg(feature = "lint")]
+mod lint;
 mod logs;
 mod output;
 mod port;
@@ -103,6 +105,8 @@ enum Command {
     Probe(export::ProbeArgs),
     Port(port::PortArgs),
     Ports(port::PortsArgs),
+    #[cfg(feature = "lint")]
+    Lint(lint::Args),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  reaper completions bash > ~/.local/share/bash-completion/completions/reaper\n  reaper completions zsh > ~/.zfunc/_reaper\n  reaper completions fish > ~/.config/fish/completions/reaper.fish"
@@ -240,6 +244,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Probe(args) => export::run_probe(state_dir.as_deref(), &cwd, args),
         Command::Port(args) => port::run_port(&state, args),
         Command::Ports(args) => port::run_ports(&state, args),
+        #[cfg(feature = "lint")]
+        Command::Lint(args) => lint::run(&state, &cwd, args),
         Command::Run(args) => run::run(args),
         Command::Clean(args) => clean::run(&state, args),
         Command::Doctor(args) => doctor::doctor(&state, args),

@@ -58,6 +58,9 @@ pub struct ConfigFile {
     /// Settings of `reaper doctor`.
     #[serde(default)]
     pub doctor: DoctorConfig,
+    /// Settings of `reaper lint`.
+    #[serde(default)]
+    pub lint: LintConfig,
 }
 
 /// One service of the stack.
@@ -257,6 +260,46 @@ pub struct DoctorConfig {
     /// Regexes of commands that count as orphans when their parent is gone.
     #[serde(default)]
     pub orphan_patterns: Vec<String>,
+}
+
+/// `[lint]`: settings of `reaper lint` (the command line's `--select`/`--ignore` add to these).
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LintConfig {
+    /// Rule ids or prefixes to run (`["PY", "SH001"]`); empty: all.
+    #[serde(default)]
+    pub select: Vec<String>,
+    /// Rule ids or prefixes to skip.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// Gitignore-style patterns, relative to the project root, of paths not to lint.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Reads only `[lint]` from `reaper.toml` in `root` (if there is one); other tables are ignored.
+pub fn load_lint_config(root: &Path) -> Result<LintConfig, String> {
+    #[derive(Deserialize)]
+    struct LintOnly {
+        #[serde(default)]
+        lint: LintConfig,
+    }
+    let Some((shown, text)) = read_project_file(root)? else {
+        return Ok(LintConfig::default());
+    };
+    toml::from_str::<LintOnly>(&text)
+        .map(|file| file.lint)
+        .map_err(|e| parse_error(&shown, &text, &e).to_string())
+}
+
+/// The path (as shown) and text of `reaper.toml` in `root`, or `None` if there is none.
+fn read_project_file(root: &Path) -> Result<Option<(String, String)>, String> {
+    let path = root.join(crate::state::PROJECT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((path.display().to_string(), text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// The JSON Schema of `reaper.toml`, as shipped in `reaper.schema.json` (pretty-printed, with a
@@ -946,13 +989,9 @@ pub fn load_doctor_config(root: &Path) -> Result<DoctorConfig, String> {
         #[serde(default)]
         orphan_patterns: Vec<String>,
     }
-    let path = root.join(crate::state::PROJECT_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DoctorConfig::default()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+    let Some((shown, text)) = read_project_file(root)? else {
+        return Ok(DoctorConfig::default());
     };
-    let shown = path.display().to_string();
     toml::from_str::<DoctorOnly>(&text)
         .map(|file| DoctorConfig {
             orphan_patterns: file.doctor.orphan_patterns,

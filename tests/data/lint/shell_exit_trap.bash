@@ -1,0 +1,3 @@
+# Near miss: a trap on EXIT ends the jobs.
+trap 'kill $(jobs -p)' EXIT
+tail -f log &

@@ -1,0 +1,24 @@
+//! The repository's own scripts, examples and installers lint clean (exit 0, no findings at
+//! all): reaper follows its own spawning rules.
+#![cfg(feature = "lint")]
+
+#[test]
+fn repository_scripts_and_examples_lint_clean() {
+    let output = assert_cmd::Command::cargo_bin("reaper")
+        .expect("reaper binary")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "lint",
+            "scripts",
+            "examples",
+            "install.sh",
+            "install.ps1",
+            "npm",
+            ".ci",
+        ])
+        .output()
+        .expect("reaper lint runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.is_empty(), "findings:\n{stdout}");
+}
