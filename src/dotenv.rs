@@ -22,7 +22,29 @@ pub enum DotenvError {
         /// Column in that line, from 1.
         column: usize,
     },
+    /// A value grew past what an environment can hold through `$VAR` references (each line
+    /// can double the one before it: a few hundred bytes would otherwise take gigabytes).
+    #[error(
+        "line {line}: {key} expands to more than {limit} bytes through its $VAR references \
+         (an environment variable holds at most {VALUE_LIMIT} bytes, all together \
+         {TOTAL_LIMIT}); check the references"
+    )]
+    TooLarge {
+        /// Line of the variable, from 1.
+        line: usize,
+        /// The variable's name (never its value: it may be a secret).
+        key: String,
+        /// The limit it went past.
+        limit: usize,
+    },
 }
+
+/// The most one value may hold: Linux refuses a larger `KEY=VALUE` string at exec
+/// (`MAX_ARG_STRLEN`, 32 pages).
+pub const VALUE_LIMIT: usize = 128 * 1024;
+/// The most all values of one file may hold together: the usual `ARG_MAX` share of the
+/// environment (a quarter of an 8 MiB stack).
+pub const TOTAL_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Reads the dotenv file at `path`: its variables, in file order.
 pub fn read(path: &Path) -> Result<Vec<(String, String)>, DotenvError> {
@@ -37,18 +59,50 @@ pub fn read(path: &Path) -> Result<Vec<(String, String)>, DotenvError> {
 pub fn parse(text: &str) -> Result<Vec<(String, String)>, DotenvError> {
     // dotenvy skips a byte-order mark itself; positions are counted without it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    dotenvy::from_read_iter(text.as_bytes())
-        .map(|item| {
-            item.map_err(|error| match error {
-                dotenvy::Error::LineParse(fragment, index) => {
-                    let (line, column) = position(text, &fragment, index);
-                    DotenvError::Parse { line, column }
-                }
-                dotenvy::Error::Io(e) => DotenvError::Io(e),
-                other => DotenvError::Io(io::Error::other(other.to_string())),
-            })
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut total = 0usize;
+    // Each item comes with its `$VAR` references already expanded: checking sizes item by
+    // item stops a doubling chain at the first value past the limit.
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        let (key, value) = item.map_err(|error| match error {
+            dotenvy::Error::LineParse(fragment, index) => {
+                let (line, column) = position(text, &fragment, index);
+                DotenvError::Parse { line, column }
+            }
+            dotenvy::Error::Io(e) => DotenvError::Io(e),
+            other => DotenvError::Io(io::Error::other(other.to_string())),
+        })?;
+        total = total.saturating_add(key.len() + value.len());
+        let limit = if value.len() > VALUE_LIMIT {
+            Some(VALUE_LIMIT)
+        } else {
+            (total > TOTAL_LIMIT).then_some(TOTAL_LIMIT)
+        };
+        if let Some(limit) = limit {
+            let earlier = vars.iter().filter(|(k, _)| *k == key).count();
+            return Err(DotenvError::TooLarge {
+                line: line_of_key(text, &key, earlier),
+                key,
+                limit,
+            });
+        }
+        vars.push((key, value));
+    }
+    Ok(vars)
+}
+
+/// The line of the `occurrence`-th (from 0) assignment of `key`; 1 when it cannot be told.
+fn line_of_key(text: &str, key: &str, occurrence: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
-        .collect()
+        .nth(occurrence)
+        .map_or(1, |(index, _)| index + 1)
 }
 
 /// Line and column of a parse error in `text`. dotenvy reports the text it was parsing (the whole
@@ -111,5 +165,35 @@ mod tests {
                 ("B".to_string(), "two words".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_doubling_chain_stops_at_the_limit_and_names_its_line() {
+        let mut text = String::from("# comment\nA=0123456789abcdef\n");
+        for _ in 0..40 {
+            text.push_str("A=z$A$A\n");
+        }
+        match parse(&text) {
+            Err(DotenvError::TooLarge { line, key, limit }) => {
+                assert_eq!((key.as_str(), limit), ("A", VALUE_LIMIT));
+                // 16 bytes doubled: past 128 KiB at the 13th doubling, line 2 + 13.
+                assert_eq!(line, 15);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn many_values_under_the_value_limit_stop_at_the_total() {
+        let value = "x".repeat(100 * 1024);
+        let text: String = (0..30).map(|i| format!("K{i}={value}\n")).collect();
+        assert!(matches!(
+            parse(&text),
+            Err(DotenvError::TooLarge {
+                limit: TOTAL_LIMIT,
+                line: 21,
+                ..
+            })
+        ));
     }
 }

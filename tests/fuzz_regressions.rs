@@ -49,3 +49,17 @@ fn sock_diag_error_of_i32_min_does_not_overflow() {
         "../fuzz/corpus/sock_diag/regression-error-i32-min"
     ));
 }
+
+/// `$VAR` references doubling a value at each line (`A=z$A$A`): 685 bytes of `.env` grew to
+/// gigabytes inside dotenvy before reaper saw the value (found as an out-of-memory). Expansion
+/// now stops at the first value past what an environment can hold, naming its line.
+#[test]
+fn dotenv_substitution_chain_stops_at_the_environment_limit() {
+    let text = include_str!("../fuzz/corpus/dotenv/regression-substitution-blowup");
+    match reaper::dotenv::parse(text) {
+        Err(reaper::dotenv::DotenvError::TooLarge { line, .. }) => {
+            assert!(line >= 1 && line <= text.lines().count(), "line {line}");
+        }
+        other => panic!("expected the expansion to be refused, got {other:?}"),
+    }
+}
