@@ -51,6 +51,7 @@ pub mod doctor;
 pub mod dotenv;
 pub mod identity;
 pub mod keeper;
+pub mod logfile;
 pub mod os;
 pub mod ports;
 pub mod process;

@@ -124,6 +124,9 @@ pub struct ServiceConfig {
     #[serde(default)]
     #[schemars(with = "Option<DurationValue>")]
     pub stop_timeout: Option<Spanned<DurationValue>>,
+    /// Start each line of the service's log with its time (default false).
+    #[serde(default)]
+    pub log_timestamps: bool,
 }
 
 /// A command line: a shell string or an argument vector.
@@ -790,6 +793,7 @@ pub fn validate(
             max_backoff,
             stop_signal,
             stop_timeout,
+            log_timestamps: config.log_timestamps,
             line,
         });
     }
