@@ -143,24 +143,43 @@ impl LogWriter {
                 self.note("the log was deleted or replaced; a new one starts here")?;
             }
         }
-        let mut rotation_error = None;
-        if self.max_bytes > 0
-            && self.len > 0
-            && self.len + body.len() as u64 > self.max_bytes
-            && !self.rotation_failed
-        {
-            if let Err(e) = self.rotate() {
-                self.rotation_failed = true;
-                rotation_error = Some(e);
+        let mut rest = &body[..];
+        while !rest.is_empty() {
+            let part = self.fitting(rest);
+            if part == 0 {
+                if let Err(e) = self.rotate() {
+                    // Rotation is given up, and the log grows on.
+                    self.rotation_failed = true;
+                    self.note(&format!("log not rotated (it grows on): {e}"))?;
+                }
+                continue;
             }
-        }
-        self.data.write_all(&body)?;
-        self.len += body.len() as u64;
-        self.write_entry(stream, now, self.timestamps)?;
-        if let Some(e) = rotation_error {
-            self.note(&format!("log not rotated (it grows on): {e}"))?;
+            self.data.write_all(&rest[..part])?;
+            self.len += part as u64;
+            self.write_entry(stream, now, self.timestamps)?;
+            rest = &rest[part..];
         }
         Ok(())
+    }
+
+    /// How many bytes of `lines` (whole lines) go into the current file before it must rotate:
+    /// 0 when it must rotate first; at least one line into an empty file, however long.
+    fn fitting(&self, lines: &[u8]) -> usize {
+        if self.max_bytes == 0 || self.rotation_failed {
+            return lines.len();
+        }
+        let room = usize::try_from(self.max_bytes.saturating_sub(self.len)).unwrap_or(usize::MAX);
+        let mut fits = 0;
+        for line in lines.split_inclusive(|b| *b == b'\n') {
+            if fits + line.len() > room {
+                if fits == 0 && self.len == 0 {
+                    return line.len();
+                }
+                break;
+            }
+            fits += line.len();
+        }
+        fits
     }
 
     /// Appends a line from reaper itself (on stderr), marked `[reaper keeper]`.
@@ -364,17 +383,24 @@ impl LineAssembler {
     pub fn push(&mut self, stream: Stream, bytes: &[u8]) -> Vec<(Stream, Vec<u8>)> {
         let pending = &mut self.pending[stream as usize];
         pending.extend_from_slice(bytes);
-        let whole = match pending.iter().rposition(|b| *b == b'\n') {
-            Some(end) => end + 1,
-            None if pending.len() >= PARTIAL_FLUSH => {
-                pending.push(b'\n');
-                pending.len()
-            }
-            None => return Vec::new(),
+        let mut ready = match pending.iter().rposition(|b| *b == b'\n') {
+            Some(end) => pending.drain(..=end).collect(),
+            None => Vec::new(),
         };
-        let rest = pending.split_off(whole);
-        let ready = std::mem::replace(pending, rest);
-        vec![(stream, ready)]
+        while pending.len() >= PARTIAL_FLUSH {
+            // Cut before a UTF-8 continuation byte, so a character is not split in two lines.
+            let cut = (1..=PARTIAL_FLUSH)
+                .rev()
+                .find(|i| pending.get(*i).is_none_or(|b| b & 0xC0 != 0x80))
+                .unwrap_or(PARTIAL_FLUSH);
+            ready.extend(pending.drain(..cut));
+            ready.push(b'\n');
+        }
+        if ready.is_empty() {
+            Vec::new()
+        } else {
+            vec![(stream, ready)]
+        }
     }
 
     /// Releases everything held back, each stream's rest as a line of its own.
@@ -790,9 +816,14 @@ mod tests {
     #[test]
     fn output_without_newlines_is_released_by_size() {
         let big = vec![b'x'; PARTIAL_FLUSH];
-        let out = assemble(&[&big[..10], &big[10..]]);
-        assert_eq!(out.len(), 1);
+        let out = assemble(&[&big[..10], &big[10..], &big[..10]]);
+        assert_eq!(out.len(), 2);
         assert_eq!(out[0].len(), PARTIAL_FLUSH + 1);
+        assert_eq!(out[1], b"xxxxxxxxxx\n");
+        let accents = "é".repeat(PARTIAL_FLUSH);
+        for line in assemble(&[accents.as_bytes()]) {
+            assert!(std::str::from_utf8(&line).is_ok());
+        }
     }
 
     #[test]

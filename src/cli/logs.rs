@@ -11,7 +11,7 @@ use reaper::text::escape;
 use super::{CliError, CliResult, EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE};
 
 /// How long `-f` waits before it looks again when nothing new was written.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Lines printed without -n, --since or --until.
 const DEFAULT_LINES: usize = 50;
