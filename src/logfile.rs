@@ -266,8 +266,8 @@ fn last_indexed_end(index: &Path) -> u64 {
         return 0;
     }
     tail.lines()
-        .filter_map(Entry::parse)
-        .last()
+        .rev()
+        .find_map(Entry::parse)
         .map_or(0, |e| e.end)
 }
 
