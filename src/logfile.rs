@@ -95,6 +95,8 @@ pub struct LogWriter {
     rotation_failed: bool,
     /// The file `data` is, to notice a log deleted or replaced under the writer.
     identity: Handle,
+    /// This file's number in the sequence of rotations (unknown for an index without a header).
+    generation: Option<u64>,
     checked: Instant,
 }
 
@@ -104,7 +106,7 @@ const IDENTITY_CHECK: Duration = Duration::from_secs(1);
 impl LogWriter {
     /// Opens (or creates) `path` and its index for appending. `max_bytes` 0 never rotates.
     pub fn open(path: &Path, max_bytes: u64, keep: u32, timestamps: bool) -> io::Result<Self> {
-        let (index, data, len, identity) = open_for_append(path)?;
+        let (index, data, len, identity, generation) = open_for_append(path, 0)?;
         let mut writer = LogWriter {
             path: path.to_path_buf(),
             max_bytes,
@@ -115,6 +117,7 @@ impl LogWriter {
             len,
             rotation_failed: false,
             identity,
+            generation,
             checked: Instant::now(),
         };
         writer.index_unindexed()?;
@@ -193,7 +196,14 @@ impl LogWriter {
 
     /// Starts writing to whatever is at the log's path now (a new file if nothing is).
     fn reopen(&mut self) -> io::Result<()> {
-        (self.index, self.data, self.len, self.identity) = open_for_append(&self.path)?;
+        let next = self.generation.map_or(0, |n| n + 1);
+        (
+            self.index,
+            self.data,
+            self.len,
+            self.identity,
+            self.generation,
+        ) = open_for_append(&self.path, next)?;
         self.index_unindexed()
     }
 
@@ -236,6 +246,9 @@ impl LogWriter {
         }
         // Index first: whoever opens the new `LOG` finds its index already there.
         self.index = files::create_new(&index)?;
+        let next = self.generation.map_or(0, |n| n + 1);
+        write_header(&mut self.index, next)?;
+        self.generation = Some(next);
         self.data = files::create_new(&self.path)?;
         self.identity = Handle::from_file(self.data.try_clone()?)?;
         self.len = 0;
@@ -243,13 +256,40 @@ impl LogWriter {
     }
 }
 
-/// A log and its index opened for appending: index, data, data length, data identity.
-fn open_for_append(path: &Path) -> io::Result<(File, File, u64, Handle)> {
-    let index = files::open_append(&index_path(path))?;
+/// The first line of an index: the file's number in the sequence of rotations, so a follower
+/// can tell whether it skipped one.
+const GENERATION_HEADER: &str = "#generation ";
+
+fn write_header(index: &mut File, generation: u64) -> io::Result<()> {
+    index.write_all(format!("{GENERATION_HEADER}{generation}\n").as_bytes())
+}
+
+/// The generation an index's header names.
+fn read_header(index: &mut impl BufRead) -> io::Result<Option<u64>> {
+    let mut first = String::new();
+    index.read_line(&mut first)?;
+    Ok(first
+        .strip_prefix(GENERATION_HEADER)
+        .and_then(|n| n.trim_end().parse().ok()))
+}
+
+/// A log and its index opened for appending: index, data, data length, data identity and
+/// generation (a new index gets `new_generation`).
+fn open_for_append(
+    path: &Path,
+    new_generation: u64,
+) -> io::Result<(File, File, u64, Handle, Option<u64>)> {
+    let mut index = files::open_append(&index_path(path))?;
+    let generation = if index.metadata()?.len() == 0 {
+        write_header(&mut index, new_generation)?;
+        Some(new_generation)
+    } else {
+        read_header(&mut BufReader::new(files::open_read(&index_path(path))?))?
+    };
     let data = files::open_append(path)?;
     let len = data.metadata()?.len();
     let identity = Handle::from_file(data.try_clone()?)?;
-    Ok((index, data, len, identity))
+    Ok((index, data, len, identity, generation))
 }
 
 /// The data length the last entry of an index covers (0 without an index).
@@ -500,6 +540,8 @@ fn push_lines(
 struct Generation {
     data: File,
     identity: Handle,
+    /// Its number in the sequence of rotations, if its index has a header.
+    generation: Option<u64>,
     index: Option<BufReader<File>>,
     /// Data bytes consumed.
     offset: u64,
@@ -521,11 +563,17 @@ impl Generation {
             };
             let identity = Handle::from_file(data.try_clone()?)?;
             let mut index = None;
+            let mut generation = None;
             // A rotated data file's index follows it a moment later.
             for _ in 0..20 {
                 match files::open_read(&index_path(path)) {
                     Ok(file) => {
-                        index = Some(BufReader::new(file));
+                        let mut reader = BufReader::new(file);
+                        generation = read_header(&mut reader)?;
+                        if generation.is_none() {
+                            reader.seek(SeekFrom::Start(0))?;
+                        }
+                        index = Some(reader);
                         break;
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -538,6 +586,7 @@ impl Generation {
                 return Ok(Some(Generation {
                     data,
                     identity,
+                    generation,
                     index,
                     offset: 0,
                     partial_entry: String::new(),
@@ -762,7 +811,10 @@ impl LogFollower {
             let next = position.map_or(0, |n| n - 1);
             match Generation::open(&rotated_path(&self.path, next))? {
                 Some(next) => {
-                    found.missed |= position.is_none();
+                    found.missed |= match (generation.generation, next.generation) {
+                        (Some(read), Some(next)) => next != read + 1,
+                        _ => position.is_none(),
+                    };
                     self.current = Some(next);
                 }
                 // Between a rename and the new file: the next call goes on.
@@ -875,6 +927,33 @@ mod tests {
             if let Ok(bytes) = std::fs::read(rotated_path(&log, n)) {
                 assert!(bytes.ends_with(b"\n") && bytes.len() <= 64);
             }
+        }
+    }
+
+    #[test]
+    fn a_follower_says_when_it_fell_behind_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("svc.log");
+        for keep in [0, 1] {
+            let mut writer = LogWriter::open(&log, 16, keep, false).unwrap();
+            let mut follower = LogFollower::from_end(&log).unwrap();
+            // One rotation per write; polled after each: nothing is missed, even with no
+            // rotated file kept (the follower holds the file it reads).
+            for i in 0..5 {
+                writer
+                    .write(Stream::Stdout, format!("line {i:07}\n").as_bytes())
+                    .unwrap();
+                let found = follower.poll().unwrap();
+                assert!(!found.missed, "keep {keep}");
+                assert_eq!(found.lines.len(), 1, "keep {keep}");
+            }
+            // Three rotations between two polls with at most one file kept: some are missed.
+            for i in 0..3 {
+                writer
+                    .write(Stream::Stdout, format!("line {i:07}\n").as_bytes())
+                    .unwrap();
+            }
+            assert!(follower.poll().unwrap().missed, "keep {keep}");
         }
     }
 
