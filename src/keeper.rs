@@ -88,6 +88,9 @@ pub enum KeeperEvent {
 /// process that escaped it.
 const LOG_DRAIN: Duration = Duration::from_secs(2);
 
+/// Longest wait, when the leader exits, for its last output to be written.
+const SETTLE_LIMIT: Duration = Duration::from_millis(200);
+
 /// Runs the keeper: reads the spec from stdin, reports on stdout. Returns the process exit code.
 pub fn run() -> i32 {
     let mut input = String::new();
@@ -167,6 +170,9 @@ pub fn run() -> i32 {
         if record_is_this_run(&state, &spec) {
             let _ = state.save_exit(&spec.name, &exit);
         }
+        // `reaper start` shows the log's last lines when the service exits during start-up:
+        // what the leader wrote before it exited must be on disk by then.
+        pump.settle(SETTLE_LIMIT);
         emit(&KeeperEvent::Exited { code, signal });
     });
     // The whole tree is gone (we reap every orphan of it): its cgroup goes too, unless

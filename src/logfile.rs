@@ -20,7 +20,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use same_file::Handle;
@@ -323,6 +324,9 @@ enum Message {
 pub struct LogPump {
     sender: mpsc::SyncSender<Message>,
     writer: std::thread::JoinHandle<()>,
+    /// Messages sent by the pipe readers, and handled by the writer.
+    sent: Arc<AtomicU64>,
+    handled: Arc<AtomicU64>,
 }
 
 impl LogPump {
@@ -333,19 +337,24 @@ impl LogPump {
         stderr: impl Read + Send + 'static,
     ) -> LogPump {
         let (sender, receiver) = mpsc::sync_channel::<Message>(16);
+        let sent = Arc::new(AtomicU64::new(0));
+        let handled = Arc::new(AtomicU64::new(0));
         for (stream, pipe) in [
             (Stream::Stdout, Box::new(stdout) as Box<dyn Read + Send>),
             (Stream::Stderr, Box::new(stderr)),
         ] {
             let sender = sender.clone();
-            std::thread::spawn(move || read_pipe(stream, pipe, &sender));
+            let sent = sent.clone();
+            std::thread::spawn(move || read_pipe(stream, pipe, &sender, &sent));
         }
+        let handled_by_writer = handled.clone();
         let writer = std::thread::spawn(move || {
             let mut lines = LineAssembler::default();
             let mut open = 2;
             let mut lost: Option<(u64, io::Error)> = None;
             while open > 0 {
                 let message = receiver.recv_timeout(IDLE_FLUSH);
+                let counted = matches!(message, Ok(Message::Output(..) | Message::Closed));
                 let ready = match message {
                     Ok(Message::Output(stream, bytes)) => lines.push(stream, &bytes),
                     Ok(Message::Closed) => {
@@ -369,9 +378,32 @@ impl LogPump {
                         let _ = log.note(&format!("{count} bytes of output lost: {e}"));
                     }
                 }
+                if counted {
+                    handled_by_writer.fetch_add(1, Ordering::SeqCst);
+                }
             }
         });
-        LogPump { sender, writer }
+        LogPump {
+            sender,
+            writer,
+            sent,
+            handled,
+        }
+    }
+
+    /// Waits, at most `limit`, until the output already in the pipes is written: the readers
+    /// have found nothing more for a few milliseconds and the writer has handled all they sent.
+    pub fn settle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut last = u64::MAX;
+        while Instant::now() < deadline {
+            let sent = self.sent.load(Ordering::SeqCst);
+            if sent == last && self.handled.load(Ordering::SeqCst) == sent {
+                return;
+            }
+            last = sent;
+            std::thread::sleep(Duration::from_millis(3));
+        }
     }
 
     /// Adds a line from the keeper itself.
@@ -390,12 +422,19 @@ impl LogPump {
     }
 }
 
-fn read_pipe(stream: Stream, mut pipe: Box<dyn Read + Send>, sender: &mpsc::SyncSender<Message>) {
+fn read_pipe(
+    stream: Stream,
+    mut pipe: Box<dyn Read + Send>,
+    sender: &mpsc::SyncSender<Message>,
+    sent: &AtomicU64,
+) {
     let mut buffer = vec![0; 64 * 1024];
     loop {
         match pipe.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => {
+                // Counted first: the writer's count never passes it.
+                sent.fetch_add(1, Ordering::SeqCst);
                 if sender
                     .send(Message::Output(stream, buffer[..n].to_vec()))
                     .is_err()
@@ -408,6 +447,7 @@ fn read_pipe(stream: Stream, mut pipe: Box<dyn Read + Send>, sender: &mpsc::Sync
             Err(_) => break,
         }
     }
+    sent.fetch_add(1, Ordering::SeqCst);
     let _ = sender.send(Message::Closed);
 }
 
