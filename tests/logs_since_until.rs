@@ -75,7 +75,13 @@ fn bad_times_are_usage_errors() {
         .args(["logs", "x", "--since", "yesterday"])
         .assert()
         .code(2)
-        .stderr(contains("neither a duration"));
+        .stderr(contains("invalid duration 'yesterday'"));
+    sandbox
+        .reaper()
+        .args(["logs", "x", "--until", "2026-13-01T00:00:00Z"])
+        .assert()
+        .code(2)
+        .stderr(contains("nor an RFC 3339 time"));
     sandbox
         .reaper()
         .args(["logs", "x", "--since", "1m", "--until", "1h"])
