@@ -280,6 +280,16 @@ fn open_for_append(
     path: &Path,
     new_generation: u64,
 ) -> io::Result<(File, File, u64, Handle, Option<u64>)> {
+    let data = files::open_append(path)?;
+    let len = data.metadata()?.len();
+    // An index that covers more than the data belongs to a log deleted since (the data file
+    // was deleted alone): it starts again.
+    if last_indexed_end(&index_path(path)) > len {
+        match std::fs::remove_file(index_path(path)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     let mut index = files::open_append(&index_path(path))?;
     let generation = if index.metadata()?.len() == 0 {
         write_header(&mut index, new_generation)?;
@@ -287,8 +297,6 @@ fn open_for_append(
     } else {
         read_header(&mut BufReader::new(files::open_read(&index_path(path))?))?
     };
-    let data = files::open_append(path)?;
-    let len = data.metadata()?.len();
     let identity = Handle::from_file(data.try_clone()?)?;
     Ok((index, data, len, identity, generation))
 }

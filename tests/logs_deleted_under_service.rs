@@ -23,6 +23,19 @@ fn a_log_deleted_under_a_running_service_is_started_again() {
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("the log was deleted or replaced"), "{text}");
+    // Its index started again with it: `logs` reads the new log's lines whole.
+    let shown = sandbox
+        .reaper()
+        .args(["logs", "writer", "-n", "1000"])
+        .assert()
+        .success();
+    let shown = String::from_utf8_lossy(&shown.get_output().stdout).into_owned();
+    assert!(
+        shown
+            .lines()
+            .all(|l| l == "tick" || l.starts_with("[reaper keeper] the log was deleted")),
+        "{shown}"
+    );
     sandbox.reaper().args(["stop", "writer"]).assert().success();
     sandbox.assert_nothing_left();
 }

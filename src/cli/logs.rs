@@ -59,15 +59,16 @@ pub struct Args {
 fn time_arg(text: &str) -> Result<SystemTime, String> {
     let looks_like_a_time = text.contains(['-', ':', 'T']);
     if !looks_like_a_time {
-        let ago = reaper::units::parse_duration(text).map_err(|e| {
-            format!("{e} (or give an RFC 3339 time such as 2026-12-06T08:00:00Z)")
-        })?;
+        let ago = reaper::units::parse_duration(text)
+            .map_err(|e| format!("{e} (or give an RFC 3339 time such as 2026-12-06T08:00:00Z)"))?;
         return SystemTime::now()
             .checked_sub(ago)
             .ok_or_else(|| format!("{text} ago is before the clock's start"));
     }
     humantime::parse_rfc3339_weak(text).map_err(|_| {
-        format!("'{text}' is neither a duration (10m, 2h) nor an RFC 3339 time (2026-12-06T08:00:00Z)")
+        format!(
+            "'{text}' is neither a duration (10m, 2h) nor an RFC 3339 time (2026-12-06T08:00:00Z)"
+        )
     })
 }
 
