@@ -237,13 +237,19 @@ impl LogWriter {
         if self.keep == 0 {
             ignore_missing(std::fs::remove_file(&self.path))?;
             ignore_missing(std::fs::remove_file(&index))?;
-        }
-        // A rename replaces a name, it never writes through it: a planted link at `LOG.N` is
-        // replaced, not followed.
-        for n in (0..self.keep).rev() {
-            let (from, to) = (rotated_path(&self.path, n), rotated_path(&self.path, n + 1));
-            ignore_missing(std::fs::rename(&from, &to))?;
-            ignore_missing(std::fs::rename(index_path(&from), index_path(&to)))?;
+        } else {
+            // Only the generations there are (numbered without gaps): a rotation costs two
+            // renames per kept file, not per possible one. A rename replaces a name, it never
+            // writes through it: a link planted at `LOG.N` is replaced, not followed.
+            let kept = (1..self.keep)
+                .take_while(|n| std::fs::symlink_metadata(rotated_path(&self.path, *n)).is_ok())
+                .last()
+                .unwrap_or(0);
+            for n in (0..=kept).rev() {
+                let (from, to) = (rotated_path(&self.path, n), rotated_path(&self.path, n + 1));
+                ignore_missing(std::fs::rename(&from, &to))?;
+                ignore_missing(std::fs::rename(index_path(&from), index_path(&to)))?;
+            }
         }
         // Index first: whoever opens the new `LOG` finds its index already there.
         self.index = files::create_new(&index)?;
@@ -971,6 +977,7 @@ mod tests {
                 .enumerate()
                 .all(|(i, l)| (l.stream == Stream::Stderr) == (i % 3 == 0))
         );
+        assert!(rotated_path(&log, 50).exists() && !rotated_path(&log, 51).exists());
         for n in 0..=50 {
             if let Ok(bytes) = std::fs::read(rotated_path(&log, n)) {
                 assert!(bytes.ends_with(b"\n") && bytes.len() <= 64);
