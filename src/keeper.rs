@@ -1,23 +1,29 @@
 //! The keeper: one small process per managed service (`reaper __keeper`). It is a child
 //! subreaper, spawns the service in a new session, reaps the service and every descendant that
-//! gets orphaned, writes the leader's exit status, rotates the log, and exits once the whole
-//! tree is gone. Without it, an exited service on a host whose init does not reap stays a zombie.
+//! gets orphaned, writes the leader's exit status, writes the service's log from its stdout and
+//! stderr pipes (rotating it by rename, see [`crate::logfile`]), and exits once the whole tree is
+//! gone.
+//!
+//! A keeper killed with SIGKILL takes the read ends of the pipes with it: the service gets
+//! SIGPIPE at its next write (EPIPE if it ignores SIGPIPE), as any program whose output reader
+//! dies; it is not reaped by the keeper any more either, and `reaper stop`/`clean` end what is
+//! left as usual. Without it, an exited service on a host whose init does not reap stays a zombie.
 //!
 //! Protocol with `reaper start`: the spec arrives as one JSON document on stdin (so env values
 //! never touch the disk or the command line); events leave as JSON lines on stdout.
 
-use std::fs;
 use std::io::{self, BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::actionlog::now_rfc3339;
 use crate::containment::MARKER_VAR;
+use crate::logfile::{LogPump, LogWriter};
 use crate::os;
 use crate::process::Pid;
-use crate::state::{ExitRecord, StateDir, files};
+use crate::state::{ExitRecord, StateDir};
 
 /// Everything the keeper needs to start the service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +48,9 @@ pub struct KeeperSpec {
     pub log_max_bytes: u64,
     /// Rotated logs kept (`NAME.log.1` … `NAME.log.N`).
     pub log_keep: u32,
+    /// Start each line in the log with its time (`--log-timestamps`).
+    #[serde(default)]
+    pub log_timestamps: bool,
     /// The cgroup the service goes into (Linux, where cgroup v2 is usable); the keeper itself
     /// stays outside, so the cgroup holds exactly the service's tree.
     #[serde(default)]
@@ -75,8 +84,12 @@ pub enum KeeperEvent {
     },
 }
 
-/// How often the keeper checks the log size.
-const ROTATE_CHECK: Duration = Duration::from_secs(2);
+/// How long the keeper waits, once the service's tree is gone, for output still held by a
+/// process that escaped it.
+const LOG_DRAIN: Duration = Duration::from_secs(2);
+
+/// Longest wait, when the leader exits, for its last output to be written.
+const SETTLE_LIMIT: Duration = Duration::from_millis(200);
 
 /// Runs the keeper: reads the spec from stdin, reports on stdout. Returns the process exit code.
 pub fn run() -> i32 {
@@ -93,15 +106,31 @@ pub fn run() -> i32 {
         let line = serde_json::to_string(event).expect("events serialise");
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     };
-    if let Err(e) = os::contain_run(&spec.run_id) {
-        note(
-            &spec.log,
-            &format!("cannot contain the service's descendants: {e}"),
-        );
-    }
-    rotate_if_needed(&spec.log, spec.log_max_bytes, spec.log_keep);
-    let child = match spawn_service(&spec) {
-        Ok(child) => child,
+    let contained = os::contain_run(&spec.run_id);
+    let log = match LogWriter::open(
+        &spec.log,
+        spec.log_max_bytes,
+        spec.log_keep,
+        spec.log_timestamps,
+    ) {
+        Ok(log) => log,
+        Err(e) => {
+            emit(&KeeperEvent::SpawnFailed {
+                kind: "other".into(),
+                message: format!("cannot open the log {}: {e}", spec.log.display()),
+            });
+            return 1;
+        }
+    };
+    let spawned = os_pipe::pipe().and_then(|(stdout_read, stdout)| {
+        let (stderr_read, stderr) = os_pipe::pipe()?;
+        // The write ends go with the launch and are closed here once the service has them,
+        // so the pipes end when the service's tree has closed them.
+        let child = spawn_service(&spec, stdout, stderr)?;
+        Ok((child, stdout_read, stderr_read))
+    });
+    let (child, stdout, stderr) = match spawned {
+        Ok(spawned) => spawned,
         Err(e) => {
             // Judged by the path too: the clone3 spawn reports exec's EACCES for a directory.
             let kind = match os::unrunnable(&spec.argv[0], &spec.cwd, Some(e.kind())) {
@@ -117,18 +146,15 @@ pub fn run() -> i32 {
             return 1;
         }
     };
+    let pump = LogPump::start(log, stdout, stderr);
+    if let Err(e) = contained {
+        pump.note(&format!("cannot contain the service's descendants: {e}"));
+    }
     let leader = child.id();
     let start_time = os::process_info(leader).map_or(0, |info| info.start_time);
     emit(&KeeperEvent::Spawned {
         pid: leader,
         start_time,
-    });
-    let log = spec.log.clone();
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(ROTATE_CHECK);
-            rotate_if_needed(&log, spec.log_max_bytes, spec.log_keep);
-        }
     });
     let state = StateDir {
         root: spec.state_root.clone(),
@@ -144,6 +170,9 @@ pub fn run() -> i32 {
         if record_is_this_run(&state, &spec) {
             let _ = state.save_exit(&spec.name, &exit);
         }
+        // `reaper start` shows the log's last lines when the service exits during start-up:
+        // what the leader wrote before it exited must be on disk by then.
+        pump.settle(SETTLE_LIMIT);
         emit(&KeeperEvent::Exited { code, signal });
     });
     // The whole tree is gone (we reap every orphan of it): its cgroup goes too, unless
@@ -153,6 +182,7 @@ pub fn run() -> i32 {
             let _ = os::remove_cgroup(cgroup);
         }
     }
+    pump.finish(LOG_DRAIN);
     0
 }
 
@@ -176,17 +206,15 @@ fn record_is_this_run(state: &StateDir, spec: &KeeperSpec) -> bool {
     }
 }
 
-fn spawn_service(spec: &KeeperSpec) -> io::Result<os::Spawned> {
+fn spawn_service(
+    spec: &KeeperSpec,
+    stdout: os_pipe::PipeWriter,
+    stderr: os_pipe::PipeWriter,
+) -> io::Result<os::Spawned> {
     let (program, args) = spec
         .argv
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-    let log = files::open_append(&spec.log).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot open the log {}: {e}", spec.log.display()),
-        )
-    })?;
     let path = spec
         .env
         .iter()
@@ -200,69 +228,10 @@ fn spawn_service(spec: &KeeperSpec) -> io::Result<os::Spawned> {
         args,
         cwd: &spec.cwd,
         env,
-        output: log,
+        stdout,
+        stderr,
         cgroup: spec.cgroup.as_deref(),
     })
-}
-
-/// Appends a diagnostic line from the keeper itself to the service log.
-fn note(log: &Path, message: &str) {
-    if let Ok(mut file) = files::open_append(log) {
-        let _ = writeln!(file, "[reaper keeper] {message}");
-    }
-}
-
-/// Copy-and-truncate rotation, safe for a service that writes with `O_APPEND` and keeps its
-/// file descriptor: `LOG.(N-1)` → `LOG.N`, …, copy `LOG` → `LOG.1`, truncate `LOG`. Lines written
-/// between the copy and the truncation can be lost, as with logrotate's `copytruncate`.
-///
-/// Only regular files are moved: when the log or any `LOG.N` is a symbolic link (or anything
-/// else but a regular file) nothing is rotated and the refusal is noted in the log, so a planted
-/// link is never followed to append to, copy over or truncate another file.
-pub fn rotate_if_needed(log: &Path, max_bytes: u64, keep: u32) {
-    let Ok(file) = files::open_write(log) else {
-        return;
-    };
-    let Ok(meta) = file.metadata() else { return };
-    if max_bytes == 0 || meta.len() <= max_bytes {
-        return;
-    }
-    if let Err(e) = rotate(log, &file, keep) {
-        note(log, &format!("log not rotated: {e}"));
-    }
-}
-
-fn rotate(log: &Path, file: &fs::File, keep: u32) -> io::Result<()> {
-    let numbered = |n: u32| PathBuf::from(format!("{}.{n}", log.display()));
-    if keep > 0 {
-        for n in 1..=keep {
-            let path = numbered(n);
-            if let Some(why) = fs::symlink_metadata(&path)
-                .ok()
-                .and_then(|meta| files::Refused::by_type(&meta))
-            {
-                return Err(io::Error::other(format!("{}: {why}", path.display())));
-            }
-        }
-        for n in (1..keep).rev() {
-            match fs::rename(numbered(n), numbered(n + 1)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        // Copied into a new private file, then renamed over `LOG.1`: nothing is written
-        // through whatever name is there.
-        let copy = PathBuf::from(format!("{}.rotating-{}", log.display(), std::process::id()));
-        let _ = fs::remove_file(&copy);
-        let mut to = files::create_new(&copy)?;
-        let mut from = files::open_read(log)?;
-        let copied = io::copy(&mut from, &mut to).and_then(|_| fs::rename(&copy, numbered(1)));
-        if copied.is_err() {
-            let _ = fs::remove_file(&copy);
-        }
-        copied?;
-    }
-    file.set_len(0)
 }
 
 /// Reads keeper events from its stdout, one JSON line each.

@@ -16,8 +16,8 @@
 //! (many container inits, and some sandboxes, never reap, so every exited orphan stays a zombie).
 //! It starts a small *keeper* (`reaper __keeper`) in a session of its own; the keeper marks itself
 //! a child subreaper (Linux), spawns the service in a new session, reaps the service and every
-//! descendant that gets orphaned, records the service's exit status, rotates its log, and exits
-//! when the whole tree is gone.
+//! descendant that gets orphaned, records the service's exit status, writes its log from its
+//! output pipes ([`logfile`]), and exits when the whole tree is gone.
 //!
 //! **Containment.** A service's tree is the union of: its session, every descendant of the
 //! keeper and of the leader by parent links, and every process carrying its marker environment
@@ -55,6 +55,7 @@ pub mod identity;
 pub mod keeper;
 #[cfg(feature = "lint")]
 pub mod lint;
+pub mod logfile;
 pub mod os;
 pub mod ports;
 pub mod process;

@@ -212,7 +212,7 @@ fn logs_tail_follow_and_rotation() {
         followed.contains("tick"),
         "follow printed nothing new: {followed:?}"
     );
-    // The keeper checks every 2 s; the log passes 2 KB within a second.
+    // The log passes 2 KB within a second; the keeper rotates as it writes.
     assert!(wait_until(Duration::from_secs(8), || sandbox
         .path()
         .join(".logs/chatty.log.1")

@@ -6,6 +6,8 @@
 mod common;
 mod stack_common;
 
+use std::time::Duration;
+
 use common::{Sandbox, free_port};
 use stack_common::{Up, write_config};
 
@@ -158,7 +160,11 @@ depends_on = ["slow"]
     );
     let mut up = Up::start(&sandbox, &[]);
     up.wait_for("warming up");
-    assert!(sandbox.record_path("slow").exists());
+    // The record is written once the keeper reports the spawn, which can come after the
+    // service's first line is in its log.
+    assert!(common::wait_until(Duration::from_secs(10), || sandbox
+        .record_path("slow")
+        .exists()));
     sandbox.note_tree();
     up.interrupt();
     assert_eq!(up.wait().code(), Some(0), "{}", up.text());

@@ -349,6 +349,9 @@ struct LaunchArgs {
     #[arg(long, default_value = "10MB", value_parser = size_arg, value_name = "SIZE")]
     log_max_size: u64,
     /// Rotated log files to keep (NAME.log.1 … NAME.log.N, at most 1000).
-    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(..=1000))]
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(..=i64::from(reaper::logfile::MAX_KEEP)))]
     log_keep: u32,
+    /// Start each line of the log with its time (RFC 3339, UTC, milliseconds).
+    #[arg(long)]
+    log_timestamps: bool,
 }

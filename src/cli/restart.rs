@@ -33,6 +33,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
         ready_timeout: args.launch.ready_timeout,
         log_max_bytes: args.launch.log_max_size,
         log_keep: args.launch.log_keep,
+        log_timestamps: args.launch.log_timestamps,
     };
     let (report, started) = service::restart(state, &args.name, options).map_err(|e| {
         let code = match &e {

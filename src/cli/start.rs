@@ -129,6 +129,7 @@ pub fn run(state: &StateDir, cwd: &Path, args: Args) -> CliResult {
         ready_timeout: args.launch.ready_timeout,
         log_max_bytes: args.launch.log_max_size,
         log_keep: args.launch.log_keep,
+        log_timestamps: args.launch.log_timestamps,
         stack: None,
         wait_for_port: true,
     };

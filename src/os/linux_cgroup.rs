@@ -306,9 +306,10 @@ pub(super) fn spawn_into_cgroup(
         set_tid_size: 0,
         cgroup: directory.as_raw_fd() as u64,
     };
-    let (null, output, report) = (
+    let (null, stdout, stderr, report) = (
         null.as_raw_fd(),
-        launch.output.as_raw_fd(),
+        launch.stdout.as_raw_fd(),
+        launch.stderr.as_raw_fd(),
         report_write.as_raw_fd(),
     );
     // SAFETY: clone3 without CLONE_VM gives the new process a copy of this one, as fork does.
@@ -326,8 +327,8 @@ pub(super) fn spawn_into_cgroup(
         unsafe {
             let ok = libc::setsid() >= 0
                 && libc::dup2(null, 0) >= 0
-                && libc::dup2(output, 1) >= 0
-                && libc::dup2(output, 2) >= 0
+                && libc::dup2(stdout, 1) >= 0
+                && libc::dup2(stderr, 2) >= 0
                 && libc::chdir(cwd.as_ptr()) == 0;
             if ok && super::super::unix::reset_signals().is_ok() {
                 libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());

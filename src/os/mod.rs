@@ -188,8 +188,10 @@ pub struct ServiceLaunch<'a> {
     pub cwd: &'a Path,
     /// The complete environment (nothing is inherited).
     pub env: Vec<(String, String)>,
-    /// Where stdout and stderr go; stdin is the null device.
-    pub output: std::fs::File,
+    /// The write end of the pipe stdout goes to (the keeper reads the other end).
+    pub stdout: os_pipe::PipeWriter,
+    /// The write end of the pipe stderr goes to; stdin is the null device.
+    pub stderr: os_pipe::PipeWriter,
     /// The cgroup the service must start in, if it has one.
     pub cgroup: Option<&'a Path>,
 }
@@ -205,8 +207,8 @@ impl ServiceLaunch<'_> {
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
-            .stdout(self.output.try_clone()?)
-            .stderr(self.output.try_clone()?);
+            .stdout(self.stdout.try_clone()?)
+            .stderr(self.stderr.try_clone()?);
         spawn_in_new_session(&mut command);
         Ok(command)
     }

@@ -14,8 +14,6 @@ pub use status::*;
 pub use stop::*;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
 
 use crate::containment::{self, Anchor, MarkerCache};
 use crate::process::{Pid, Snapshot};
@@ -57,37 +55,6 @@ pub(crate) fn live_members(
     let mut members = containment::members(snapshot, &record.anchor(), markers).pids;
     members.retain(|pid| snapshot.get(*pid).is_some_and(|p| p.state.is_alive()));
     members
-}
-
-/// The last `count` lines of a file (reads at most the last 1 MiB).
-pub fn tail_lines(path: &Path, count: usize) -> io::Result<Vec<String>> {
-    let mut file = crate::state::files::open_read(path)?;
-    let len = file.metadata()?.len();
-    let start = len.saturating_sub(1 << 20);
-    file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines: Vec<&str> = text.lines().collect();
-    if start > 0 && !lines.is_empty() {
-        lines.remove(0);
-    }
-    let skip = lines.len().saturating_sub(count);
-    Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
-}
-
-/// The last `count` lines of a log, reaching into its newest rotated file (`LOG.1`) when the
-/// current one holds fewer lines (it may have been rotated a moment ago).
-pub fn tail_log(path: &Path, count: usize) -> io::Result<Vec<String>> {
-    let mut lines = tail_lines(path, count)?;
-    if lines.len() < count {
-        let rotated = std::path::PathBuf::from(format!("{}.1", path.display()));
-        if let Ok(mut older) = tail_lines(&rotated, count - lines.len()) {
-            older.append(&mut lines);
-            lines = older;
-        }
-    }
-    Ok(lines)
 }
 
 /// A random hexadecimal id (64 bits from the OS-seeded hasher keys).

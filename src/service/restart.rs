@@ -24,6 +24,8 @@ pub struct RestartOptions {
     pub log_max_bytes: u64,
     /// See [`StartRequest::log_keep`].
     pub log_keep: u32,
+    /// See [`StartRequest::log_timestamps`].
+    pub log_timestamps: bool,
 }
 
 /// Why a restart failed.
@@ -78,6 +80,7 @@ pub fn restart(
         ready_timeout: options.ready_timeout,
         log_max_bytes: options.log_max_bytes,
         log_keep: options.log_keep,
+        log_timestamps: options.log_timestamps,
         stack: record.stack.clone(),
         wait_for_port: true,
     };

@@ -17,7 +17,7 @@ use crate::state::{Entry, NameLock, RECORD_SCHEMA, Record, StateDir, StateError,
 use crate::terminate::{self, StopPolicy, StopTarget};
 use crate::units::format_duration;
 
-use super::{live_members, random_id, tail_lines};
+use super::{live_members, random_id};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct StartRequest {
     pub log_max_bytes: u64,
     /// Rotated log files kept.
     pub log_keep: u32,
+    /// Start each log line with its time.
+    pub log_timestamps: bool,
     /// For a service of a stack (`reaper up`): the stack's configuration file, kept in the
     /// record so `reaper down` finds the service later.
     pub stack: Option<String>,
@@ -277,6 +279,7 @@ pub(crate) fn start_locked(
         log: log.clone(),
         log_max_bytes: request.log_max_bytes,
         log_keep: request.log_keep,
+        log_timestamps: request.log_timestamps,
         cgroup: cgroup.clone(),
     };
     let exe = std::env::current_exe().map_err(|e| {
@@ -636,7 +639,7 @@ fn wait_until_up(
                         name: record.name.clone(),
                         status: describe_exit(code, signal),
                         log: record.log.clone(),
-                        tail: tail_lines(&record.log, 10).unwrap_or_default(),
+                        tail: crate::logfile::tail_log(&record.log, 10).unwrap_or_default(),
                     });
                 }
             }
@@ -660,7 +663,7 @@ fn wait_until_up(
                 port,
                 timeout: format_duration(request.ready_timeout),
                 log: record.log.clone(),
-                tail: tail_lines(&record.log, 10).unwrap_or_default(),
+                tail: crate::logfile::tail_log(&record.log, 10).unwrap_or_default(),
             })
         }
     }

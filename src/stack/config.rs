@@ -142,6 +142,9 @@ pub struct ServiceConfig {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1, max = 100))]
     pub replicas: Option<Spanned<i64>>,
+    /// Start each line of the service's log with its time (default false).
+    #[serde(default)]
+    pub log_timestamps: bool,
 }
 
 /// A command line: a shell string or an argument vector.
@@ -855,6 +858,7 @@ pub fn validate(
             max_backoff,
             stop_signal,
             stop_timeout,
+            log_timestamps: config.log_timestamps,
             line,
             profiles,
             replica_of: None,

@@ -92,6 +92,8 @@ pub struct Service {
     pub stop_signal: Signal,
     /// Time before SIGKILL.
     pub stop_timeout: Duration,
+    /// Start each log line with its time.
+    pub log_timestamps: bool,
     /// Line of the declaration, for messages.
     pub line: usize,
     /// Profiles the service belongs to (empty: it always starts).

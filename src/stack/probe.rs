@@ -2,12 +2,13 @@
 //! HTTP/1.0 GET over a plain TCP stream (no HTTP client needed for a status line), and a regex
 //! over the lines a service wrote to its log since it started.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{HttpTarget, Readiness};
+use crate::logfile::LogFollower;
 
 /// Connect timeout of one TCP probe (a local refusal is immediate).
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
@@ -84,75 +85,37 @@ pub fn http_ok(url: &str) -> bool {
     http_status(url).is_ok_and(|code| (200..400).contains(&code))
 }
 
-/// Follows a log file from an offset, line by line, across copy-and-truncate rotations.
+/// Follows a service's log from an offset, line by line (the text as the service wrote it),
+/// across rotations.
 #[derive(Debug)]
 pub struct LogTail {
-    path: PathBuf,
-    offset: u64,
-    partial: Vec<u8>,
+    follower: LogFollower,
 }
-
-/// Longest line kept whole; longer ones are passed on in pieces.
-const MAX_LINE: usize = 16 * 1024;
 
 impl LogTail {
     /// Starts at byte `offset` of `path` (the size of the log before the service started).
     pub fn new(path: &Path, offset: u64) -> LogTail {
         LogTail {
-            path: path.to_path_buf(),
-            offset,
-            partial: Vec::new(),
+            follower: LogFollower::from_offset(path, offset),
         }
     }
 
-    /// The complete lines appended since the last call (without their newline).
+    /// The lines written since the last call.
     pub fn lines(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        let Ok(mut file) = crate::state::files::open_read(&self.path) else {
-            return out;
-        };
-        let len = file.metadata().map_or(0, |m| m.len());
-        if len < self.offset {
-            // Rotated (copy and truncate): the fresh file starts at 0.
-            self.offset = 0;
-        }
-        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
-            return out;
-        }
-        let mut bytes = Vec::new();
-        if file
-            .take(len - self.offset)
-            .read_to_end(&mut bytes)
-            .is_err()
-        {
-            return out;
-        }
-        self.offset += bytes.len() as u64;
-        self.partial.extend_from_slice(&bytes);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            out.push(
-                String::from_utf8_lossy(&line[..line.len() - 1])
-                    .trim_end_matches('\r')
-                    .to_string(),
-            );
-        }
-        if self.partial.len() > MAX_LINE {
-            out.push(String::from_utf8_lossy(&self.partial).into_owned());
-            self.partial.clear();
-        }
-        out
+        Self::texts(self.follower.poll())
     }
 
-    /// Like [`LogTail::lines`], plus a last line without a newline if one is pending (call when
-    /// the writer is gone).
+    /// Like [`LogTail::lines`], plus what a writer that is gone left unaccounted for (call when
+    /// the keeper has exited).
     pub fn drain(&mut self) -> Vec<String> {
-        let mut lines = self.lines();
-        if !self.partial.is_empty() {
-            lines.push(String::from_utf8_lossy(&self.partial).into_owned());
-            self.partial.clear();
-        }
-        lines
+        Self::texts(self.follower.poll_final())
+    }
+
+    fn texts(followed: std::io::Result<crate::logfile::Followed>) -> Vec<String> {
+        followed.map_or_else(
+            |_| Vec::new(),
+            |f| f.lines.iter().map(|l| l.text().to_string()).collect(),
+        )
     }
 }
 

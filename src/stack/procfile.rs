@@ -145,6 +145,7 @@ pub fn load(path: &Path, shown: &str, text: &str) -> Result<Stack, LoadError> {
                 max_backoff: DEFAULT_MAX_BACKOFF,
                 stop_signal: Signal::Term,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
+                log_timestamps: false,
                 line,
                 profiles: Vec::new(),
                 replica_of: None,

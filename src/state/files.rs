@@ -77,11 +77,6 @@ pub fn open_append(path: &Path) -> io::Result<File> {
     open(path, OpenOptions::new().append(true).create(true))
 }
 
-/// Opens an existing file for writing, without truncating it (rotation truncates by length).
-pub fn open_write(path: &Path) -> io::Result<File> {
-    open(path, OpenOptions::new().write(true))
-}
-
 /// Opens a lock file, creating it (0600) if needed; its contents are never used.
 pub fn open_lock(path: &Path) -> io::Result<File> {
     open(
@@ -121,7 +116,6 @@ mod tests {
         for result in [
             open_read(&link),
             open_append(&link),
-            open_write(&link),
             open_lock(&link),
             open_append(&dangling),
             open_lock(&dangling),

@@ -349,6 +349,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
         ready_timeout: spec.ready_timeout,
         log_max_bytes: LOG_MAX_BYTES,
         log_keep: LOG_KEEP,
+        log_timestamps: spec.log_timestamps,
         stack: Some(ctx.stack_id.clone()),
         wait_for_port: false,
     };
@@ -390,7 +391,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                     |e| describe_exit(e.code, e.signal),
                 );
                 let _ = stop_names(&ctx.state, vec![spec.name.clone()], stop_options(spec));
-                let tail = crate::service::tail_lines(&record.log, 5).unwrap_or_default();
+                let tail = crate::logfile::tail_log(&record.log, 5).unwrap_or_default();
                 let mut why = format!("{} exited during start-up ({status})", spec.name);
                 if !tail.is_empty() {
                     why.push_str("; last lines of its log:");
@@ -1408,6 +1409,7 @@ pub fn detach(
         ready_timeout: Duration::from_secs(30),
         log_max_bytes: LOG_MAX_BYTES,
         log_keep: LOG_KEEP,
+        log_timestamps: false,
         stack: None,
         wait_for_port: false,
     };
