@@ -10,5 +10,7 @@
 //! also waits through a `std::process::Child`: two waiters on the same children steal each
 //! other's exit statuses.
 
+mod prepare;
+pub mod printer;
 pub mod run;
 pub mod up;

@@ -25,14 +25,15 @@
 //!
 //! [`Record::stack`]: crate::state::Record::stack
 
-use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use super::prepare::prepare;
+use super::printer::Printer;
 use crate::actionlog::now_rfc3339;
 use crate::containment::MarkerCache;
 use crate::identity::ProcessRef;
@@ -47,13 +48,11 @@ use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
 use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
-use crate::terminate::{self, Outcome, StopPolicy, StopReport, StopTarget};
+use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 use crate::units::format_duration;
 
 /// How often the loop looks for new log lines and exits when nothing wakes it sooner.
 pub const TICK: Duration = Duration::from_millis(25);
-/// Prefix of the supervisor's own lines.
-pub const SUPERVISOR_PREFIX: &str = "reaper";
 /// Log rotation of stack services: size.
 const LOG_MAX_BYTES: u64 = 10 << 20;
 /// Log rotation of stack services: files kept.
@@ -98,98 +97,6 @@ pub enum UpError {
     Failed(String),
 }
 
-// --- Output -----------------------------------------------------------------------------------
-
-/// Prints lines as `HH:MM:SS.mmm name | text`, names aligned and coloured (on a terminal).
-pub struct Printer {
-    out: anstream::AutoStream<io::Stdout>,
-    width: usize,
-    styles: BTreeMap<String, anstyle::Style>,
-}
-
-const PALETTE: &[anstyle::AnsiColor] = &[
-    anstyle::AnsiColor::Cyan,
-    anstyle::AnsiColor::Yellow,
-    anstyle::AnsiColor::Green,
-    anstyle::AnsiColor::Magenta,
-    anstyle::AnsiColor::Blue,
-    anstyle::AnsiColor::BrightCyan,
-    anstyle::AnsiColor::BrightYellow,
-    anstyle::AnsiColor::BrightGreen,
-    anstyle::AnsiColor::BrightMagenta,
-    anstyle::AnsiColor::BrightBlue,
-];
-
-impl Printer {
-    /// A printer for these service names (colours are assigned in this order).
-    pub fn new(names: &[String]) -> Printer {
-        let width = names
-            .iter()
-            .map(|n| n.chars().count())
-            .chain([SUPERVISOR_PREFIX.len()])
-            .max()
-            .unwrap_or(0);
-        let mut styles = BTreeMap::new();
-        for (index, name) in names.iter().enumerate() {
-            let color = PALETTE[index % PALETTE.len()];
-            styles.insert(
-                name.clone(),
-                anstyle::Style::new().fg_color(Some(color.into())),
-            );
-        }
-        styles.insert(SUPERVISOR_PREFIX.to_string(), anstyle::Style::new().bold());
-        Printer {
-            out: anstream::stdout(),
-            width,
-            styles,
-        }
-    }
-
-    /// One line of a service's output (or, with [`SUPERVISOR_PREFIX`], of the supervisor).
-    pub fn line(&mut self, name: &str, text: &str) {
-        let style = self.styles.get(name).copied().unwrap_or_default();
-        let dim = anstyle::Style::new().dimmed();
-        let clean: String = text
-            .chars()
-            .map(|c| if c == '\t' { ' ' } else { c })
-            .collect();
-        // A closed stdout (the reader went away) must not stop the supervisor.
-        let _ = writeln!(
-            self.out,
-            "{dim}{}{dim:#} {style}{name:<width$} |{style:#} {clean}",
-            clock(),
-            width = self.width
-        );
-    }
-
-    /// A line from the supervisor; a multi-line message becomes several lines.
-    pub fn event(&mut self, text: &str) {
-        for line in text.lines() {
-            self.line(SUPERVISOR_PREFIX, line);
-        }
-    }
-
-    /// Flushes what was written.
-    pub fn flush(&mut self) {
-        let _ = self.out.flush();
-    }
-}
-
-/// Local wall-clock time, `HH:MM:SS.mmm` (UTC where the local offset is unknown).
-pub fn clock() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let (hours, minutes, seconds) = os::local_time_of_day(now.as_secs()).unwrap_or_else(|| {
-        let day = now.as_secs() % 86_400;
-        (day / 3600, day % 3600 / 60, day % 60)
-    });
-    format!(
-        "{hours:02}:{minutes:02}:{seconds:02}.{:03}",
-        now.subsec_millis()
-    )
-}
-
 // --- Worker jobs ------------------------------------------------------------------------------
 
 struct Ctx {
@@ -229,7 +136,7 @@ enum Event {
     ForceKilled(usize),
 }
 
-fn stop_options(spec: &Service) -> StopOptions {
+pub(super) fn stop_options(spec: &Service) -> StopOptions {
     StopOptions {
         signal: spec.stop_signal,
         timeout: spec.stop_timeout,
@@ -618,108 +525,6 @@ pub fn port_variable(service: &str) -> String {
 
 fn log_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-/// Refuses to start over a running stack or service, or with `kill_existing` ends them and
-/// frees the declared ports.
-fn prepare(
-    state: &StateDir,
-    stack: &Stack,
-    order: &[String],
-    options: &UpOptions,
-    printer: &mut Printer,
-) -> Result<(), UpError> {
-    let existing = status::read(state)
-        .filter(|e| e.supervisor.pid != std::process::id() && e.supervisor_alive());
-    if let Some(existing) = existing {
-        if !options.kill_existing {
-            return Err(UpError::AlreadyRunning(format!(
-                "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it, --kill-existing replaces it",
-                existing.supervisor.pid, existing.started_at
-            )));
-        }
-        printer.event(&format!(
-            "--kill-existing: stopping the running stack (supervisor pid {})",
-            existing.supervisor.pid
-        ));
-        let report =
-            crate::stack::control::down(state, Some(stack), &mut |line| printer.event(line));
-        if let Err(e) = report {
-            return Err(UpError::Failed(e.to_string()));
-        }
-    }
-    let has_records = order
-        .iter()
-        .any(|name| state.record_path(name).exists() || state.pid_path(name).exists());
-    if has_records {
-        let statuses = service::status(state, None)?;
-        for s in statuses.iter().filter(|s| order.contains(&s.name)) {
-            if s.state != service::ServiceState::Running
-                && s.state != service::ServiceState::Unverified
-            {
-                continue;
-            }
-            if s.state == service::ServiceState::Unverified
-                && !s.problem.as_deref().unwrap_or_default().contains("alive")
-            {
-                continue;
-            }
-            let pid = s.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
-            if !options.kill_existing || s.state == service::ServiceState::Unverified {
-                return Err(UpError::AlreadyRunning(format!(
-                    "{} is already running (pid {pid}); `reaper stop {}` or `reaper down` stops it, --kill-existing replaces it",
-                    s.name, s.name
-                )));
-            }
-            let spec = stack.service(&s.name).expect("selected services exist");
-            for report in stop_names(state, vec![s.name.clone()], stop_options(spec)) {
-                printer.event(&format!(
-                    "--kill-existing: {}",
-                    report.summary(spec.stop_signal)
-                ));
-            }
-        }
-    }
-    if options.kill_existing {
-        for spec in order.iter().filter_map(|name| stack.service(name)) {
-            let Some(port) = spec.port.filter(|_| !spec.fallback) else {
-                continue;
-            };
-            let free = ports::free(
-                port,
-                state,
-                ports::FreeOptions {
-                    policy: StopPolicy::graceful(Signal::Term, Duration::from_secs(5)),
-                    attempts: 3,
-                },
-            )
-            .map_err(|e| UpError::Failed(format!("--kill-existing: port {port}: {e}")))?;
-            for ended in &free.ended {
-                let (pid, command) = (ended.pid, &ended.command);
-                printer.event(&match ended.outcome {
-                    Outcome::AlreadyExited => format!(
-                        "--kill-existing: port {port}: pid {pid} ({command}) had already exited"
-                    ),
-                    _ => format!("--kill-existing: port {port}: ended pid {pid} ({command})"),
-                });
-            }
-            for stopped in &free.services {
-                printer.event(&format!(
-                    "--kill-existing: port {port}: {}",
-                    stopped.report.summary(Signal::Term)
-                ));
-            }
-            if !free.freed {
-                return Err(UpError::Failed(format!(
-                    "--kill-existing: port {port} is still in use: {}",
-                    free.problem
-                        .or(free.refused)
-                        .unwrap_or_else(|| "unknown holder".into())
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs the stack in the foreground until it is stopped (a signal, `reaper down`) or every
@@ -1452,13 +1257,5 @@ mod tests {
         assert_eq!(backoff_delay(base, max, 3), Duration::from_millis(800));
         assert_eq!(backoff_delay(base, max, 10), max);
         assert_eq!(backoff_delay(base, max, 40), max);
-    }
-
-    #[test]
-    fn clock_has_milliseconds() {
-        let now = clock();
-        assert_eq!(now.len(), 12, "{now}");
-        assert_eq!(&now[2..3], ":");
-        assert_eq!(&now[8..9], ".");
     }
 }
