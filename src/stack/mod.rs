@@ -17,12 +17,14 @@ pub mod probe;
 pub mod procfile;
 pub mod status;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use config::{DoctorConfig, RestartPolicy, SUPERVISOR_NAME, json_schema};
+pub use config::{
+    DependencyCondition, DoctorConfig, RestartPolicy, SUPERVISOR_NAME, ServiceKind, json_schema,
+};
 
 use crate::signal::Signal;
 
@@ -89,6 +91,10 @@ pub struct Service {
     pub stop_timeout: Duration,
     /// Line of the declaration, for messages.
     pub line: usize,
+    /// A service or a one-shot task.
+    pub kind: ServiceKind,
+    /// The condition each of `depends_on` must meet before this one starts.
+    pub conditions: BTreeMap<String, DependencyCondition>,
 }
 
 impl Service {

@@ -137,6 +137,8 @@ pub fn load(path: &Path, shown: &str, text: &str) -> Result<Stack, LoadError> {
                 env: vec![("PORT".into(), port.to_string())],
                 env_files: env_files.clone(),
                 depends_on: Vec::new(),
+                kind: super::ServiceKind::Service,
+                conditions: Default::default(),
                 ready: None,
                 ready_timeout: Duration::from_secs(30),
                 restart: RestartPolicy::No,
