@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use reaper::stack::control::{self, PsDocument};
 use reaper::stack::{self, LoadError, Located, Stack, checks};
 use reaper::state::StateDir;
+use reaper::supervisor::ci::CiOptions;
 use reaper::supervisor::up::{self, UpError, UpOptions};
 use reaper::units::format_duration;
 
@@ -46,12 +47,22 @@ pub struct FileArg {
   reaper up api                  # api and what it depends on
   reaper up -d && reaper ps      # detached; `reaper down` stops it
   reaper up --kill-existing      # replace a running stack, free the declared ports
+  reaper up --exit-with test --timeout 10m   # CI: run until the test task ends, exit with its code
+  reaper up --abort-on-exit      # CI: the first service to end stops everything
 
 Exit codes:
   0  the stack was stopped (or every service exited cleanly)
-  1  a service failed to start or crashed without restart, or a [checks] check failed
+  1  a service failed to start or crashed without restart, a task failed, a [checks] check
+     failed, or (CI mode) the leak audit found something left
   2  bad input: the configuration is invalid (file:line:column: problem (hint: fix))
-  4  the stack or one of its services is already running")]
+  4  the stack or one of its services is already running
+  N  with --exit-with or --abort-on-exit: the exit code of the service that ended
+     (128+signal when a signal ended it)
+  124  --timeout ran out (everything was stopped)
+
+In CI mode (--exit-with, --abort-on-exit or --timeout), a leak audit runs after the shutdown:
+no process left in the containment of any run the stack started, no port a service used still
+held, no record of the stack left. Each leak is named; a leak turns exit code 0 into 1.")]
 pub struct UpArgs {
     /// Services to start, with their dependencies (default: all).
     #[arg(value_name = "SERVICE")]
@@ -64,6 +75,18 @@ pub struct UpArgs {
     /// declared ports (whatever holds them is ended).
     #[arg(long)]
     kill_existing: bool,
+    /// CI mode: run until SERVICE (typically a test task) ends, stop everything, and exit with
+    /// SERVICE's exit code.
+    #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
+    exit_with: Option<String>,
+    /// CI mode: the first service to end (a task that completes does not count) stops the
+    /// stack; its exit code is the exit code.
+    #[arg(long, conflicts_with = "detach")]
+    abort_on_exit: bool,
+    /// CI mode: bound the whole run (e.g. 10m, 90s; 0: no limit); when it runs out,
+    /// everything is stopped and the exit code is 124.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg, conflicts_with = "detach")]
+    timeout: Option<std::time::Duration>,
     #[command(flatten)]
     config: FileArg,
     /// Internal: run as the detached supervisor started by `reaper up -d`.
@@ -239,6 +262,11 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
         kill_existing: args.kill_existing,
         detached: args.supervisor,
         show_output: !args.supervisor,
+        ci: CiOptions {
+            exit_with: args.exit_with,
+            abort_on_exit: args.abort_on_exit,
+            timeout: args.timeout.filter(|limit| !limit.is_zero()),
+        },
     };
     if !args.detach {
         return up::run(&state, &stack, &options).map_err(up_error);

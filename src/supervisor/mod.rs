@@ -10,7 +10,10 @@
 //! also waits through a `std::process::Child`: two waiters on the same children steal each
 //! other's exit statuses.
 
+pub mod ci;
+mod depends;
 mod prepare;
 pub mod printer;
 pub mod run;
+mod task;
 pub mod up;

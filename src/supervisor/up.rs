@@ -25,6 +25,7 @@
 //!
 //! [`Record::stack`]: crate::state::Record::stack
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,8 +33,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::ci::{CiOptions, CiRun, exit_code};
+use super::depends::{self, DependencyState};
 use super::prepare::prepare;
 use super::printer::Printer;
+use super::task;
 use crate::actionlog::now_rfc3339;
 use crate::containment::MarkerCache;
 use crate::identity::ProcessRef;
@@ -46,7 +50,7 @@ use crate::signal::Signal;
 use crate::stack::control::{stop_level, stop_names};
 use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
-use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
+use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, ServiceKind, Stack};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
 use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 use crate::units::format_duration;
@@ -58,7 +62,7 @@ const LOG_MAX_BYTES: u64 = 10 << 20;
 /// Log rotation of stack services: files kept.
 const LOG_KEEP: u32 = 3;
 /// How long to wait for the keeper's exit record after the leader exited.
-const EXIT_RECORD_WAIT: Duration = Duration::from_millis(1500);
+pub(super) const EXIT_RECORD_WAIT: Duration = Duration::from_millis(1500);
 /// How long to wait for the keepers (our children) to exit and be reaped at the end.
 const REAP_WAIT: Duration = Duration::from_secs(3);
 
@@ -75,6 +79,8 @@ pub struct UpOptions {
     /// Print the services' output (foreground); the detached supervisor prints only its own
     /// events, since the output is in each service's log already.
     pub show_output: bool,
+    /// CI mode: `--exit-with`, `--abort-on-exit`, `--timeout`, and the leak audit.
+    pub ci: CiOptions,
 }
 
 /// Why `reaper up` could not run.
@@ -99,13 +105,13 @@ pub enum UpError {
 
 // --- Worker jobs ------------------------------------------------------------------------------
 
-struct Ctx {
-    state: StateDir,
+pub(super) struct Ctx {
+    pub(super) state: StateDir,
     stack_id: String,
-    stop: AtomicBool,
+    pub(super) stop: AtomicBool,
 }
 
-enum Launch {
+pub(super) enum Launch {
     Ready {
         record: Box<Record>,
         port: Option<u16>,
@@ -113,10 +119,16 @@ enum Launch {
         daemonized: bool,
         notes: Vec<String>,
     },
+    Completed {
+        ran_for: Duration,
+        notes: Vec<String>,
+    },
     Failed {
         why: String,
         retry: bool,
         notes: Vec<String>,
+        /// The exit code, where the run got as far as exiting.
+        code: Option<u8>,
     },
     Aborted,
 }
@@ -125,10 +137,15 @@ enum Exit {
     Adopted(Box<Record>),
     Gone,
     Daemonized,
-    Ended { status: String, failure: bool },
+    Ended {
+        status: String,
+        failure: bool,
+        code: u8,
+    },
 }
 
 enum Event {
+    Spawned(usize, Box<Record>),
     Launched(usize, Launch),
     ExitHandled(usize, Exit),
     Stopped(Vec<(StopReport, Signal)>),
@@ -143,7 +160,7 @@ pub(super) fn stop_options(spec: &Service) -> StopOptions {
     }
 }
 
-fn holders_of(report: &ports::PortReport) -> String {
+pub(super) fn holders_of(report: &ports::PortReport) -> String {
     let holders: Vec<String> = report
         .holders()
         .iter()
@@ -178,7 +195,7 @@ fn is_bad_input(error: &StartError) -> bool {
 
 /// Waits (up to `limit`, or until the stack is being stopped) for the keeper's exit record of
 /// `record`'s run.
-fn wait_exit_record(ctx: &Ctx, record: &Record, limit: Duration) -> Option<ExitRecord> {
+pub(super) fn wait_exit_record(ctx: &Ctx, record: &Record, limit: Duration) -> Option<ExitRecord> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(exit) = ctx.state.load_exit(&record.name, &record.run_id) {
@@ -197,8 +214,22 @@ fn tree_alive(record: &Record) -> bool {
     })
 }
 
-/// Chooses the port, starts the service and waits until it is ready.
-fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
+/// Appends the last lines of `record`'s log to `why`.
+pub(super) fn with_log_tail(mut why: String, record: &Record) -> String {
+    let tail = crate::service::tail_lines(&record.log, 5).unwrap_or_default();
+    if !tail.is_empty() {
+        why.push_str("; last lines of its log:");
+        for line in tail {
+            why.push_str("\n  | ");
+            why.push_str(&line);
+        }
+    }
+    why
+}
+
+/// Chooses the port, starts the service (telling `spawned`) and waits until it is ready, or,
+/// for a task, until it has ended.
+fn launch(ctx: &Ctx, spec: &Service, offset: u64, spawned: &dyn Fn(&Record)) -> Launch {
     let began = Instant::now();
     let mut notes = Vec::new();
     let port = match spec.port {
@@ -213,6 +244,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                         ),
                         retry: true,
                         notes,
+                        code: None,
                     };
                 }
                 let next = wanted
@@ -234,6 +266,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                             ),
                             retry: true,
                             notes,
+                            code: None,
                         };
                     }
                 }
@@ -263,9 +296,14 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                 why: error.to_string(),
                 retry: !is_bad_input(&error),
                 notes,
+                code: None,
             };
         }
     };
+    spawned(&record);
+    if spec.kind == ServiceKind::Task {
+        return task::await_completion(ctx, spec, &record, began, notes);
+    }
     let leader = record.leader.pin().ok();
     let mut probe = Probe::new(spec.probe(port), &record.log, offset);
     let deadline = began + spec.ready_timeout;
@@ -289,24 +327,19 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
             let exit = wait_exit_record(ctx, &record, EXIT_RECORD_WAIT);
             let clean = exit.as_ref().is_some_and(|e| e.code == Some(0));
             if !clean || !tree_alive(&record) {
-                let status = exit.map_or_else(
+                let status = exit.as_ref().map_or_else(
                     || "its processes are gone".to_string(),
                     |e| describe_exit(e.code, e.signal),
                 );
                 let _ = stop_names(&ctx.state, vec![spec.name.clone()], stop_options(spec));
-                let tail = crate::service::tail_lines(&record.log, 5).unwrap_or_default();
-                let mut why = format!("{} exited during start-up ({status})", spec.name);
-                if !tail.is_empty() {
-                    why.push_str("; last lines of its log:");
-                    for line in tail {
-                        why.push_str("\n  | ");
-                        why.push_str(&line);
-                    }
-                }
                 return Launch::Failed {
-                    why,
+                    why: with_log_tail(
+                        format!("{} exited during start-up ({status})", spec.name),
+                        &record,
+                    ),
                     retry: true,
                     notes,
+                    code: Some(exit.map_or(1, |e| exit_code(e.code, e.signal))),
                 };
             }
             notes.push(format!(
@@ -329,6 +362,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                 ),
                 retry: true,
                 notes,
+                code: None,
             };
         }
         let wait = probe.interval().min(deadline - now);
@@ -372,14 +406,16 @@ fn handle_exit(ctx: &Ctx, spec: &Service, known: &Record, daemonized: bool) -> E
         Exit::Ended {
             status: "all of its processes are gone (it had daemonized)".into(),
             failure: true,
+            code: 1,
         }
     } else {
         Exit::Ended {
-            status: exit.map_or_else(
+            status: exit.as_ref().map_or_else(
                 || "unknown status".to_string(),
                 |e| describe_exit(e.code, e.signal),
             ),
             failure: !clean,
+            code: exit.map_or(1, |e| exit_code(e.code, e.signal)),
         }
     }
 }
@@ -436,6 +472,7 @@ struct Svc {
     message: Option<String>,
     busy: bool,
     ever_ready: bool,
+    spawned: bool,
     tail: Option<LogTail>,
 }
 
@@ -461,6 +498,7 @@ impl Svc {
         matches!(
             self.phase,
             ServicePhase::Exited
+                | ServicePhase::Completed
                 | ServicePhase::Crashed
                 | ServicePhase::Failed
                 | ServicePhase::Stopped
@@ -537,6 +575,12 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         .map_err(UpError::BadInput)?;
     let levels = stack.levels(&selected);
     let order: Vec<String> = levels.concat();
+    if let Some(name) = options.ci.exit_with.as_ref().filter(|n| !order.contains(n)) {
+        return Err(UpError::BadInput(format!(
+            "--exit-with {name}: no such service in this run (services: {})",
+            order.join(", ")
+        )));
+    }
     let subreaper = os::become_subreaper();
     let watch = SignalWatch::new(&[Signal::Chld, Signal::Int, Signal::Term, Signal::Hup])
         .map_err(UpError::Signals)?;
@@ -583,6 +627,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             message: None,
             busy: false,
             ever_ready: false,
+            spawned: false,
             tail: None,
         })
         .collect();
@@ -619,6 +664,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
     let mut stop_began: Option<Instant> = None;
     let mut dirty = true;
     let mut pending: Vec<Signal> = Vec::new();
+    let mut ci = CiRun::new(&options.ci, began);
     let begin_stop = |stopping: &mut bool,
                       svcs: &mut [Svc],
                       printer: &mut Printer,
@@ -686,6 +732,10 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         while let Ok(event) = events.try_recv() {
             dirty = true;
             match event {
+                Event::Spawned(index, record) => {
+                    svcs[index].spawned = true;
+                    ci.saw(&record);
+                }
                 Event::Launched(index, outcome) => {
                     let svc = &mut svcs[index];
                     svc.busy = false;
@@ -726,7 +776,26 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                             ));
                         }
                         Launch::Aborted => {}
-                        Launch::Failed { why, retry, notes } => {
+                        Launch::Completed { ran_for, notes } => {
+                            for note in notes {
+                                printer.event(&note);
+                            }
+                            svc.ever_ready = true;
+                            svc.last_exit = Some(describe_exit(Some(0), None));
+                            svc.set(ServicePhase::Completed);
+                            printer.event(&format!(
+                                "task {} completed after {}",
+                                svc.spec.name,
+                                format_duration(ran_for)
+                            ));
+                            request_stop = ci.ended(&svc.spec.name, 0, true).or(request_stop);
+                        }
+                        Launch::Failed {
+                            why,
+                            retry,
+                            notes,
+                            code,
+                        } => {
                             for note in notes {
                                 printer.event(&note);
                             }
@@ -761,10 +830,16 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 ));
                             }
                             printer.event(&why);
+                            let ci_stop = ci.ended(&svc.spec.name, code.unwrap_or(1), false);
                             if document.phase == StackPhase::Starting {
                                 let message = format!(
-                                    "{} failed to start{}",
+                                    "{} failed{}{}",
                                     svc.spec.name,
+                                    if svc.spec.kind == ServiceKind::Task {
+                                        ""
+                                    } else {
+                                        " to start"
+                                    },
                                     if may_restart {
                                         format!(" after {} restarts", svc.consecutive)
                                     } else {
@@ -773,6 +848,8 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 );
                                 abort_message = Some(message.clone());
                                 request_stop = Some(format!("{message}: stopping the stack"));
+                            } else if ci_stop.is_some() {
+                                request_stop = ci_stop;
                             } else {
                                 printer.event(&format!(
                                     "{} failed and is not restarted",
@@ -816,7 +893,11 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 ));
                             }
                         }
-                        Exit::Ended { status, failure } => {
+                        Exit::Ended {
+                            status,
+                            failure,
+                            code,
+                        } => {
                             svc.record = None;
                             svc.leader = None;
                             svc.keeper = None;
@@ -873,6 +954,10 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 svc.set(ServicePhase::Exited);
                                 printer.event(&format!("{} exited ({status})", svc.spec.name));
                             }
+                            if svc.terminal() {
+                                request_stop =
+                                    ci.ended(&svc.spec.name, code, false).or(request_stop);
+                            }
                         }
                     }
                 }
@@ -900,6 +985,9 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                     if killed == 1 { "" } else { "es" }
                 )),
             }
+        }
+        if !stopping && request_stop.is_none() {
+            request_stop = ci.timed_out(now);
         }
         if let Some(why) = request_stop.take() {
             stop_began = Some(Instant::now());
@@ -944,10 +1032,16 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 if svcs[index].busy || svcs[index].phase != ServicePhase::Waiting {
                     continue;
                 }
-                let deps_ready = svcs[index].spec.depends_on.iter().all(|dep| {
+                let deps_ready = svcs[index].spec.conditions.iter().all(|(dep, condition)| {
                     svcs.iter().any(|s| {
                         s.spec.name == *dep
-                            && matches!(s.phase, ServicePhase::Ready | ServicePhase::Exited)
+                            && depends::met(
+                                *condition,
+                                DependencyState {
+                                    phase: s.phase,
+                                    spawned: s.spawned,
+                                },
+                            )
                     })
                 });
                 if !deps_ready {
@@ -966,6 +1060,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                     .collect();
                 let svc = &mut svcs[index];
                 svc.busy = true;
+                svc.spawned = false;
                 svc.set(ServicePhase::Starting);
                 dirty = true;
                 let log = state.default_log_path(&svc.spec.name);
@@ -977,7 +1072,11 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 spec.env.splice(0..0, dependency_ports);
                 let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
                 std::thread::spawn(move || {
-                    let outcome = launch(&ctx, &spec, offset);
+                    let spawned = |record: &Record| {
+                        let _ = sender.send(Event::Spawned(index, Box::new(record.clone())));
+                        waker.wake();
+                    };
+                    let outcome = launch(&ctx, &spec, offset, &spawned);
                     let _ = sender.send(Event::Launched(index, outcome));
                     waker.wake();
                 });
@@ -1075,11 +1174,25 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             }
         }
     }
-    let code = if failures > 0 || abort_message.is_some() {
-        1
-    } else {
-        0
-    };
+    let used_ports: BTreeSet<u16> = svcs.iter().filter_map(|s| s.port).collect();
+    let records_left: Vec<String> = own_records(&ctx, &order)
+        .into_iter()
+        .map(|record| record.name)
+        .collect();
+    let leaks = ci.audit(state, &used_ports, &records_left);
+    match leaks.as_deref() {
+        Some([]) => printer.event("leak audit: no process, port or record of the stack is left"),
+        Some(leaks) => {
+            for leak in leaks {
+                printer.event(&format!("leak audit: {leak}"));
+            }
+        }
+        None => {}
+    }
+    let code = ci.exit_code(
+        u8::from(failures > 0 || abort_message.is_some()),
+        leaks.as_deref().unwrap_or_default(),
+    );
     let elapsed = stop_began.map(|at| at.elapsed()).unwrap_or_default();
     match &abort_message {
         Some(message) => {
