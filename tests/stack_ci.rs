@@ -139,6 +139,10 @@ depends_on = ["web"]
         "{text}"
     );
     assert!(text.contains("service sidecar"), "{text}");
-    sandbox.reaper().args(["stop", "sidecar"]).assert().success();
+    sandbox
+        .reaper()
+        .args(["stop", "sidecar"])
+        .assert()
+        .success();
     sandbox.assert_nothing_left();
 }

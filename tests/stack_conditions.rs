@@ -101,7 +101,13 @@ depends_on = { db = "healthy" }
     );
     let out = sandbox.reaper().args(["check"]).assert().code(2);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(stdout.contains("reaper.toml:6:21: unknown value `ready`"), "{stdout}");
-    assert!(stdout.contains("started, healthy, completed_successfully, log_ready"), "{stdout}");
+    assert!(
+        stdout.contains("reaper.toml:6:21: unknown value `ready`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("started, healthy, completed_successfully, log_ready"),
+        "{stdout}"
+    );
     sandbox.assert_nothing_left();
 }

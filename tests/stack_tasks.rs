@@ -74,9 +74,18 @@ depends_on = { migrate = "completed_successfully" }
     let text = up.text();
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(text.contains("task migrate failed after"), "{text}");
-    assert!(text.contains("(exit code 4); last lines of its log:"), "{text}");
-    assert!(text.contains("| error: relation users already exists"), "{text}");
-    assert!(text.contains("migrate failed: stopping the stack"), "{text}");
+    assert!(
+        text.contains("(exit code 4); last lines of its log:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| error: relation users already exists"),
+        "{text}"
+    );
+    assert!(
+        text.contains("migrate failed: stopping the stack"),
+        "{text}"
+    );
     assert!(!text.contains("api: started"), "{text}");
     assert!(!sandbox.record_path("migrate").exists());
     sandbox.assert_nothing_left();
