@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, closest};
+use super::{Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, Watch, closest};
 use crate::signal::Signal;
 use crate::units::UnitError;
 
@@ -32,6 +32,8 @@ pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Default number of consecutive restarts before a service is given up.
 pub const DEFAULT_MAX_RESTARTS: u32 = 10;
+/// Default quiet time after a file change before a watched service restarts.
+pub const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
 /// Default time a service gets after its stop signal before SIGKILL.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,6 +99,25 @@ pub struct ServiceConfig {
     /// code generation) that runs to completion; exit 0 is done, anything else fails `up`.
     #[serde(default)]
     pub kind: ServiceKind,
+    /// Restart the service when a file matching one of these globs changes (relative to the
+    /// directory of reaper.toml; `**` crosses directories), e.g. ["src/**/*.py",
+    /// "pyproject.toml"]. Files ignored by the .gitignore beside reaper.toml, and .git/, .run/
+    /// and .logs/, never trigger a restart. `reaper up --no-watch` turns watching off.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub watch: Vec<Spanned<String>>,
+    /// Globs of files that never trigger a restart, even when `watch` matches them.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub watch_ignore: Vec<Spanned<String>>,
+    /// How long changes must stop before the restart (default 200ms): a burst of writes is one
+    /// restart.
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub watch_debounce: Option<Spanned<DurationValue>>,
+    /// After a restart on a file change, also restart the services that depend on this one.
+    #[serde(default)]
+    pub restart_dependents: bool,
     /// When the service counts as ready (default: its `port` accepts connections; without a
     /// port, as soon as it runs).
     #[serde(default)]
@@ -783,6 +804,7 @@ pub fn validate(
             }
         }
         task_errors(&mut errors, &name, &config, line);
+        let watch = watch_config(&mut errors, &name, &config, line);
         let ready =
             config
                 .ready
@@ -893,6 +915,7 @@ pub fn validate(
             line,
             kind: config.kind,
             conditions: BTreeMap::new(),
+            watch,
         });
     }
     resolve_conditions(&mut errors, &mut services, conditions_written);
@@ -945,6 +968,63 @@ fn task_errors(errors: &mut Errors<'_>, name: &str, config: &ServiceConfig, line
             Some("use restart = \"on-failure\" to retry a failed task, or \"no\"".into()),
         );
     }
+}
+
+/// `watch`, `watch_ignore`, `watch_debounce` and `restart_dependents`, compiled.
+fn watch_config(
+    errors: &mut Errors<'_>,
+    name: &str,
+    config: &ServiceConfig,
+    line: usize,
+) -> Option<Watch> {
+    let mut globs = |key: &str, patterns: &[Spanned<String>]| {
+        let mut set = globset::GlobSetBuilder::new();
+        for pattern in patterns {
+            let glob = globset::GlobBuilder::new(pattern.get_ref())
+                .literal_separator(true)
+                .build();
+            match glob {
+                Ok(glob) => {
+                    set.add(glob);
+                }
+                Err(e) => errors.at(
+                    pattern.span(),
+                    format!("service `{name}`: {key}: `{}` is not a usable glob", pattern.get_ref()),
+                    Some(format!(
+                        "{}; e.g. \"src/**/*.py\"",
+                        e.kind()
+                    )),
+                ),
+            }
+        }
+        set.build().unwrap_or_else(|_| globset::GlobSet::empty())
+    };
+    let include = globs("watch", &config.watch);
+    let exclude = globs("watch_ignore", &config.watch_ignore);
+    let debounce = duration_field(
+        errors,
+        name,
+        "watch_debounce",
+        config.watch_debounce.as_ref(),
+        DEFAULT_WATCH_DEBOUNCE,
+    );
+    if config.watch.is_empty() {
+        if config.restart_dependents || !config.watch_ignore.is_empty() {
+            errors.line(
+                line,
+                format!("service `{name}`: `watch_ignore` and `restart_dependents` need `watch`"),
+                Some("add watch = [\"GLOB\", ...], the files whose change restarts the service".into()),
+            );
+        }
+        return None;
+    }
+    Some(Watch {
+        patterns: config.watch.iter().map(|p| p.get_ref().clone()).collect(),
+        include,
+        exclude,
+        debounce,
+        restart_dependents: config.restart_dependents,
+    })
 }
 
 /// Gives every dependency its condition (the list form's default: a task must have completed

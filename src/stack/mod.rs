@@ -95,6 +95,23 @@ pub struct Service {
     pub kind: ServiceKind,
     /// The condition each of `depends_on` must meet before this one starts.
     pub conditions: BTreeMap<String, DependencyCondition>,
+    /// Files whose change restarts it.
+    pub watch: Option<Watch>,
+}
+
+/// `watch` of a service, compiled.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The globs as written, relative to the stack's root.
+    pub patterns: Vec<String>,
+    /// `watch`.
+    pub include: globset::GlobSet,
+    /// `watch_ignore`.
+    pub exclude: globset::GlobSet,
+    /// Quiet time before the restart.
+    pub debounce: Duration,
+    /// Restart the dependents too.
+    pub restart_dependents: bool,
 }
 
 impl Service {

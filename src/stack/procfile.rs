@@ -139,6 +139,7 @@ pub fn load(path: &Path, shown: &str, text: &str) -> Result<Stack, LoadError> {
                 depends_on: Vec::new(),
                 kind: super::ServiceKind::Service,
                 conditions: Default::default(),
+                watch: None,
                 ready: None,
                 ready_timeout: Duration::from_secs(30),
                 restart: RestartPolicy::No,
