@@ -37,8 +37,10 @@ pub struct FileArg {
 ///
 /// Ctrl-C, SIGTERM or SIGHUP stops the stack gracefully in reverse dependency order (each
 /// service with its stop_signal, SIGKILL after its stop_timeout); a second Ctrl-C kills
-/// everything at once. With -d the supervisor runs detached and `up` returns once every service
-/// is ready. On Windows, Ctrl-C, Ctrl-Break and closing the console do the same, and `reaper
+/// everything at once. A service with `watch = [GLOBS]` is restarted (its whole tree stopped,
+/// its port freed, then started and awaited again) when a matching file changes, after
+/// `watch_debounce` of quiet; `.gitignore`d files never count. With -d the supervisor runs
+/// detached and `up` returns once every service is ready. On Windows, Ctrl-C, Ctrl-Break and closing the console do the same, and `reaper
 /// down` reaches the supervisor through a named stop event.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -49,6 +51,7 @@ pub struct FileArg {
   reaper up --kill-existing      # replace a running stack, free the declared ports
   reaper up --exit-with test --timeout 10m   # CI: run until the test task ends, exit with its code
   reaper up --abort-on-exit      # CI: the first service to end stops everything
+  reaper up --no-watch           # do not restart services when their `watch` files change
 
 Exit codes:
   0  the stack was stopped (or every service exited cleanly)
@@ -87,6 +90,12 @@ pub struct UpArgs {
     /// everything is stopped and the exit code is 124.
     #[arg(long, value_name = "DURATION", value_parser = super::duration_arg, conflicts_with = "detach")]
     timeout: Option<std::time::Duration>,
+    /// Restart services when their `watch` files change (the default, except in CI mode).
+    #[arg(long, overrides_with = "no_watch")]
+    watch: bool,
+    /// Do not restart services on file changes.
+    #[arg(long, overrides_with = "watch")]
+    no_watch: bool,
     #[command(flatten)]
     config: FileArg,
     /// Internal: run as the detached supervisor started by `reaper up -d`.
@@ -257,16 +266,18 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
             ),
         ));
     }
+    let ci = CiOptions {
+        exit_with: args.exit_with,
+        abort_on_exit: args.abort_on_exit,
+        timeout: args.timeout.filter(|limit| !limit.is_zero()),
+    };
     let options = UpOptions {
         services: args.services,
         kill_existing: args.kill_existing,
         detached: args.supervisor,
         show_output: !args.supervisor,
-        ci: CiOptions {
-            exit_with: args.exit_with,
-            abort_on_exit: args.abort_on_exit,
-            timeout: args.timeout.filter(|limit| !limit.is_zero()),
-        },
+        watch: !args.no_watch && (args.watch || !ci.active()),
+        ci,
     };
     if !args.detach {
         return up::run(&state, &stack, &options).map_err(up_error);

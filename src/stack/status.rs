@@ -107,6 +107,9 @@ pub struct ServiceEntry {
     pub last_exit: Option<String>,
     /// Why it failed, for failed and crashed services.
     pub message: Option<String>,
+    /// The file whose change caused the last restart (`watch`).
+    #[serde(default)]
+    pub last_trigger: Option<String>,
 }
 
 /// The status document.

@@ -17,3 +17,4 @@ pub mod printer;
 pub mod run;
 mod task;
 pub mod up;
+mod watch;

@@ -38,6 +38,7 @@ use super::depends::{self, DependencyState};
 use super::prepare::prepare;
 use super::printer::Printer;
 use super::task;
+use super::watch;
 use crate::actionlog::now_rfc3339;
 use crate::containment::MarkerCache;
 use crate::identity::ProcessRef;
@@ -50,7 +51,7 @@ use crate::signal::Signal;
 use crate::stack::control::{stop_level, stop_names};
 use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
-use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, ServiceKind, Stack};
+use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, ServiceKind, Stack, Watch};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
 use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 use crate::units::format_duration;
@@ -81,6 +82,8 @@ pub struct UpOptions {
     pub show_output: bool,
     /// CI mode: `--exit-with`, `--abort-on-exit`, `--timeout`, and the leak audit.
     pub ci: CiOptions,
+    /// Restart services on changes to their `watch` files.
+    pub watch: bool,
 }
 
 /// Why `reaper up` could not run.
@@ -146,6 +149,8 @@ enum Exit {
 
 enum Event {
     Spawned(usize, Box<Record>),
+    FileChanged(usize, String),
+    RestartStopped(Vec<usize>, Vec<String>),
     Launched(usize, Launch),
     ExitHandled(usize, Exit),
     Stopped(Vec<(StopReport, Signal)>),
@@ -473,6 +478,10 @@ struct Svc {
     busy: bool,
     ever_ready: bool,
     spawned: bool,
+    /// A file changed while the service could not be restarted: restart it once it can.
+    pending_trigger: Option<String>,
+    /// The file whose change caused the last restart.
+    last_trigger: Option<String>,
     tail: Option<LogTail>,
 }
 
@@ -532,8 +541,94 @@ impl Svc {
             ready_after_ms: self.ready_after.map(|d| d.as_millis() as u64),
             last_exit: self.last_exit.clone(),
             message: self.message.clone(),
+            last_trigger: self.last_trigger.clone(),
         }
     }
+}
+
+/// Starts the file watcher for the services with `watch` (unless watching is off).
+fn start_watching(
+    stack: &Stack,
+    state: &StateDir,
+    options: &UpOptions,
+    svcs: &[Svc],
+    sender: &mpsc::Sender<Event>,
+    waker: &os::Waker,
+    printer: &mut Printer,
+) -> Option<watch::FileWatch> {
+    let targets: Vec<(usize, Watch)> = svcs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, svc)| Some((index, svc.spec.watch.clone()?)))
+        .filter(|_| options.watch)
+        .collect();
+    if targets.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|(index, _)| svcs[*index].spec.name.as_str())
+        .collect();
+    let (sender, waker) = (sender.clone(), waker.clone());
+    let changed = move |index, path| {
+        let _ = sender.send(Event::FileChanged(index, path));
+        waker.wake();
+    };
+    let dirs = vec![state.run_dir(), state.log_dir()];
+    match watch::start(&stack.root, dirs, targets, changed) {
+        Ok(watching) => {
+            printer.event(&format!("watching files of {}", names.join(", ")));
+            Some(watching)
+        }
+        Err(e) => {
+            printer.event(&format!("warning: cannot watch files ({e}); restart on change is off"));
+            None
+        }
+    }
+}
+
+/// A watched file of service `index` changed: marks it (and, with `restart_dependents`, the
+/// services that depend on it) as restarting and returns them, dependents first, each with the
+/// port it had, for [`watch::stop_for_restart`]. A service that is busy or still starting is
+/// restarted once it is ready instead.
+fn restart_on_change(
+    svcs: &mut [Svc],
+    index: usize,
+    path: String,
+    printer: &mut Printer,
+) -> Option<Vec<(usize, Service, Option<u16>)>> {
+    let svc = &mut svcs[index];
+    let settled = !svc.busy && (svc.phase == ServicePhase::Ready || svc.terminal());
+    if !settled {
+        svc.pending_trigger.get_or_insert(path);
+        return None;
+    }
+    let mut set = vec![index];
+    if svc.spec.watch.as_ref().is_some_and(|w| w.restart_dependents) {
+        // `svcs` is in dependency order: a dependent comes after what it depends on.
+        for later in index + 1..svcs.len() {
+            let depends = svcs[later]
+                .spec
+                .depends_on
+                .iter()
+                .any(|dep| set.iter().any(|&i| svcs[i].spec.name == *dep));
+            if depends && !svcs[later].busy {
+                set.push(later);
+            }
+        }
+    }
+    let names: Vec<&str> = set.iter().map(|&i| svcs[i].spec.name.as_str()).collect();
+    printer.event(&format!("{path} changed: restarting {}", names.join(", ")));
+    let mut services = Vec::new();
+    for &i in set.iter().rev() {
+        let svc = &mut svcs[i];
+        svc.busy = true;
+        svc.pending_trigger = None;
+        svc.last_trigger = Some(path.clone());
+        svc.set(ServicePhase::Stopping);
+        services.push((i, svc.spec.clone(), svc.port));
+    }
+    Some(services)
 }
 
 /// Backoff before restart number `consecutive + 1`: `backoff` doubled per consecutive restart,
@@ -628,6 +723,8 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             busy: false,
             ever_ready: false,
             spawned: false,
+            pending_trigger: None,
+            last_trigger: None,
             tail: None,
         })
         .collect();
@@ -665,6 +762,8 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
     let mut dirty = true;
     let mut pending: Vec<Signal> = Vec::new();
     let mut ci = CiRun::new(&options.ci, began);
+    let mut triggers: Vec<(usize, String)> = Vec::new();
+    let _file_watch = start_watching(stack, state, options, &svcs, &sender, &waker, &mut printer);
     let begin_stop = |stopping: &mut bool,
                       svcs: &mut [Svc],
                       printer: &mut Printer,
@@ -736,6 +835,25 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                     svcs[index].spawned = true;
                     ci.saw(&record);
                 }
+                Event::FileChanged(index, path) => triggers.push((index, path)),
+                Event::RestartStopped(indices, notes) => {
+                    for note in notes {
+                        printer.event(&note);
+                    }
+                    for index in indices {
+                        let svc = &mut svcs[index];
+                        svc.busy = false;
+                        svc.record = None;
+                        svc.leader = None;
+                        svc.keeper = None;
+                        if stopping {
+                            svc.set(ServicePhase::Stopped);
+                        } else {
+                            svc.restarts += 1;
+                            svc.set(ServicePhase::Waiting);
+                        }
+                    }
+                }
                 Event::Launched(index, outcome) => {
                     let svc = &mut svcs[index];
                     svc.busy = false;
@@ -774,6 +892,9 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 format_duration(ready_after),
                                 record.leader.pid
                             ));
+                            if let Some(path) = svc.pending_trigger.take() {
+                                triggers.push((index, path));
+                            }
                         }
                         Launch::Aborted => {}
                         Launch::Completed { ran_for, notes } => {
@@ -988,6 +1109,21 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         }
         if !stopping && request_stop.is_none() {
             request_stop = ci.timed_out(now);
+        }
+        for (index, path) in triggers.drain(..).filter(|_| !stopping) {
+            let Some(services) = restart_on_change(&mut svcs, index, path, &mut printer) else {
+                continue;
+            };
+            dirty = true;
+            let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
+            std::thread::spawn(move || {
+                let indices = services.iter().map(|(index, ..)| *index).collect();
+                let specs: Vec<(Service, Option<u16>)> =
+                    services.into_iter().map(|(_, spec, port)| (spec, port)).collect();
+                let notes = watch::stop_for_restart(&ctx, &specs);
+                let _ = sender.send(Event::RestartStopped(indices, notes));
+                waker.wake();
+            });
         }
         if let Some(why) = request_stop.take() {
             stop_began = Some(Instant::now());
@@ -1301,6 +1437,9 @@ pub fn detach(
     ];
     if options.kill_existing {
         argv.push("--kill-existing".into());
+    }
+    if !options.watch {
+        argv.push("--no-watch".into());
     }
     if !options.services.is_empty() {
         argv.push("--".into());
