@@ -989,11 +989,11 @@ fn watch_config(
                 }
                 Err(e) => errors.at(
                     pattern.span(),
-                    format!("service `{name}`: {key}: `{}` is not a usable glob", pattern.get_ref()),
-                    Some(format!(
-                        "{}; e.g. \"src/**/*.py\"",
-                        e.kind()
-                    )),
+                    format!(
+                        "service `{name}`: {key}: `{}` is not a usable glob",
+                        pattern.get_ref()
+                    ),
+                    Some(format!("{}; e.g. \"src/**/*.py\"", e.kind())),
                 ),
             }
         }
@@ -1013,7 +1013,10 @@ fn watch_config(
             errors.line(
                 line,
                 format!("service `{name}`: `watch_ignore` and `restart_dependents` need `watch`"),
-                Some("add watch = [\"GLOB\", ...], the files whose change restarts the service".into()),
+                Some(
+                    "add watch = [\"GLOB\", ...], the files whose change restarts the service"
+                        .into(),
+                ),
             );
         }
         return None;

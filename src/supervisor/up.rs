@@ -581,7 +581,9 @@ fn start_watching(
             Some(watching)
         }
         Err(e) => {
-            printer.event(&format!("warning: cannot watch files ({e}); restart on change is off"));
+            printer.event(&format!(
+                "warning: cannot watch files ({e}); restart on change is off"
+            ));
             None
         }
     }
@@ -604,7 +606,12 @@ fn restart_on_change(
         return None;
     }
     let mut set = vec![index];
-    if svc.spec.watch.as_ref().is_some_and(|w| w.restart_dependents) {
+    if svc
+        .spec
+        .watch
+        .as_ref()
+        .is_some_and(|w| w.restart_dependents)
+    {
         // `svcs` is in dependency order: a dependent comes after what it depends on.
         for later in index + 1..svcs.len() {
             let depends = svcs[later]
@@ -1118,8 +1125,10 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
             std::thread::spawn(move || {
                 let indices = services.iter().map(|(index, ..)| *index).collect();
-                let specs: Vec<(Service, Option<u16>)> =
-                    services.into_iter().map(|(_, spec, port)| (spec, port)).collect();
+                let specs: Vec<(Service, Option<u16>)> = services
+                    .into_iter()
+                    .map(|(_, spec, port)| (spec, port))
+                    .collect();
                 let notes = watch::stop_for_restart(&ctx, &specs);
                 let _ = sender.send(Event::RestartStopped(indices, notes));
                 waker.wake();
