@@ -432,6 +432,14 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
     }
     output::print_table(&table)?;
     for s in &document.services {
+        if let Some(trigger) = &s.last_trigger {
+            writeln!(
+                out,
+                "{}: last restarted on a change to {}",
+                output::escape(&s.name),
+                output::escape(trigger)
+            )?;
+        }
         if let Some(message) = &s.message {
             if matches!(s.state.as_str(), "crashed" | "failed") {
                 writeln!(

@@ -93,7 +93,6 @@ pub struct ServiceConfig {
     /// names (each must be healthy, where it has a readiness probe, else started; a task must
     /// have completed successfully), or a table of name = condition.
     #[serde(default)]
-    #[schemars(with = "DependsOnSchema")]
     pub depends_on: DependsOn,
     /// "service" (default: runs until stopped) or "task": a one-shot job (migration, seeding,
     /// code generation) that runs to completion; exit 0 is done, anything else fails `up`.
@@ -321,16 +320,28 @@ impl<'de> Deserialize<'de> for DependsOn {
     }
 }
 
-/// The shape of `depends_on`, for the JSON Schema.
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)] // only its schema is used
-enum DependsOnSchema {
-    /// Names: each must be healthy (or started, without a readiness probe); a task must have
-    /// completed successfully.
-    List(Vec<String>),
-    /// Name = condition.
-    Conditions(BTreeMap<String, DependencyCondition>),
+impl JsonSchema for DependsOn {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DependsOn".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let condition = generator.subschema_for::<DependencyCondition>();
+        schemars::json_schema!({
+            "anyOf": [
+                {
+                    "description": "Names: each must be healthy (or started, without a readiness probe); a task must have completed successfully.",
+                    "type": "array",
+                    "items": { "type": "string" }
+                },
+                {
+                    "description": "Name = condition.",
+                    "type": "object",
+                    "additionalProperties": condition
+                }
+            ]
+        })
+    }
 }
 
 /// `[checks]`: what must hold before `reaper up` starts anything.
