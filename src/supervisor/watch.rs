@@ -43,7 +43,7 @@ impl Filter {
         }
         let ignored = self
             .gitignore
-            .matched_path_or_any_parents(path, path.is_dir())
+            .matched_path_or_any_parents(relative, path.is_dir())
             .is_ignore();
         if ignored {
             return None;
@@ -118,12 +118,17 @@ pub(super) fn start(
     targets: Vec<(usize, Watch)>,
     changed: impl Fn(usize, String) + Send + 'static,
 ) -> Result<FileWatch, String> {
+    // Events name canonical paths (FSEvents reports /private/tmp for /tmp): match against the
+    // canonical root.
+    let canonical =
+        |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let root = &canonical(root);
     let (gitignore, _partial) = ignore::gitignore::Gitignore::new(root.join(".gitignore"));
     let patterns: Vec<String> = targets
         .iter()
         .flat_map(|(_, watch)| watch.patterns.iter().cloned())
         .collect();
-    let mut never = state_dirs;
+    let mut never: Vec<PathBuf> = state_dirs.iter().map(|dir| canonical(dir)).collect();
     never.push(root.join(".git"));
     let filter = Filter {
         root: root.to_path_buf(),
