@@ -284,7 +284,7 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
     }
     let began = std::time::Instant::now();
     let mut out = io::stdout();
-    let code = up::detach(&state, &stack, &options, cwd, &mut |line| {
+    let code = reaper::supervisor::detach::detach(&state, &stack, &options, cwd, &mut |line| {
         let _ = writeln!(out, "{line}");
     })
     .map_err(up_error)?;
