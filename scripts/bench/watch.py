@@ -13,7 +13,8 @@
    window, with watching on and with --no-watch (the supervisor's own loop), and the time it
    took to set the watches up.
 
-Usage: scripts/bench/watch.py [--rounds N] [--idle SECONDS]   (builds the release binary)
+Usage: scripts/bench/watch.py [--rounds N] [--idle SECONDS]   (builds the release binary, or
+uses $REAPER_BIN)
 Everything runs in temporary directories; every process carries a random token and anything
 left is killed by pid after checking the token.
 """
@@ -137,7 +138,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--idle", type=float, default=10.0)
     args = parser.parse_args()
-    exe = reaper_bin()
+    # REAPER_BIN: an already built binary (e.g. a debug build) instead of building the release one.
+    exe = os.environ.get("REAPER_BIN") or reaper_bin()
     try:
         totals, starts = restart_latency(exe, args.rounds)
         overhead = [t - s for t, s in zip(totals, starts)]
