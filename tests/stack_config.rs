@@ -202,7 +202,7 @@ fn the_example_stack_is_valid() {
         .arg(&example)
         .assert()
         .success()
-        .stdout(contains("2 services, 5 checks passed"));
+        .stdout(contains("3 services, 5 checks passed"));
 }
 
 #[test]

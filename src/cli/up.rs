@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use reaper::stack::control::{self, PsDocument};
 use reaper::stack::{self, LoadError, Located, Stack, checks};
 use reaper::state::StateDir;
+use reaper::supervisor::ci::CiOptions;
 use reaper::supervisor::up::{self, UpError, UpOptions};
 use reaper::units::format_duration;
 
@@ -36,8 +37,10 @@ pub struct FileArg {
 ///
 /// Ctrl-C, SIGTERM or SIGHUP stops the stack gracefully in reverse dependency order (each
 /// service with its stop_signal, SIGKILL after its stop_timeout); a second Ctrl-C kills
-/// everything at once. With -d the supervisor runs detached and `up` returns once every service
-/// is ready. On Windows, Ctrl-C, Ctrl-Break and closing the console do the same, and `reaper
+/// everything at once. A service with `watch = [GLOBS]` is restarted (its whole tree stopped,
+/// its port freed, then started and awaited again) when a matching file changes, after
+/// `watch_debounce` of quiet; `.gitignore`d files never count. With -d the supervisor runs
+/// detached and `up` returns once every service is ready. On Windows, Ctrl-C, Ctrl-Break and closing the console do the same, and `reaper
 /// down` reaches the supervisor through a named stop event.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -47,12 +50,23 @@ pub struct FileArg {
   reaper up -d && reaper ps      # detached; `reaper down` stops it
   reaper up --kill-existing      # replace a running stack, free the declared ports
   reaper up --profile test       # also the services with profiles = [\"test\"]
+  reaper up --exit-with test --timeout 10m   # CI: run until the test task ends, exit with its code
+  reaper up --abort-on-exit      # CI: the first service to end stops everything
+  reaper up --no-watch           # do not restart services when their `watch` files change
 
 Exit codes:
   0  the stack was stopped (or every service exited cleanly)
-  1  a service failed to start or crashed without restart, or a [checks] check failed
+  1  a service failed to start or crashed without restart, a task failed, a [checks] check
+     failed, or (CI mode) the leak audit found something left
   2  bad input: the configuration is invalid (file:line:column: problem (hint: fix))
-  4  the stack or one of its services is already running")]
+  4  the stack or one of its services is already running
+  N  with --exit-with or --abort-on-exit: the exit code of the service that ended
+     (128+signal when a signal ended it)
+  124  --timeout ran out (everything was stopped)
+
+In CI mode (--exit-with, --abort-on-exit or --timeout), a leak audit runs after the shutdown:
+no process left in the containment of any run the stack started, no port a service used still
+held, no record of the stack left. Each leak is named; a leak turns exit code 0 into 1.")]
 pub struct UpArgs {
     /// Services to start, with their dependencies (default: all).
     #[arg(value_name = "SERVICE")]
@@ -69,6 +83,24 @@ pub struct UpArgs {
     /// services without profiles always start).
     #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
+    /// CI mode: run until SERVICE (typically a test task) ends, stop everything, and exit with
+    /// SERVICE's exit code.
+    #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
+    exit_with: Option<String>,
+    /// CI mode: the first service to end (a task that completes does not count) stops the
+    /// stack; its exit code is the exit code.
+    #[arg(long, conflicts_with = "detach")]
+    abort_on_exit: bool,
+    /// CI mode: bound the whole run (e.g. 10m, 90s; 0: no limit); when it runs out,
+    /// everything is stopped and the exit code is 124.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg, conflicts_with = "detach")]
+    timeout: Option<std::time::Duration>,
+    /// Restart services when their `watch` files change (the default, except in CI mode).
+    #[arg(long, overrides_with = "no_watch")]
+    watch: bool,
+    /// Do not restart services on file changes.
+    #[arg(long, overrides_with = "watch")]
+    no_watch: bool,
     #[command(flatten)]
     config: FileArg,
     /// Internal: run as the detached supervisor started by `reaper up -d`.
@@ -247,19 +279,26 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
             ),
         ));
     }
+    let ci = CiOptions {
+        exit_with: args.exit_with,
+        abort_on_exit: args.abort_on_exit,
+        timeout: args.timeout.filter(|limit| !limit.is_zero()),
+    };
     let options = UpOptions {
         services: args.services,
         kill_existing: args.kill_existing,
         detached: args.supervisor,
         show_output: !args.supervisor,
         profiles: args.profiles,
+        watch: !args.no_watch && (args.watch || !ci.active()),
+        ci,
     };
     if !args.detach {
         return up::run(&state, &stack, &options).map_err(up_error);
     }
     let began = std::time::Instant::now();
     let mut out = io::stdout();
-    let code = up::detach(&state, &stack, &options, cwd, &mut |line| {
+    let code = reaper::supervisor::detach::detach(&state, &stack, &options, cwd, &mut |line| {
         let _ = writeln!(out, "{line}");
     })
     .map_err(up_error)?;
@@ -407,6 +446,14 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
     }
     output::print_table(&table)?;
     for s in &document.services {
+        if let Some(trigger) = &s.last_trigger {
+            writeln!(
+                out,
+                "{}: last restarted on a change to {}",
+                output::escape(&s.name),
+                output::escape(trigger)
+            )?;
+        }
         if let Some(message) = &s.message {
             if matches!(s.state.as_str(), "crashed" | "failed") {
                 writeln!(

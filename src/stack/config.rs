@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, closest};
+use super::{Checks, ConfigError, Readiness, Service, Source, Stack, VarRef, Watch, closest};
 use crate::signal::Signal;
 use crate::units::UnitError;
 
@@ -32,6 +32,8 @@ pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Default number of consecutive restarts before a service is given up.
 pub const DEFAULT_MAX_RESTARTS: u32 = 10;
+/// Default quiet time after a file change before a watched service restarts.
+pub const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
 /// Default time a service gets after its stop signal before SIGKILL.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -93,10 +95,34 @@ pub struct ServiceConfig {
     #[serde(default)]
     #[schemars(with = "Option<EnvFiles>")]
     pub env_file: Option<Spanned<EnvFiles>>,
-    /// Services that must be ready before this one starts (and that stop after it).
+    /// Services that must be ready before this one starts (and that stop after it): a list of
+    /// names (each must be healthy, where it has a readiness probe, else started; a task must
+    /// have completed successfully), or a table of name = condition.
+    #[serde(default)]
+    pub depends_on: DependsOn,
+    /// "service" (default: runs until stopped) or "task": a one-shot job (migration, seeding,
+    /// code generation) that runs to completion; exit 0 is done, anything else fails `up`.
+    #[serde(default)]
+    pub kind: ServiceKind,
+    /// Restart the service when a file matching one of these globs changes (relative to the
+    /// directory of reaper.toml; `**` crosses directories), e.g. ["src/**/*.py",
+    /// "pyproject.toml"]. Files ignored by the .gitignore beside reaper.toml, and .git/, .run/
+    /// and .logs/, never trigger a restart. `reaper up --no-watch` turns watching off.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
-    pub depends_on: Vec<Spanned<String>>,
+    pub watch: Vec<Spanned<String>>,
+    /// Globs of files that never trigger a restart, even when `watch` matches them.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub watch_ignore: Vec<Spanned<String>>,
+    /// How long changes must stop before the restart (default 200ms): a burst of writes is one
+    /// restart.
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub watch_debounce: Option<Spanned<DurationValue>>,
+    /// After a restart on a file change, also restart the services that depend on this one.
+    #[serde(default)]
+    pub restart_dependents: bool,
     /// When the service counts as ready (default: its `port` accepts connections; without a
     /// port, as soon as it runs).
     #[serde(default)]
@@ -234,6 +260,109 @@ pub enum RestartPolicy {
     /// After every exit.
     #[serde(rename = "always")]
     Always,
+}
+
+/// What a service is: a long-running service or a one-shot task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// Runs until it is stopped; ready per its readiness probe.
+    #[default]
+    Service,
+    /// Runs to completion: exit 0 is done (`reaper ps` shows it `completed`), anything else
+    /// fails `up` with its log's last lines. Restarted only with `restart = "on-failure"`.
+    Task,
+}
+
+/// When a dependency counts as met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyCondition {
+    /// Its process was started.
+    Started,
+    /// Its readiness probe (`ready`, else its `port`) passed.
+    Healthy,
+    /// It is a task and exited 0.
+    CompletedSuccessfully,
+    /// A line of its output matched its `ready = { log = ... }`.
+    LogReady,
+}
+
+impl DependencyCondition {
+    /// The name used in reaper.toml.
+    pub fn label(self) -> &'static str {
+        match self {
+            DependencyCondition::Started => "started",
+            DependencyCondition::Healthy => "healthy",
+            DependencyCondition::CompletedSuccessfully => "completed_successfully",
+            DependencyCondition::LogReady => "log_ready",
+        }
+    }
+}
+
+/// `depends_on` as written: each dependency with the condition given in the table form (none in
+/// the list form). Read by hand (not an untagged enum) so that every name and condition keeps
+/// its position for error messages.
+#[derive(Debug, Default)]
+pub struct DependsOn(pub Vec<(Spanned<String>, Option<Spanned<DependencyCondition>>)>);
+
+impl<'de> Deserialize<'de> for DependsOn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = DependsOn;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a list of service names, or a table of name = \"started\" | \"healthy\" | \"completed_successfully\" | \"log_ready\"",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(name) = seq.next_element()? {
+                    entries.push((name, None));
+                }
+                Ok(DependsOn(entries))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(name) = map.next_key()? {
+                    entries.push((name, Some(map.next_value()?)));
+                }
+                Ok(DependsOn(entries))
+            }
+        }
+        deserializer.deserialize_any(Entries)
+    }
+}
+
+impl JsonSchema for DependsOn {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DependsOn".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let condition = generator.subschema_for::<DependencyCondition>();
+        schemars::json_schema!({
+            "anyOf": [
+                {
+                    "description": "Names: each must be healthy (or started, without a readiness probe); a task must have completed successfully.",
+                    "type": "array",
+                    "items": { "type": "string" }
+                },
+                {
+                    "description": "Name = condition.",
+                    "type": "object",
+                    "additionalProperties": condition
+                }
+            ]
+        })
+    }
 }
 
 /// `[checks]`: what must hold before `reaper up` starts anything.
@@ -614,6 +743,7 @@ pub fn validate(
     let mut ports: HashMap<u16, (String, usize)> = HashMap::new();
     let mut dependency_spans: HashMap<(String, String), Range<usize>> = HashMap::new();
     let mut replicated: Vec<(String, Spanned<i64>)> = Vec::new();
+    let mut conditions_written = Vec::new();
     for (key, config) in entries {
         let name = key.get_ref().clone();
         let line = errors.line_of(&key.span());
@@ -731,7 +861,7 @@ pub fn validate(
             }
         }
         let mut depends_on = Vec::new();
-        for dep in &config.depends_on {
+        for (dep, condition) in &config.depends_on.0 {
             let dep_name = dep.get_ref().clone();
             if !names.contains(&dep_name) {
                 let hint = match closest(&dep_name, names.iter().map(String::as_str)) {
@@ -747,9 +877,12 @@ pub fn validate(
             }
             if !depends_on.contains(&dep_name) {
                 dependency_spans.insert((name.clone(), dep_name.clone()), dep.span());
+                conditions_written.push((name.clone(), dep_name.clone(), condition.clone()));
                 depends_on.push(dep_name);
             }
         }
+        task_errors(&mut errors, &name, &config, line);
+        let watch = watch_config(&mut errors, &name, &config, line);
         let ready =
             config
                 .ready
@@ -862,11 +995,15 @@ pub fn validate(
             line,
             profiles,
             replica_of: None,
+            kind: config.kind,
+            conditions: BTreeMap::new(),
+            watch,
         });
         if let Some(count) = config.replicas {
             replicated.push((services[services.len() - 1].name.clone(), count));
         }
     }
+    resolve_conditions(&mut errors, &mut services, conditions_written);
     for cycle in super::find_cycles(&services) {
         // Report at the edge that closes the cycle.
         let from = &cycle[cycle.len() - 2];
@@ -916,6 +1053,137 @@ fn profiles_of(errors: &mut Errors<'_>, service: &str, list: &[Spanned<String>])
         }
     }
     profiles
+}
+
+/// A task is done when it exits: a readiness probe or `restart = "always"` contradicts that.
+fn task_errors(errors: &mut Errors<'_>, name: &str, config: &ServiceConfig, line: usize) {
+    if config.kind != ServiceKind::Task {
+        return;
+    }
+    if let Some(ready) = &config.ready {
+        errors.at(
+            ready.span(),
+            format!("service `{name}`: a task has no readiness probe: it is done when it exits 0"),
+            Some("remove `ready`, or make it a service (remove kind = \"task\")".into()),
+        );
+    }
+    if config.restart == RestartPolicy::Always {
+        errors.line(
+            line,
+            format!("service `{name}`: restart = \"always\" would run the task forever"),
+            Some("use restart = \"on-failure\" to retry a failed task, or \"no\"".into()),
+        );
+    }
+}
+
+/// `watch`, `watch_ignore`, `watch_debounce` and `restart_dependents`, compiled.
+fn watch_config(
+    errors: &mut Errors<'_>,
+    name: &str,
+    config: &ServiceConfig,
+    line: usize,
+) -> Option<Watch> {
+    let mut globs = |key: &str, patterns: &[Spanned<String>]| {
+        let mut set = globset::GlobSetBuilder::new();
+        for pattern in patterns {
+            let glob = globset::GlobBuilder::new(pattern.get_ref())
+                .literal_separator(true)
+                .build();
+            match glob {
+                Ok(glob) => {
+                    set.add(glob);
+                }
+                Err(e) => errors.at(
+                    pattern.span(),
+                    format!(
+                        "service `{name}`: {key}: `{}` is not a usable glob",
+                        pattern.get_ref()
+                    ),
+                    Some(format!("{}; e.g. \"src/**/*.py\"", e.kind())),
+                ),
+            }
+        }
+        set.build().unwrap_or_else(|_| globset::GlobSet::empty())
+    };
+    let include = globs("watch", &config.watch);
+    let exclude = globs("watch_ignore", &config.watch_ignore);
+    let debounce = duration_field(
+        errors,
+        name,
+        "watch_debounce",
+        config.watch_debounce.as_ref(),
+        DEFAULT_WATCH_DEBOUNCE,
+    );
+    if config.watch.is_empty() {
+        if config.restart_dependents || !config.watch_ignore.is_empty() {
+            errors.line(
+                line,
+                format!("service `{name}`: `watch_ignore` and `restart_dependents` need `watch`"),
+                Some(
+                    "add watch = [\"GLOB\", ...], the files whose change restarts the service"
+                        .into(),
+                ),
+            );
+        }
+        return None;
+    }
+    Some(Watch {
+        patterns: config.watch.iter().map(|p| p.get_ref().clone()).collect(),
+        include,
+        exclude,
+        debounce,
+        restart_dependents: config.restart_dependents,
+    })
+}
+
+/// Gives every dependency its condition (the list form's default: a task must have completed
+/// successfully, a service must be healthy) and reports a condition its dependency cannot meet.
+fn resolve_conditions(
+    errors: &mut Errors<'_>,
+    services: &mut [Service],
+    written: Vec<(String, String, Option<Spanned<DependencyCondition>>)>,
+) {
+    for (name, dep_name, condition) in written {
+        let Some(dep) = services.iter().find(|s| s.name == dep_name) else {
+            continue;
+        };
+        let task = dep.kind == ServiceKind::Task;
+        let resolved = match &condition {
+            None if task => DependencyCondition::CompletedSuccessfully,
+            None => DependencyCondition::Healthy,
+            Some(condition) => *condition.get_ref(),
+        };
+        let problem = match resolved {
+            DependencyCondition::CompletedSuccessfully if !task => Some(format!(
+                "add kind = \"task\" to `{dep_name}` if it runs to completion, or use \"healthy\" or \"started\""
+            )),
+            DependencyCondition::Healthy if task => Some(format!(
+                "`{dep_name}` is a task: use \"completed_successfully\" or \"started\""
+            )),
+            DependencyCondition::Healthy if dep.probe(dep.port).is_none() => Some(format!(
+                "`{dep_name}` has no readiness probe: give it a `port` or `ready`, or use \"started\""
+            )),
+            DependencyCondition::LogReady if !matches!(dep.ready, Some(Readiness::Log(_))) => {
+                Some(format!(
+                    "give `{dep_name}` ready = {{ log = \"REGEX\" }}, or use \"healthy\" or \"started\""
+                ))
+            }
+            _ => None,
+        };
+        if let (Some(hint), Some(condition)) = (problem, &condition) {
+            errors.at(
+                condition.span(),
+                format!(
+                    "service `{name}`: `{dep_name}` can never be {}",
+                    resolved.label()
+                ),
+                Some(hint),
+            );
+        }
+        if let Some(service) = services.iter_mut().find(|s| s.name == name) {
+            service.conditions.insert(dep_name, resolved);
+        }
+    }
 }
 
 fn validate_checks(errors: &mut Errors<'_>, config: ChecksConfig, root: &Path) -> Checks {
@@ -1076,6 +1344,97 @@ same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
                 .unwrap()
                 .contains("did you mean `command`")
         );
+    }
+
+    fn validate_text(text: &str) -> Result<Stack, Vec<ConfigError>> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = parse_file("reaper.toml", text, dir.path())?;
+        validate(file, &dir.path().join("reaper.toml"), "reaper.toml", text)
+    }
+
+    #[test]
+    fn depends_on_table_gives_each_dependency_its_condition() {
+        let text = r#"
+[services.db]
+command = "db"
+port = 5432
+[services.migrate]
+command = "migrate"
+kind = "task"
+depends_on = { db = "healthy" }
+[services.cache]
+command = "cache"
+ready = { log = "ready" }
+[services.api]
+command = "api"
+depends_on = { migrate = "completed_successfully", cache = "log_ready", db = "started" }
+[services.worker]
+command = "worker"
+depends_on = ["migrate", "db", "cache"]
+"#;
+        let stack = validate_text(text).unwrap();
+        let conditions = |name: &str| stack.service(name).unwrap().conditions.clone();
+        use DependencyCondition::*;
+        assert_eq!(conditions("migrate")["db"], Healthy);
+        assert_eq!(conditions("api")["migrate"], CompletedSuccessfully);
+        assert_eq!(conditions("api")["cache"], LogReady);
+        assert_eq!(conditions("api")["db"], Started);
+        // The list form: a task must complete, a service with a probe must be healthy.
+        assert_eq!(conditions("worker")["migrate"], CompletedSuccessfully);
+        assert_eq!(conditions("worker")["db"], Healthy);
+        assert_eq!(stack.service("migrate").unwrap().kind, ServiceKind::Task);
+    }
+
+    #[test]
+    fn unknown_condition_is_reported_at_its_value_with_the_nearest_one() {
+        let text = "[services.db]\ncommand = \"db\"\n[services.api]\ncommand = \"api\"\ndepends_on = { db = \"healty\" }\n";
+        let errors = validate_text(text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].line, errors[0].column), (5, 21), "{}", errors[0]);
+        assert!(
+            errors[0].message.contains("unknown value `healty`"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[0]
+                .hint
+                .as_ref()
+                .unwrap()
+                .contains("did you mean `healthy`")
+        );
+    }
+
+    #[test]
+    fn conditions_a_dependency_cannot_meet_are_errors() {
+        let text = r#"[services.db]
+command = "db"
+[services.job]
+command = "job"
+kind = "task"
+restart = "always"
+ready = { log = "x" }
+[services.api]
+command = "api"
+depends_on = { db = "healthy", job = "healthy" }
+[services.web]
+command = "web"
+depends_on = { db = "completed_successfully", api = "log_ready" }
+"#;
+        let errors = validate_text(text).unwrap_err();
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 6, "{messages:#?}");
+        assert!(
+            messages[0].contains(":3:1: service `job`: restart = \"always\""),
+            "{messages:#?}"
+        );
+        assert!(messages[1].contains(":7:9: service `job`: a task has no readiness probe"));
+        assert!(messages[2].contains(":10:21: service `api`: `db` can never be healthy"));
+        assert!(messages[2].contains("no readiness probe"));
+        assert!(messages[3].contains("`job` can never be healthy"));
+        assert!(messages[4].contains("`db` can never be completed_successfully"));
+        assert!(messages[4].contains("add kind = \"task\" to `db`"));
+        assert!(messages[5].contains("`api` can never be log_ready"));
     }
 
     #[test]

@@ -308,6 +308,8 @@ pub struct PsEntry {
     pub last_exit: Option<String>,
     /// Why it failed, if it did.
     pub message: Option<String>,
+    /// The file whose change caused its last restart (`watch`).
+    pub last_trigger: Option<String>,
     /// Its log file.
     pub log: Option<PathBuf>,
     /// What holds its processes, while it has a record.
@@ -408,6 +410,7 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
                 rss_bytes: record_status.and_then(|s| s.rss_bytes),
                 last_exit: last.and_then(|e| e.last_exit.clone()),
                 message: last.and_then(|e| e.message.clone()),
+                last_trigger: last.and_then(|e| e.last_trigger.clone()),
                 log: record_status
                     .and_then(|s| s.log.clone())
                     .or_else(|| Some(state.default_log_path(name)).filter(|p| p.exists())),

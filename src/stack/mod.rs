@@ -14,7 +14,6 @@ pub mod checks;
 pub mod config;
 pub mod control;
 pub mod import;
-
 pub mod interpolate;
 pub mod probe;
 pub mod procfile;
@@ -22,12 +21,14 @@ pub mod profiles;
 pub mod replicas;
 pub mod status;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use config::{DoctorConfig, RestartPolicy, SUPERVISOR_NAME, json_schema};
+pub use config::{
+    DependencyCondition, DoctorConfig, RestartPolicy, SUPERVISOR_NAME, ServiceKind, json_schema,
+};
 
 use crate::signal::Signal;
 
@@ -100,6 +101,27 @@ pub struct Service {
     pub profiles: Vec<String>,
     /// For a copy of a service with `replicas`, the name of that service (`web` for `web.2`).
     pub replica_of: Option<String>,
+    /// A service or a one-shot task.
+    pub kind: ServiceKind,
+    /// The condition each of `depends_on` must meet before this one starts.
+    pub conditions: BTreeMap<String, DependencyCondition>,
+    /// Files whose change restarts it.
+    pub watch: Option<Watch>,
+}
+
+/// `watch` of a service, compiled.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The globs as written, relative to the stack's root.
+    pub patterns: Vec<String>,
+    /// `watch`.
+    pub include: globset::GlobSet,
+    /// `watch_ignore`.
+    pub exclude: globset::GlobSet,
+    /// Quiet time before the restart.
+    pub debounce: Duration,
+    /// Restart the dependents too.
+    pub restart_dependents: bool,
 }
 
 impl Service {

@@ -50,6 +50,8 @@ pub enum ServicePhase {
     Failed,
     /// Exited successfully and is not restarted.
     Exited,
+    /// A task that ran to completion (exit 0).
+    Completed,
     /// Being stopped.
     Stopping,
     /// Stopped.
@@ -67,6 +69,7 @@ impl ServicePhase {
             ServicePhase::Crashed => "crashed",
             ServicePhase::Failed => "failed",
             ServicePhase::Exited => "exited",
+            ServicePhase::Completed => "completed",
             ServicePhase::Stopping => "stopping",
             ServicePhase::Stopped => "stopped",
         }
@@ -104,6 +107,9 @@ pub struct ServiceEntry {
     pub last_exit: Option<String>,
     /// Why it failed, for failed and crashed services.
     pub message: Option<String>,
+    /// The file whose change caused the last restart (`watch`).
+    #[serde(default)]
+    pub last_trigger: Option<String>,
 }
 
 /// The status document.

@@ -5,10 +5,22 @@
 //!   the foreground in a process group (or session) of its own with a marker; reaper is a child
 //!   subreaper meanwhile, forwards signals to the whole tree, ends the tree on timeout, and when
 //!   the command exits, ends (or reports) whatever it left running.
+//! - [`up`]: `reaper up`, the stack supervisor's loop, with one module per job beside it:
+//!   `prepare` (refuse or replace a running stack), `depends` (when a dependency's condition is
+//!   met), `task` (one-shot tasks), [`ci`] (`--exit-with`, `--abort-on-exit`, `--timeout`, the
+//!   leak audit), `watch` (restart on file change), [`printer`] (prefixed output) and
+//!   [`detach`] (`up -d`).
 //!
 //! A supervisor owns all of its children, so it reaps with a single `waitpid(-1)` loop and never
 //! also waits through a `std::process::Child`: two waiters on the same children steal each
 //! other's exit statuses.
 
+pub mod ci;
+mod depends;
+pub mod detach;
+mod prepare;
+pub mod printer;
 pub mod run;
+mod task;
 pub mod up;
+mod watch;

@@ -25,14 +25,20 @@
 //!
 //! [`Record::stack`]: crate::state::Record::stack
 
-use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::collections::BTreeSet;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use super::ci::{CiOptions, CiRun, exit_code};
+use super::depends::{self, DependencyState};
+use super::prepare::prepare;
+use super::printer::Printer;
+use super::task;
+use super::watch;
 use crate::actionlog::now_rfc3339;
 use crate::containment::MarkerCache;
 use crate::identity::ProcessRef;
@@ -45,21 +51,19 @@ use crate::signal::Signal;
 use crate::stack::control::{stop_level, stop_names};
 use crate::stack::probe::{LogTail, Probe};
 use crate::stack::status::{self, ServiceEntry, ServicePhase, StackPhase, StackStatus};
-use crate::stack::{RestartPolicy, SUPERVISOR_NAME, Service, Stack};
+use crate::stack::{RestartPolicy, Service, ServiceKind, Stack, Watch};
 use crate::state::{Entry, ExitRecord, Record, StateDir, StateError};
-use crate::terminate::{self, Outcome, StopPolicy, StopReport, StopTarget};
+use crate::terminate::{self, StopPolicy, StopReport, StopTarget};
 use crate::units::format_duration;
 
 /// How often the loop looks for new log lines and exits when nothing wakes it sooner.
 pub const TICK: Duration = Duration::from_millis(25);
-/// Prefix of the supervisor's own lines.
-pub const SUPERVISOR_PREFIX: &str = "reaper";
 /// Log rotation of stack services: size.
-const LOG_MAX_BYTES: u64 = 10 << 20;
+pub(super) const LOG_MAX_BYTES: u64 = 10 << 20;
 /// Log rotation of stack services: files kept.
-const LOG_KEEP: u32 = 3;
+pub(super) const LOG_KEEP: u32 = 3;
 /// How long to wait for the keeper's exit record after the leader exited.
-const EXIT_RECORD_WAIT: Duration = Duration::from_millis(1500);
+pub(super) const EXIT_RECORD_WAIT: Duration = Duration::from_millis(1500);
 /// How long to wait for the keepers (our children) to exit and be reaped at the end.
 const REAP_WAIT: Duration = Duration::from_secs(3);
 
@@ -79,6 +83,10 @@ pub struct UpOptions {
     /// Active profiles (`--profile`), passed on to the detached supervisor; the stack given to
     /// `run` and `detach` is already narrowed to them ([`Stack::with_profiles`]).
     pub profiles: Vec<String>,
+    /// CI mode: `--exit-with`, `--abort-on-exit`, `--timeout`, and the leak audit.
+    pub ci: CiOptions,
+    /// Restart services on changes to their `watch` files.
+    pub watch: bool,
 }
 
 /// Why `reaper up` could not run.
@@ -101,107 +109,15 @@ pub enum UpError {
     Failed(String),
 }
 
-// --- Output -----------------------------------------------------------------------------------
-
-/// Prints lines as `HH:MM:SS.mmm name | text`, names aligned and coloured (on a terminal).
-pub struct Printer {
-    out: anstream::AutoStream<io::Stdout>,
-    width: usize,
-    styles: BTreeMap<String, anstyle::Style>,
-}
-
-const PALETTE: &[anstyle::AnsiColor] = &[
-    anstyle::AnsiColor::Cyan,
-    anstyle::AnsiColor::Yellow,
-    anstyle::AnsiColor::Green,
-    anstyle::AnsiColor::Magenta,
-    anstyle::AnsiColor::Blue,
-    anstyle::AnsiColor::BrightCyan,
-    anstyle::AnsiColor::BrightYellow,
-    anstyle::AnsiColor::BrightGreen,
-    anstyle::AnsiColor::BrightMagenta,
-    anstyle::AnsiColor::BrightBlue,
-];
-
-impl Printer {
-    /// A printer for these service names (colours are assigned in this order).
-    pub fn new(names: &[String]) -> Printer {
-        let width = names
-            .iter()
-            .map(|n| n.chars().count())
-            .chain([SUPERVISOR_PREFIX.len()])
-            .max()
-            .unwrap_or(0);
-        let mut styles = BTreeMap::new();
-        for (index, name) in names.iter().enumerate() {
-            let color = PALETTE[index % PALETTE.len()];
-            styles.insert(
-                name.clone(),
-                anstyle::Style::new().fg_color(Some(color.into())),
-            );
-        }
-        styles.insert(SUPERVISOR_PREFIX.to_string(), anstyle::Style::new().bold());
-        Printer {
-            out: anstream::stdout(),
-            width,
-            styles,
-        }
-    }
-
-    /// One line of a service's output (or, with [`SUPERVISOR_PREFIX`], of the supervisor).
-    pub fn line(&mut self, name: &str, text: &str) {
-        let style = self.styles.get(name).copied().unwrap_or_default();
-        let dim = anstyle::Style::new().dimmed();
-        let clean: String = text
-            .chars()
-            .map(|c| if c == '\t' { ' ' } else { c })
-            .collect();
-        // A closed stdout (the reader went away) must not stop the supervisor.
-        let _ = writeln!(
-            self.out,
-            "{dim}{}{dim:#} {style}{name:<width$} |{style:#} {clean}",
-            clock(),
-            width = self.width
-        );
-    }
-
-    /// A line from the supervisor; a multi-line message becomes several lines.
-    pub fn event(&mut self, text: &str) {
-        for line in text.lines() {
-            self.line(SUPERVISOR_PREFIX, line);
-        }
-    }
-
-    /// Flushes what was written.
-    pub fn flush(&mut self) {
-        let _ = self.out.flush();
-    }
-}
-
-/// Local wall-clock time, `HH:MM:SS.mmm` (UTC where the local offset is unknown).
-pub fn clock() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let (hours, minutes, seconds) = os::local_time_of_day(now.as_secs()).unwrap_or_else(|| {
-        let day = now.as_secs() % 86_400;
-        (day / 3600, day % 3600 / 60, day % 60)
-    });
-    format!(
-        "{hours:02}:{minutes:02}:{seconds:02}.{:03}",
-        now.subsec_millis()
-    )
-}
-
 // --- Worker jobs ------------------------------------------------------------------------------
 
-struct Ctx {
-    state: StateDir,
+pub(super) struct Ctx {
+    pub(super) state: StateDir,
     stack_id: String,
-    stop: AtomicBool,
+    pub(super) stop: AtomicBool,
 }
 
-enum Launch {
+pub(super) enum Launch {
     Ready {
         record: Box<Record>,
         port: Option<u16>,
@@ -209,10 +125,16 @@ enum Launch {
         daemonized: bool,
         notes: Vec<String>,
     },
+    Completed {
+        ran_for: Duration,
+        notes: Vec<String>,
+    },
     Failed {
         why: String,
         retry: bool,
         notes: Vec<String>,
+        /// The exit code, where the run got as far as exiting.
+        code: Option<u8>,
     },
     Aborted,
 }
@@ -221,10 +143,17 @@ enum Exit {
     Adopted(Box<Record>),
     Gone,
     Daemonized,
-    Ended { status: String, failure: bool },
+    Ended {
+        status: String,
+        failure: bool,
+        code: u8,
+    },
 }
 
 enum Event {
+    Spawned(usize, Box<Record>),
+    FileChanged(usize, String),
+    RestartStopped(Vec<usize>, Vec<String>),
     Launched(usize, Launch),
     ExitHandled(usize, Exit),
     Stopped(Vec<(StopReport, Signal)>),
@@ -232,14 +161,14 @@ enum Event {
     ForceKilled(usize),
 }
 
-fn stop_options(spec: &Service) -> StopOptions {
+pub(super) fn stop_options(spec: &Service) -> StopOptions {
     StopOptions {
         signal: spec.stop_signal,
         timeout: spec.stop_timeout,
     }
 }
 
-fn holders_of(report: &ports::PortReport) -> String {
+pub(super) fn holders_of(report: &ports::PortReport) -> String {
     let holders: Vec<String> = report
         .holders()
         .iter()
@@ -274,7 +203,7 @@ fn is_bad_input(error: &StartError) -> bool {
 
 /// Waits (up to `limit`, or until the stack is being stopped) for the keeper's exit record of
 /// `record`'s run.
-fn wait_exit_record(ctx: &Ctx, record: &Record, limit: Duration) -> Option<ExitRecord> {
+pub(super) fn wait_exit_record(ctx: &Ctx, record: &Record, limit: Duration) -> Option<ExitRecord> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(exit) = ctx.state.load_exit(&record.name, &record.run_id) {
@@ -293,8 +222,22 @@ fn tree_alive(record: &Record) -> bool {
     })
 }
 
-/// Chooses the port, starts the service and waits until it is ready.
-fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
+/// Appends the last lines of `record`'s log to `why`.
+pub(super) fn with_log_tail(mut why: String, record: &Record) -> String {
+    let tail = crate::logfile::tail_log(&record.log, 5).unwrap_or_default();
+    if !tail.is_empty() {
+        why.push_str("; last lines of its log:");
+        for line in tail {
+            why.push_str("\n  | ");
+            why.push_str(&line);
+        }
+    }
+    why
+}
+
+/// Chooses the port, starts the service (telling `spawned`) and waits until it is ready, or,
+/// for a task, until it has ended.
+fn launch(ctx: &Ctx, spec: &Service, offset: u64, spawned: &dyn Fn(&Record)) -> Launch {
     let began = Instant::now();
     let mut notes = Vec::new();
     let port = match spec.port {
@@ -309,6 +252,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                         ),
                         retry: true,
                         notes,
+                        code: None,
                     };
                 }
                 let next = wanted
@@ -330,6 +274,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                             ),
                             retry: true,
                             notes,
+                            code: None,
                         };
                     }
                 }
@@ -360,9 +305,14 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                 why: error.to_string(),
                 retry: !is_bad_input(&error),
                 notes,
+                code: None,
             };
         }
     };
+    spawned(&record);
+    if spec.kind == ServiceKind::Task {
+        return task::await_completion(ctx, spec, &record, began, notes);
+    }
     let leader = record.leader.pin().ok();
     let mut probe = Probe::new(spec.probe(port), &record.log, offset);
     let deadline = began + spec.ready_timeout;
@@ -386,24 +336,19 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
             let exit = wait_exit_record(ctx, &record, EXIT_RECORD_WAIT);
             let clean = exit.as_ref().is_some_and(|e| e.code == Some(0));
             if !clean || !tree_alive(&record) {
-                let status = exit.map_or_else(
+                let status = exit.as_ref().map_or_else(
                     || "its processes are gone".to_string(),
                     |e| describe_exit(e.code, e.signal),
                 );
                 let _ = stop_names(&ctx.state, vec![spec.name.clone()], stop_options(spec));
-                let tail = crate::logfile::tail_log(&record.log, 5).unwrap_or_default();
-                let mut why = format!("{} exited during start-up ({status})", spec.name);
-                if !tail.is_empty() {
-                    why.push_str("; last lines of its log:");
-                    for line in tail {
-                        why.push_str("\n  | ");
-                        why.push_str(&line);
-                    }
-                }
                 return Launch::Failed {
-                    why,
+                    why: with_log_tail(
+                        format!("{} exited during start-up ({status})", spec.name),
+                        &record,
+                    ),
                     retry: true,
                     notes,
+                    code: Some(exit.map_or(1, |e| exit_code(e.code, e.signal))),
                 };
             }
             notes.push(format!(
@@ -426,6 +371,7 @@ fn launch(ctx: &Ctx, spec: &Service, offset: u64) -> Launch {
                 ),
                 retry: true,
                 notes,
+                code: None,
             };
         }
         let wait = probe.interval().min(deadline - now);
@@ -469,14 +415,16 @@ fn handle_exit(ctx: &Ctx, spec: &Service, known: &Record, daemonized: bool) -> E
         Exit::Ended {
             status: "all of its processes are gone (it had daemonized)".into(),
             failure: true,
+            code: 1,
         }
     } else {
         Exit::Ended {
-            status: exit.map_or_else(
+            status: exit.as_ref().map_or_else(
                 || "unknown status".to_string(),
                 |e| describe_exit(e.code, e.signal),
             ),
             failure: !clean,
+            code: exit.map_or(1, |e| exit_code(e.code, e.signal)),
         }
     }
 }
@@ -533,6 +481,11 @@ struct Svc {
     message: Option<String>,
     busy: bool,
     ever_ready: bool,
+    spawned: bool,
+    /// A file changed while the service could not be restarted: restart it once it can.
+    pending_trigger: Option<String>,
+    /// The file whose change caused the last restart.
+    last_trigger: Option<String>,
     tail: Option<LogTail>,
 }
 
@@ -558,6 +511,7 @@ impl Svc {
         matches!(
             self.phase,
             ServicePhase::Exited
+                | ServicePhase::Completed
                 | ServicePhase::Crashed
                 | ServicePhase::Failed
                 | ServicePhase::Stopped
@@ -591,8 +545,101 @@ impl Svc {
             ready_after_ms: self.ready_after.map(|d| d.as_millis() as u64),
             last_exit: self.last_exit.clone(),
             message: self.message.clone(),
+            last_trigger: self.last_trigger.clone(),
         }
     }
+}
+
+/// Starts the file watcher for the services with `watch` (unless watching is off).
+fn start_watching(
+    stack: &Stack,
+    state: &StateDir,
+    options: &UpOptions,
+    svcs: &[Svc],
+    sender: &mpsc::Sender<Event>,
+    waker: &os::Waker,
+    printer: &mut Printer,
+) -> Option<watch::FileWatch> {
+    let targets: Vec<(usize, Watch)> = svcs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, svc)| Some((index, svc.spec.watch.clone()?)))
+        .filter(|_| options.watch)
+        .collect();
+    if targets.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|(index, _)| svcs[*index].spec.name.as_str())
+        .collect();
+    let (sender, waker) = (sender.clone(), waker.clone());
+    let changed = move |index, path| {
+        let _ = sender.send(Event::FileChanged(index, path));
+        waker.wake();
+    };
+    let dirs = vec![state.run_dir(), state.log_dir()];
+    match watch::start(&stack.root, dirs, targets, changed) {
+        Ok(watching) => {
+            printer.event(&format!("watching files of {}", names.join(", ")));
+            Some(watching)
+        }
+        Err(e) => {
+            printer.event(&format!(
+                "warning: cannot watch files ({e}); restart on change is off"
+            ));
+            None
+        }
+    }
+}
+
+/// A watched file of service `index` changed: marks it (and, with `restart_dependents`, the
+/// services that depend on it) as restarting and returns them, dependents first, each with the
+/// port it had, for [`watch::stop_for_restart`]. A service that is busy or still starting is
+/// restarted once it is ready instead.
+fn restart_on_change(
+    svcs: &mut [Svc],
+    index: usize,
+    path: String,
+    printer: &mut Printer,
+) -> Option<Vec<(usize, Service, Option<u16>)>> {
+    let svc = &mut svcs[index];
+    let settled = !svc.busy && (svc.phase == ServicePhase::Ready || svc.terminal());
+    if !settled {
+        svc.pending_trigger.get_or_insert(path);
+        return None;
+    }
+    let mut set = vec![index];
+    if svc
+        .spec
+        .watch
+        .as_ref()
+        .is_some_and(|w| w.restart_dependents)
+    {
+        // `svcs` is in dependency order: a dependent comes after what it depends on.
+        for later in index + 1..svcs.len() {
+            let depends = svcs[later]
+                .spec
+                .depends_on
+                .iter()
+                .any(|dep| set.iter().any(|&i| svcs[i].spec.name == *dep));
+            if depends && !svcs[later].busy {
+                set.push(later);
+            }
+        }
+    }
+    let names: Vec<&str> = set.iter().map(|&i| svcs[i].spec.name.as_str()).collect();
+    printer.event(&format!("{path} changed: restarting {}", names.join(", ")));
+    let mut services = Vec::new();
+    for &i in set.iter().rev() {
+        let svc = &mut svcs[i];
+        svc.busy = true;
+        svc.pending_trigger = None;
+        svc.last_trigger = Some(path.clone());
+        svc.set(ServicePhase::Stopping);
+        services.push((i, svc.spec.clone(), svc.port));
+    }
+    Some(services)
 }
 
 /// Backoff before restart number `consecutive + 1`: `backoff` doubled per consecutive restart,
@@ -620,110 +667,8 @@ pub fn port_variable(service: &str) -> String {
     format!("{name}_PORT")
 }
 
-fn log_len(path: &Path) -> u64 {
+pub(super) fn log_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-/// Refuses to start over a running stack or service, or with `kill_existing` ends them and
-/// frees the declared ports.
-fn prepare(
-    state: &StateDir,
-    stack: &Stack,
-    order: &[String],
-    options: &UpOptions,
-    printer: &mut Printer,
-) -> Result<(), UpError> {
-    let existing = status::read(state)
-        .filter(|e| e.supervisor.pid != std::process::id() && e.supervisor_alive());
-    if let Some(existing) = existing {
-        if !options.kill_existing {
-            return Err(UpError::AlreadyRunning(format!(
-                "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it, --kill-existing replaces it",
-                existing.supervisor.pid, existing.started_at
-            )));
-        }
-        printer.event(&format!(
-            "--kill-existing: stopping the running stack (supervisor pid {})",
-            existing.supervisor.pid
-        ));
-        let report =
-            crate::stack::control::down(state, Some(stack), &mut |line| printer.event(line));
-        if let Err(e) = report {
-            return Err(UpError::Failed(e.to_string()));
-        }
-    }
-    let has_records = order
-        .iter()
-        .any(|name| state.record_path(name).exists() || state.pid_path(name).exists());
-    if has_records {
-        let statuses = service::status(state, None)?;
-        for s in statuses.iter().filter(|s| order.contains(&s.name)) {
-            if s.state != service::ServiceState::Running
-                && s.state != service::ServiceState::Unverified
-            {
-                continue;
-            }
-            if s.state == service::ServiceState::Unverified
-                && !s.problem.as_deref().unwrap_or_default().contains("alive")
-            {
-                continue;
-            }
-            let pid = s.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
-            if !options.kill_existing || s.state == service::ServiceState::Unverified {
-                return Err(UpError::AlreadyRunning(format!(
-                    "{} is already running (pid {pid}); `reaper stop {}` or `reaper down` stops it, --kill-existing replaces it",
-                    s.name, s.name
-                )));
-            }
-            let spec = stack.service(&s.name).expect("selected services exist");
-            for report in stop_names(state, vec![s.name.clone()], stop_options(spec)) {
-                printer.event(&format!(
-                    "--kill-existing: {}",
-                    report.summary(spec.stop_signal)
-                ));
-            }
-        }
-    }
-    if options.kill_existing {
-        for spec in order.iter().filter_map(|name| stack.service(name)) {
-            let Some(port) = spec.port.filter(|_| !spec.fallback) else {
-                continue;
-            };
-            let free = ports::free(
-                port,
-                state,
-                ports::FreeOptions {
-                    policy: StopPolicy::graceful(Signal::Term, Duration::from_secs(5)),
-                    attempts: 3,
-                },
-            )
-            .map_err(|e| UpError::Failed(format!("--kill-existing: port {port}: {e}")))?;
-            for ended in &free.ended {
-                let (pid, command) = (ended.pid, &ended.command);
-                printer.event(&match ended.outcome {
-                    Outcome::AlreadyExited => format!(
-                        "--kill-existing: port {port}: pid {pid} ({command}) had already exited"
-                    ),
-                    _ => format!("--kill-existing: port {port}: ended pid {pid} ({command})"),
-                });
-            }
-            for stopped in &free.services {
-                printer.event(&format!(
-                    "--kill-existing: port {port}: {}",
-                    stopped.report.summary(Signal::Term)
-                ));
-            }
-            if !free.freed {
-                return Err(UpError::Failed(format!(
-                    "--kill-existing: port {port} is still in use: {}",
-                    free.problem
-                        .or(free.refused)
-                        .unwrap_or_else(|| "unknown holder".into())
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs the stack in the foreground until it is stopped (a signal, `reaper down`) or every
@@ -736,6 +681,12 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         .map_err(UpError::BadInput)?;
     let levels = stack.levels(&selected);
     let order: Vec<String> = levels.concat();
+    if let Some(name) = options.ci.exit_with.as_ref().filter(|n| !order.contains(n)) {
+        return Err(UpError::BadInput(format!(
+            "--exit-with {name}: no such service in this run (services: {})",
+            order.join(", ")
+        )));
+    }
     let subreaper = os::become_subreaper();
     let watch = SignalWatch::new(&[Signal::Chld, Signal::Int, Signal::Term, Signal::Hup])
         .map_err(UpError::Signals)?;
@@ -782,6 +733,9 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             message: None,
             busy: false,
             ever_ready: false,
+            spawned: false,
+            pending_trigger: None,
+            last_trigger: None,
             tail: None,
         })
         .collect();
@@ -818,6 +772,9 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
     let mut stop_began: Option<Instant> = None;
     let mut dirty = true;
     let mut pending: Vec<Signal> = Vec::new();
+    let mut ci = CiRun::new(&options.ci, began);
+    let mut triggers: Vec<(usize, String)> = Vec::new();
+    let _file_watch = start_watching(stack, state, options, &svcs, &sender, &waker, &mut printer);
     let begin_stop = |stopping: &mut bool,
                       svcs: &mut [Svc],
                       printer: &mut Printer,
@@ -885,6 +842,29 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
         while let Ok(event) = events.try_recv() {
             dirty = true;
             match event {
+                Event::Spawned(index, record) => {
+                    svcs[index].spawned = true;
+                    ci.saw(&record);
+                }
+                Event::FileChanged(index, path) => triggers.push((index, path)),
+                Event::RestartStopped(indices, notes) => {
+                    for note in notes {
+                        printer.event(&note);
+                    }
+                    for index in indices {
+                        let svc = &mut svcs[index];
+                        svc.busy = false;
+                        svc.record = None;
+                        svc.leader = None;
+                        svc.keeper = None;
+                        if stopping {
+                            svc.set(ServicePhase::Stopped);
+                        } else {
+                            svc.restarts += 1;
+                            svc.set(ServicePhase::Waiting);
+                        }
+                    }
+                }
                 Event::Launched(index, outcome) => {
                     let svc = &mut svcs[index];
                     svc.busy = false;
@@ -923,9 +903,31 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 format_duration(ready_after),
                                 record.leader.pid
                             ));
+                            if let Some(path) = svc.pending_trigger.take() {
+                                triggers.push((index, path));
+                            }
                         }
                         Launch::Aborted => {}
-                        Launch::Failed { why, retry, notes } => {
+                        Launch::Completed { ran_for, notes } => {
+                            for note in notes {
+                                printer.event(&note);
+                            }
+                            svc.ever_ready = true;
+                            svc.last_exit = Some(describe_exit(Some(0), None));
+                            svc.set(ServicePhase::Completed);
+                            printer.event(&format!(
+                                "task {} completed after {}",
+                                svc.spec.name,
+                                format_duration(ran_for)
+                            ));
+                            request_stop = ci.ended(&svc.spec.name, 0, true).or(request_stop);
+                        }
+                        Launch::Failed {
+                            why,
+                            retry,
+                            notes,
+                            code,
+                        } => {
                             for note in notes {
                                 printer.event(&note);
                             }
@@ -960,10 +962,16 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 ));
                             }
                             printer.event(&why);
+                            let ci_stop = ci.ended(&svc.spec.name, code.unwrap_or(1), false);
                             if document.phase == StackPhase::Starting {
                                 let message = format!(
-                                    "{} failed to start{}",
+                                    "{} failed{}{}",
                                     svc.spec.name,
+                                    if svc.spec.kind == ServiceKind::Task {
+                                        ""
+                                    } else {
+                                        " to start"
+                                    },
                                     if may_restart {
                                         format!(" after {} restarts", svc.consecutive)
                                     } else {
@@ -972,6 +980,8 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 );
                                 abort_message = Some(message.clone());
                                 request_stop = Some(format!("{message}: stopping the stack"));
+                            } else if ci_stop.is_some() {
+                                request_stop = ci_stop;
                             } else {
                                 printer.event(&format!(
                                     "{} failed and is not restarted",
@@ -1015,7 +1025,11 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 ));
                             }
                         }
-                        Exit::Ended { status, failure } => {
+                        Exit::Ended {
+                            status,
+                            failure,
+                            code,
+                        } => {
                             svc.record = None;
                             svc.leader = None;
                             svc.keeper = None;
@@ -1072,6 +1086,10 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                                 svc.set(ServicePhase::Exited);
                                 printer.event(&format!("{} exited ({status})", svc.spec.name));
                             }
+                            if svc.terminal() {
+                                request_stop =
+                                    ci.ended(&svc.spec.name, code, false).or(request_stop);
+                            }
                         }
                     }
                 }
@@ -1099,6 +1117,26 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                     if killed == 1 { "" } else { "es" }
                 )),
             }
+        }
+        if !stopping && request_stop.is_none() {
+            request_stop = ci.timed_out(now);
+        }
+        for (index, path) in triggers.drain(..).filter(|_| !stopping) {
+            let Some(services) = restart_on_change(&mut svcs, index, path, &mut printer) else {
+                continue;
+            };
+            dirty = true;
+            let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
+            std::thread::spawn(move || {
+                let indices = services.iter().map(|(index, ..)| *index).collect();
+                let specs: Vec<(Service, Option<u16>)> = services
+                    .into_iter()
+                    .map(|(_, spec, port)| (spec, port))
+                    .collect();
+                let notes = watch::stop_for_restart(&ctx, &specs);
+                let _ = sender.send(Event::RestartStopped(indices, notes));
+                waker.wake();
+            });
         }
         if let Some(why) = request_stop.take() {
             stop_began = Some(Instant::now());
@@ -1143,10 +1181,16 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 if svcs[index].busy || svcs[index].phase != ServicePhase::Waiting {
                     continue;
                 }
-                let deps_ready = svcs[index].spec.depends_on.iter().all(|dep| {
+                let deps_ready = svcs[index].spec.conditions.iter().all(|(dep, condition)| {
                     svcs.iter().any(|s| {
                         s.spec.name == *dep
-                            && matches!(s.phase, ServicePhase::Ready | ServicePhase::Exited)
+                            && depends::met(
+                                *condition,
+                                DependencyState {
+                                    phase: s.phase,
+                                    spawned: s.spawned,
+                                },
+                            )
                     })
                 });
                 if !deps_ready {
@@ -1165,6 +1209,7 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                     .collect();
                 let svc = &mut svcs[index];
                 svc.busy = true;
+                svc.spawned = false;
                 svc.set(ServicePhase::Starting);
                 dirty = true;
                 let log = state.default_log_path(&svc.spec.name);
@@ -1176,7 +1221,11 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
                 spec.env.splice(0..0, dependency_ports);
                 let (ctx, sender, waker) = (ctx.clone(), sender.clone(), waker.clone());
                 std::thread::spawn(move || {
-                    let outcome = launch(&ctx, &spec, offset);
+                    let spawned = |record: &Record| {
+                        let _ = sender.send(Event::Spawned(index, Box::new(record.clone())));
+                        waker.wake();
+                    };
+                    let outcome = launch(&ctx, &spec, offset, &spawned);
                     let _ = sender.send(Event::Launched(index, outcome));
                     waker.wake();
                 });
@@ -1274,11 +1323,25 @@ pub fn run(state: &StateDir, stack: &Stack, options: &UpOptions) -> Result<u8, U
             }
         }
     }
-    let code = if failures > 0 || abort_message.is_some() {
-        1
-    } else {
-        0
-    };
+    let used_ports: BTreeSet<u16> = svcs.iter().filter_map(|s| s.port).collect();
+    let records_left: Vec<String> = own_records(&ctx, &order)
+        .into_iter()
+        .map(|record| record.name)
+        .collect();
+    let leaks = ci.audit(state, &used_ports, &records_left);
+    match leaks.as_deref() {
+        Some([]) => printer.event("leak audit: no process, port or record of the stack is left"),
+        Some(leaks) => {
+            for leak in leaks {
+                printer.event(&format!("leak audit: {leak}"));
+            }
+        }
+        None => {}
+    }
+    let code = ci.exit_code(
+        u8::from(failures > 0 || abort_message.is_some()),
+        leaks.as_deref().unwrap_or_default(),
+    );
     let elapsed = stop_began.map(|at| at.elapsed()).unwrap_or_default();
     match &abort_message {
         Some(message) => {
@@ -1348,105 +1411,6 @@ fn stop_stack(
     }
 }
 
-// --- Detached ---------------------------------------------------------------------------------
-
-/// Starts the supervisor detached, as the managed service [`SUPERVISOR_NAME`] (so it has a
-/// keeper and a record like any service), prints its lines as they come, and returns once every
-/// service is ready (exit code 0) or the supervisor gave up (1, after printing why).
-pub fn detach(
-    state: &StateDir,
-    stack: &Stack,
-    options: &UpOptions,
-    cwd: &Path,
-    on_line: &mut dyn FnMut(&str),
-) -> Result<u8, UpError> {
-    stack
-        .selection(&options.services)
-        .map_err(UpError::BadInput)?;
-    state.ensure()?;
-    let running = status::read(state).filter(StackStatus::supervisor_alive);
-    if options.kill_existing && (running.is_some() || state.record_path(SUPERVISOR_NAME).exists()) {
-        on_line("--kill-existing: stopping the running stack");
-        crate::stack::control::down(state, Some(stack), on_line)
-            .map_err(|e| UpError::Failed(e.to_string()))?;
-    } else if let Some(existing) = running {
-        return Err(UpError::AlreadyRunning(format!(
-            "the stack is already up: its supervisor is pid {} (started {}); `reaper ps` shows it, `reaper down` stops it, --kill-existing replaces it",
-            existing.supervisor.pid, existing.started_at
-        )));
-    }
-    let exe = std::env::current_exe().map_err(|e| UpError::Failed(e.to_string()))?;
-    let mut argv: Vec<String> = vec![
-        exe.display().to_string(),
-        "--state-dir".into(),
-        state.root.display().to_string(),
-        "up".into(),
-        "--supervisor".into(),
-        "-f".into(),
-        stack.file.display().to_string(),
-    ];
-    if options.kill_existing {
-        argv.push("--kill-existing".into());
-    }
-    for profile in &options.profiles {
-        argv.extend(["--profile".into(), profile.clone()]);
-    }
-    if !options.services.is_empty() {
-        argv.push("--".into());
-        argv.extend(options.services.iter().cloned());
-    }
-    let log = state.default_log_path(SUPERVISOR_NAME);
-    let mut tail = LogTail::new(&log, log_len(&log));
-    let request = StartRequest {
-        name: SUPERVISOR_NAME.into(),
-        argv,
-        cwd: cwd.to_path_buf(),
-        env: Vec::new(),
-        env_files: Vec::new(),
-        port: None,
-        log: None,
-        min_uptime: Duration::ZERO,
-        ready_timeout: Duration::from_secs(30),
-        log_max_bytes: LOG_MAX_BYTES,
-        log_keep: LOG_KEEP,
-        log_timestamps: false,
-        stack: None,
-        wait_for_port: false,
-    };
-    let started = service::start(state, &request).map_err(|e| match e {
-        StartError::AlreadyRunning { .. } => UpError::AlreadyRunning(format!(
-            "{e} (the detached supervisor is already running; `reaper down` stops it)"
-        )),
-        other => UpError::Failed(other.to_string()),
-    })?;
-    let supervisor = started.record.leader.clone();
-    let pinned = supervisor.pin().ok();
-    loop {
-        for line in tail.lines() {
-            on_line(&line);
-        }
-        let current = status::read(state).filter(|s| s.supervisor.pid == supervisor.pid);
-        if let Some(current) = &current {
-            if current.phase == StackPhase::Running {
-                return Ok(0);
-            }
-        }
-        let gone = pinned.as_ref().is_none_or(Pinned::has_exited);
-        if gone {
-            for line in tail.drain() {
-                on_line(&line);
-            }
-            // The supervisor stopped what it started; remove its record and anything left.
-            let _ = crate::stack::control::down(state, Some(stack), &mut |_| {});
-            return Ok(1);
-        }
-        match pinned.as_ref() {
-            Some(p) => os::wait_for_exit(&[p], TICK),
-            None => std::thread::sleep(TICK),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1460,13 +1424,5 @@ mod tests {
         assert_eq!(backoff_delay(base, max, 3), Duration::from_millis(800));
         assert_eq!(backoff_delay(base, max, 10), max);
         assert_eq!(backoff_delay(base, max, 40), max);
-    }
-
-    #[test]
-    fn clock_has_milliseconds() {
-        let now = clock();
-        assert_eq!(now.len(), 12, "{now}");
-        assert_eq!(&now[2..3], ":");
-        assert_eq!(&now[8..9], ".");
     }
 }

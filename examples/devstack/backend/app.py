@@ -7,6 +7,7 @@ alive; `reaper` stops both, since every process of the service is in its tree.
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORT = int(os.environ.get("PORT", "8001"))
 TOKEN = os.environ.get("API_TOKEN", "")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "info")
+DATABASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app.db")
 
 
 def worker():
@@ -35,6 +37,12 @@ if WORKER == 0:
     worker()
 
 
+def greeting():
+    """The greeting stored by migrate.py, which reaper runs (as a task) before this API."""
+    with sqlite3.connect(DATABASE) as db:
+        return db.execute("SELECT text FROM greetings LIMIT 1").fetchone()[0]
+
+
 class Handler(BaseHTTPRequestHandler):
     def reply(self, status, body):
         data = json.dumps(body).encode()
@@ -51,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 self.reply(401, {"error": "bad or missing token"})
             else:
-                self.reply(200, {"message": "hello from the API", "worker_pid": WORKER})
+                self.reply(200, {"message": greeting(), "worker_pid": WORKER})
         else:
             self.reply(404, {"error": "not found"})
 
