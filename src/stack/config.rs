@@ -1353,6 +1353,35 @@ same = [["a/.env:API_TOKEN", "b/.env:NEXT_PUBLIC_API_TOKEN"]]
     }
 
     #[test]
+    fn a_condition_on_a_replicated_service_holds_for_each_copy() {
+        let text = r#"
+[services.web]
+command = "web"
+port = 8000
+replicas = 3
+
+[services.check]
+command = "check"
+depends_on = { web = "started" }
+"#;
+        let stack = validate_text(text).unwrap();
+        let check = stack.services.iter().find(|s| s.name == "check").unwrap();
+        let conditions: Vec<(&str, DependencyCondition)> = check
+            .conditions
+            .iter()
+            .map(|(dep, condition)| (dep.as_str(), *condition))
+            .collect();
+        assert_eq!(
+            conditions,
+            [
+                ("web.1", DependencyCondition::Started),
+                ("web.2", DependencyCondition::Started),
+                ("web.3", DependencyCondition::Started),
+            ]
+        );
+    }
+
+    #[test]
     fn depends_on_table_gives_each_dependency_its_condition() {
         let text = r#"
 [services.db]

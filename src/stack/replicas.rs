@@ -127,6 +127,18 @@ pub(crate) fn expand(
                     .unwrap_or_else(|| vec![dep.clone()])
             })
             .collect();
+        // A condition on NAME is a condition on each of its copies.
+        service.conditions = std::mem::take(&mut service.conditions)
+            .into_iter()
+            .flat_map(|(dep, condition)| {
+                groups
+                    .get(&dep)
+                    .cloned()
+                    .unwrap_or_else(|| vec![dep])
+                    .into_iter()
+                    .map(move |member| (member, condition))
+            })
+            .collect();
     }
     expanded
 }
