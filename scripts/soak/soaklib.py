@@ -112,6 +112,8 @@ def records(state):
         return names, corrupt, temps
     for entry in sorted(os.listdir(run)):
         path = os.path.join(run, entry)
+        if entry.startswith(".markers-since."):
+            continue  # the marker floor `start` writes once per boot: not a record, not temporary
         if entry.startswith(".") and os.path.isfile(path) and not entry.startswith(".stack"):
             temps.append(entry)
             continue
