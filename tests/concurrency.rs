@@ -86,7 +86,11 @@ fn stop_all_ends_fifty_services_in_parallel() {
         .filter(|e| e.file_type().unwrap().is_file())
         // The marker floor (`start` writes it once per boot so scans can skip older processes)
         // is not a record.
-        .filter(|e| !e.file_name().to_string_lossy().starts_with(".markers-since."))
+        .filter(|e| {
+            !e.file_name()
+                .to_string_lossy()
+                .starts_with(".markers-since.")
+        })
         .collect();
     assert!(entries.is_empty(), "records left: {entries:?}");
     sandbox.assert_nothing_left();

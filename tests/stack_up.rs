@@ -94,14 +94,22 @@ backoff = "50ms"
     // Under load, steady's readiness can come after crashy has given up.
     up.wait_for("steady is ready");
     sandbox.note_tree();
-    let ps = common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
-    let crashy = ps["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "crashy")
-        .unwrap()
-        .clone();
+    let crashy_of = |ps: &serde_json::Value| {
+        ps["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "crashy")
+            .unwrap()
+            .clone()
+    };
+    let ps_json = || common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    // The status file is written at the end of the supervisor's turn, after the line is printed.
+    common::wait_until(Duration::from_secs(10), || {
+        crashy_of(&ps_json())["state"] == "failed"
+    });
+    let ps = ps_json();
+    let crashy = crashy_of(&ps);
     assert_eq!(crashy["state"], "failed", "{ps}");
     assert_eq!(crashy["restarts"], 3, "{ps}");
     assert_eq!(crashy["last_exit"], "exit code 3", "{ps}");

@@ -17,6 +17,9 @@ mkdir -p .run
 mount -t tmpfs -o size=16k,mode=0700 tmpfs .run
 mkdir .run/.locks
 touch .run/.locks/web
+# The marker floor is written before anything starts; present, it leaves the record as the
+# first write that fails.
+touch ".run/.markers-since.$(cat /proc/sys/kernel/random/boot_id)"
 cat /dev/zero > .run/fill 2>/dev/null || true
 exec "$1" start web -- sleep 300
 "#;

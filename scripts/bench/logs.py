@@ -28,7 +28,7 @@ def direct(code, state):
     path = os.path.join(state, "direct.log")
     t0 = time.perf_counter()
     with open(path, "wb") as out:
-        subprocess.run([sys.executable, "-c", code], stdout=out, check=True)
+        subprocess.run([sys.executable, "-c", code], stdout=out, check=True, timeout=600)
     return time.perf_counter() - t0, count_lines(path)
 
 
@@ -84,7 +84,7 @@ def main():
                 os.kill(pid, 9)
             except OSError:
                 pass
-        subprocess.run(["rm", "-rf", state])
+        subprocess.run(["rm", "-rf", state], timeout=120)
     print(f"| producer | path | lines | median s | lines/s |")
     print("|---|---|---:|---:|---:|")
     for producer, label, n, dt in rows:

@@ -52,10 +52,10 @@ max_restarts = 1000000
 def unmount(path):
     """Unmounts what this script mounted, retrying while the last processes that used it exit."""
     for _ in range(100):
-        if subprocess.run(["umount", path], stderr=subprocess.DEVNULL).returncode == 0:
+        if subprocess.run(["umount", path], stderr=subprocess.DEVNULL, timeout=30).returncode == 0:
             return
         time.sleep(0.1)
-    subprocess.run(["umount", "--lazy", path], check=True)
+    subprocess.run(["umount", "--lazy", path], check=True, timeout=30)
 
 
 def free_port():
@@ -183,7 +183,7 @@ class Faults:
     # --- 2. ENOSPC -------------------------------------------------------------------------
     def enospc(self):
         mnt = tempfile.mkdtemp(prefix="reaper-soak-enospc-")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", mnt], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", mnt], check=True, timeout=30)
         saved = self.state, self.env
         self.state, self.env = mnt, dict(self.env, REAPER_STATE_DIR=mnt)
         outcomes = []
@@ -237,9 +237,9 @@ class Faults:
     def readonly(self):
         outcomes = []
         self.start_tree("ro")
-        subprocess.run(["mount", "--bind", self.state, self.state], check=True)
+        subprocess.run(["mount", "--bind", self.state, self.state], check=True, timeout=30)
         try:
-            subprocess.run(["mount", "-o", "remount,ro,bind", self.state, self.state], check=True)
+            subprocess.run(["mount", "-o", "remount,ro,bind", self.state, self.state], check=True, timeout=30)
             for args in (("status", "--json"), ("start", "ro2", "--", "sh", "-c", TREE, soaklib.token_argv0()),
                          ("restart", "ro"), ("stop", "ro", "--timeout", "200ms"), ("clean", "--kill")):
                 rc, err = self.reaper(*args)
@@ -260,7 +260,7 @@ class Faults:
         time.sleep(1.5)
         exists = os.path.exists(log)
         rotated = sorted(f for f in os.listdir(os.path.join(self.state, ".logs")) if f.startswith("chatty.log."))
-        logs = subprocess.run([self.exe, "logs", "chatty", "-n", "3"], env=self.env, capture_output=True, text=True)
+        logs = subprocess.run([self.exe, "logs", "chatty", "-n", "3"], env=self.env, capture_output=True, text=True, timeout=60)
         size = os.path.getsize(log) if exists else 0
         self.counts["log deletions"] += 1
         self.recover_and_check("after log deletion")

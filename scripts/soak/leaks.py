@@ -49,7 +49,7 @@ def at_rest(pid, count=20, pause=0.1):
 
 def restarts(exe, env, cwd):
     """How many times `up` has restarted the crashing service so far."""
-    ps = subprocess.run([exe, "ps", "--json"], env=env, cwd=cwd, capture_output=True, text=True)
+    ps = subprocess.run([exe, "ps", "--json"], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
     try:
         return json.loads(ps.stdout)["services"][0]["restarts"]
     except (ValueError, KeyError, IndexError):
