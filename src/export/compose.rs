@@ -137,9 +137,9 @@ fn from_base(path: &Path, base: &Path) -> String {
 fn has_healthcheck(service: &Service) -> bool {
     service.kind != ServiceKind::Task
         && matches!(
-        service.probe(service.port),
-        Some(Readiness::Tcp(_) | Readiness::Http(_))
-    )
+            service.probe(service.port),
+            Some(Readiness::Tcp(_) | Readiness::Http(_))
+        )
 }
 
 /// The Compose file for `stack`.

@@ -5,14 +5,16 @@
 //! Tasks (`kind = "task"`) become the one `release:` line, run in declaration order and stopping
 //! at the first failure: Heroku runs `release` once before each deploy, which is what a task is
 //! for; as an ordinary line it would run next to the services, and foreman and honcho stop every
-//! process when one exits.
+//! process when one exits. The copies of a service with `replicas` are its one line, which the
+//! platform scales (it numbers the copies and gives each its PORT).
 
 use std::path::Path;
 
 use super::{CommandForm, Export, ExportFile, common_notes, duration_text};
 use crate::signal::Signal;
 use crate::stack::config::DEFAULT_STOP_TIMEOUT;
-use crate::stack::{RestartPolicy, ServiceKind, Stack};
+use crate::stack::interpolate::REPLICA_VARIABLE;
+use crate::stack::{RestartPolicy, Service, ServiceKind, Stack};
 
 /// The Procfile for `stack`, to be written in `base` (working directories are relative to it).
 pub fn export(stack: &Stack, base: &Path) -> Export {
@@ -20,14 +22,39 @@ pub fn export(stack: &Stack, base: &Path) -> Export {
     let mut lines = Vec::new();
     let mut release = Vec::new();
     for service in &stack.services {
+        // The copies of a service with `replicas` are one process type, scaled by the platform.
+        let group;
+        let service = match &service.replica_of {
+            Some(name)
+                if lines
+                    .iter()
+                    .any(|l: &String| l.starts_with(&format!("{name}: "))) =>
+            {
+                continue;
+            }
+            Some(name) => {
+                let copies = stack.copies_of(name).len();
+                notes.push(format!(
+                    "service `{name}`: replicas = {copies} (scale the `{name}` line: `foreman \
+                     start -m {name}={copies}`, `heroku ps:scale {name}={copies}`)"
+                ));
+                group = Service {
+                    name: name.clone(),
+                    ..service.clone()
+                };
+                &group
+            }
+            None => service,
+        };
         let name = &service.name;
         common_notes(service, &mut notes);
         let mut parts = Vec::new();
-        // The platform sets PORT (foreman: 5000, 5100, …; Heroku: its own).
+        // The platform sets PORT (foreman: 5000, 5100, …; Heroku: its own) and numbers copies
+        // itself.
         let env: Vec<String> = service
             .env
             .iter()
-            .filter(|(key, _)| key != "PORT")
+            .filter(|(key, _)| key != "PORT" && key != REPLICA_VARIABLE)
             .map(|(key, value)| format!("{key}={}", quote(value)))
             .collect();
         if !env.is_empty() {

@@ -20,9 +20,7 @@ use super::{
     restart_text,
 };
 use crate::stack::interpolate::REPLICA_VARIABLE;
-use crate::stack::{
-    DependencyCondition, Readiness, RestartPolicy, Service, ServiceKind, Stack,
-};
+use crate::stack::{DependencyCondition, Readiness, RestartPolicy, Service, ServiceKind, Stack};
 
 /// Settings of a systemd export.
 #[derive(Debug, Clone)]
@@ -45,11 +43,27 @@ pub fn export(stack: &Stack, options: &SystemdOptions) -> Export {
         // The copies of a service differ only in their number: the first one writes the
         // template.
         let template = match &service.replica_of {
-            Some(group) if units.iter().any(|u: &ExportFile| u.name == template_name(options, group)) => {
+            Some(group)
+                if units
+                    .iter()
+                    .any(|u: &ExportFile| u.name == template_name(options, group)) =>
+            {
                 continue;
             }
             Some(group) => Some(group.as_str()),
             None => None,
+        };
+        // Notes about the template name the service, not its first copy.
+        let group;
+        let service = match template {
+            Some(name) => {
+                group = Service {
+                    name: name.to_string(),
+                    ..service.clone()
+                };
+                &group
+            }
+            None => service,
         };
         let (unit, mut service_notes) = service_unit(stack, service, template, options);
         notes.append(&mut service_notes);
@@ -167,9 +181,7 @@ fn service_unit(
         // successful exit. Requires= also stops this unit when the dependency fails.
         let strength = match condition_on(service, dep) {
             DependencyCondition::Started => "Wants",
-            DependencyCondition::Healthy | DependencyCondition::CompletedSuccessfully => {
-                "Requires"
-            }
+            DependencyCondition::Healthy | DependencyCondition::CompletedSuccessfully => "Requires",
             DependencyCondition::LogReady => {
                 notes.push(format!(
                     "service `{}`: depends_on {dep} = \"log_ready\" (systemd does not export \
@@ -208,14 +220,7 @@ fn service_unit(
         // The template is written from the first copy, whose port is the declared one.
         if let (Some(port), false) = (service.port, port_set_by_user) {
             env.retain(|(key, _)| key != "PORT");
-            let mut wrapped = vec![
-                "/bin/sh".to_string(),
-                "-c".into(),
-                format!("export PORT=$(({port} + {REPLICA_VARIABLE} - 1)); exec \"$@\""),
-                "sh".into(),
-            ];
-            wrapped.append(&mut argv);
-            argv = wrapped;
+            argv = with_copy_port(port, argv);
         }
     }
     let _ = writeln!(unit, "ExecStart={}", exec_line(&argv));
@@ -304,6 +309,19 @@ fn service_unit(
     (unit, notes)
 }
 
+/// `argv` run with `PORT` set for the copy numbered `$REAPER_REPLICA` of a service whose first
+/// copy listens on `first_port` (copy `i` on `first_port + i - 1`, as `reaper up` runs it).
+fn with_copy_port(first_port: u16, argv: Vec<String>) -> Vec<String> {
+    let mut wrapped = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        format!("export PORT=$(({first_port} + {REPLICA_VARIABLE} - 1)); exec \"$@\""),
+        "sh".into(),
+    ];
+    wrapped.extend(argv);
+    wrapped
+}
+
 /// `%` starts a specifier in every unit setting.
 fn escape_value(value: &str) -> String {
     value.replace('%', "%%")
@@ -356,5 +374,26 @@ mod tests {
             r#"/bin/sh -c "echo \"$$PORT\" 100%% \\ done""#
         );
         assert_eq!(quote_word(""), "\"\"");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn each_copy_gets_its_own_port() {
+        let argv = with_copy_port(
+            8000,
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo \"$PORT $1\"".into(),
+                "sh".into(),
+                "two words".into(),
+            ],
+        );
+        let output = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env(REPLICA_VARIABLE, "3")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "8002 two words\n");
     }
 }
