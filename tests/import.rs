@@ -57,6 +57,13 @@ processes:
     replicas: 2
     ready_log_line: "Application startup complete."
     is_daemon: false
+  worker:
+    command: "python3 worker.py"
+    depends_on:
+      api:
+        condition: process_log_ready
+      db:
+        condition: process_started
   migrate:
     command: "alembic upgrade head"
     disabled: true

@@ -60,9 +60,11 @@ struct Common {
 /// Each unit runs the command (a string through /bin/sh -c) in its working directory with
 /// EnvironmentFile= and Environment=, stops with KillMode=control-group (every process of the
 /// service), KillSignal= from stop_signal and TimeoutStopSec= from stop_timeout, restarts per
-/// Restart=/RestartSec=, and Requires=/After= its dependencies. Readiness is
-/// `ExecStartPost=reaper probe --wait READY_TIMEOUT SERVICE`, so dependants start once it is
-/// ready. Start the stack with `systemctl start NAME.target`.
+/// Restart=/RestartSec=, and After= its dependencies with Requires= (Wants= for "started").
+/// Readiness is `ExecStartPost=reaper probe --wait READY_TIMEOUT SERVICE`, so dependants start
+/// once it is ready. A task is Type=oneshot with RemainAfterExit=yes; a service with replicas is
+/// one template unit NAME-SERVICE@.service (instance = copy number, PORT computed from it).
+/// Start the stack with `systemctl start NAME.target`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper export systemd --user -o ~/.config/systemd/user && systemctl --user daemon-reload
@@ -82,7 +84,8 @@ struct SystemdArgs {
 /// launchd agents: reaper.NAME.SERVICE.plist per service.
 ///
 /// ProgramArguments, WorkingDirectory, EnvironmentVariables, KeepAlive from the restart policy,
-/// ExitTimeOut from stop_timeout, and .logs/SERVICE.log as the output paths.
+/// ExitTimeOut from stop_timeout, and .logs/SERVICE.log as the output paths. A task runs at
+/// load without KeepAlive.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper export launchd -o ~/Library/LaunchAgents
@@ -98,8 +101,10 @@ struct LaunchdArgs {
 /// A Compose file: each service's command in the given image, the project mounted at /project.
 ///
 /// Ports are published, depends_on gets conditions (service_healthy when the dependency has a
-/// healthcheck), healthchecks run `reaper probe` (the image needs reaper), and stop_signal and
-/// stop_grace_period follow the stack. Paths are relative to the output file's directory (the
+/// healthcheck, service_completed_successfully for a task), healthchecks run `reaper probe` (the
+/// image needs reaper), profiles are kept, watch becomes develop.watch, each copy of a service
+/// with replicas is its own service (its own port), and stop_signal and stop_grace_period follow
+/// the stack. Paths are relative to the output file's directory (the
 /// current directory without -o).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -119,7 +124,8 @@ struct ComposeArgs {
 /// A Procfile for Heroku-style platforms (foreman, honcho, `reaper up`): NAME: COMMAND lines.
 ///
 /// env values become `export KEY=VALUE;` and working directories `cd DIR || exit 1;` in front of
-/// the command; the platform assigns PORT.
+/// the command; the platform assigns PORT. Tasks go into the one `release:` line; a service with
+/// replicas is one line for the platform to scale.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper export procfile -o Procfile

@@ -2,13 +2,21 @@
 //! bind-mounted at `/project`, each service's command as the entrypoint, its ports published,
 //! `depends_on` with conditions, a healthcheck from its readiness probe (`reaper probe`, which
 //! the image must have), and its stop signal and grace period.
+//!
+//! A service with `replicas` stays one Compose service per copy (`web.1`, `web.2`, …) rather than
+//! `deploy.replicas`: each copy has its own port and `REAPER_REPLICA`, which Compose's replicas
+//! cannot vary. A task has no healthcheck and its dependents wait for
+//! `service_completed_successfully`; `profiles` are Compose's own, and `watch` becomes
+//! `develop.watch` with the `restart` action.
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::{CommandForm, Export, ExportFile, common_notes, duration_text, environment};
-use crate::stack::{Readiness, RestartPolicy, Service, Stack};
+use super::{
+    CommandForm, Export, ExportFile, common_notes, condition_on, duration_text, environment,
+};
+use crate::stack::{DependencyCondition, Readiness, RestartPolicy, Service, ServiceKind, Stack};
 
 /// Where the project is mounted in every container.
 pub const PROJECT_MOUNT: &str = "/project";
@@ -62,6 +70,10 @@ struct ComposeService {
     depends_on: Ordered<Condition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     healthcheck: Option<Healthcheck>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    profiles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    develop: Option<Develop>,
     restart: String,
     stop_signal: String,
     stop_grace_period: String,
@@ -78,6 +90,21 @@ struct PortMapping {
 #[derive(Debug, Serialize)]
 struct Condition {
     condition: &'static str,
+}
+
+/// `develop.watch`, read by `docker compose watch` (and `up --watch`).
+#[derive(Debug, Serialize)]
+struct Develop {
+    watch: Vec<WatchRule>,
+}
+
+#[derive(Debug, Serialize)]
+struct WatchRule {
+    path: String,
+    action: &'static str,
+    include: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignore: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,10 +135,11 @@ fn from_base(path: &Path, base: &Path) -> String {
 
 /// True when the service has a probe that `reaper probe` can run in a container.
 fn has_healthcheck(service: &Service) -> bool {
-    matches!(
-        service.probe(service.port),
-        Some(Readiness::Tcp(_) | Readiness::Http(_))
-    )
+    service.kind != ServiceKind::Task
+        && matches!(
+            service.probe(service.port),
+            Some(Readiness::Tcp(_) | Readiness::Http(_))
+        )
 }
 
 /// The Compose file for `stack`.
@@ -134,7 +162,8 @@ pub fn export(stack: &Stack, options: &ComposeOptions) -> Export {
         } else {
             format!("{PROJECT_MOUNT}/{}", super::slashed(&cwd))
         };
-        let healthcheck = match service.probe(service.port) {
+        let task = service.kind == ServiceKind::Task;
+        let healthcheck = match service.probe(service.port).filter(|_| !task) {
             Some(Readiness::Log(_)) => {
                 notes.extend(super::log_probe_note(service, "Compose"));
                 None
@@ -160,15 +189,49 @@ pub fn export(stack: &Stack, options: &ComposeOptions) -> Export {
             .depends_on
             .iter()
             .map(|dep| {
-                let healthy = stack.service(dep).is_some_and(has_healthcheck);
-                let condition = if healthy {
-                    "service_healthy"
-                } else {
-                    "service_started"
+                let condition = match condition_on(service, dep) {
+                    DependencyCondition::Started => "service_started",
+                    DependencyCondition::CompletedSuccessfully => "service_completed_successfully",
+                    DependencyCondition::Healthy
+                        if stack.service(dep).is_some_and(has_healthcheck) =>
+                    {
+                        "service_healthy"
+                    }
+                    // No healthcheck: the dependency is ready once started, as under reaper.
+                    DependencyCondition::Healthy => "service_started",
+                    DependencyCondition::LogReady => {
+                        notes.push(format!(
+                            "service `{}`: depends_on {dep} = \"log_ready\" (Compose has no \
+                             log condition: it waits only until `{dep}` has started)",
+                            service.name
+                        ));
+                        "service_started"
+                    }
                 };
                 (dep.clone(), Condition { condition })
             })
             .collect();
+        let develop = service.watch.as_ref().map(|watch| {
+            notes.push(format!(
+                "service `{}`: watch_debounce = {}{} (`docker compose watch` restarts only this \
+                 service, at once)",
+                service.name,
+                duration_text(watch.debounce),
+                if watch.restart_dependents {
+                    " and restart_dependents = true"
+                } else {
+                    ""
+                }
+            ));
+            Develop {
+                watch: vec![WatchRule {
+                    path: literal(&from_base(&stack.root, &options.base)),
+                    action: "restart",
+                    include: watch.patterns.iter().map(|p| literal(p)).collect(),
+                    ignore: watch.ignore_patterns.iter().map(|p| literal(p)).collect(),
+                }],
+            }
+        });
         let restart = match service.restart {
             RestartPolicy::OnFailure => format!("on-failure:{}", service.max_restarts),
             policy => super::restart_text(policy).to_string(),
@@ -226,6 +289,8 @@ pub fn export(stack: &Stack, options: &ComposeOptions) -> Export {
                     .unwrap_or_default(),
                 depends_on: Ordered(depends_on),
                 healthcheck,
+                profiles: service.profiles.clone(),
+                develop,
                 restart,
                 stop_signal: service.stop_signal.to_string(),
                 stop_grace_period: duration_text(service.stop_timeout),

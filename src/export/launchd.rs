@@ -10,7 +10,7 @@ use plist::{Dictionary, Value};
 
 use super::{Export, ExportFile, absolute_argv, common_notes, environment};
 use crate::signal::Signal;
-use crate::stack::{RestartPolicy, Stack};
+use crate::stack::{RestartPolicy, ServiceKind, Stack};
 
 /// Settings of a launchd export.
 #[derive(Debug, Clone)]
@@ -60,17 +60,23 @@ pub fn export(stack: &Stack, options: &LaunchdOptions) -> Export {
                 file.display()
             ));
         }
+        super::supervisor_notes(service, "launchd", &mut notes);
         dict.insert("RunAtLoad".into(), true.into());
-        let keep_alive: Value = match service.restart {
-            RestartPolicy::No => false.into(),
-            RestartPolicy::Always => true.into(),
+        let task = service.kind == ServiceKind::Task;
+        let keep_alive: Option<Value> = match service.restart {
+            // A task runs once at load: launchd's default is not to keep it alive.
+            RestartPolicy::No if task => None,
+            RestartPolicy::No => Some(false.into()),
+            RestartPolicy::Always => Some(true.into()),
             RestartPolicy::OnFailure => {
                 let mut when = Dictionary::new();
                 when.insert("SuccessfulExit".into(), false.into());
-                when.into()
+                Some(when.into())
             }
         };
-        dict.insert("KeepAlive".into(), keep_alive);
+        if let Some(keep_alive) = keep_alive {
+            dict.insert("KeepAlive".into(), keep_alive);
+        }
         if service.restart != RestartPolicy::No {
             // launchd's minimum time between starts, in whole seconds (at least 1).
             let throttle = service.backoff.as_secs_f64().ceil().max(1.0) as i64;
@@ -101,17 +107,12 @@ pub fn export(stack: &Stack, options: &LaunchdOptions) -> Export {
         }
         if !service.depends_on.is_empty() {
             notes.push(format!(
-                "service `{}`: depends_on = [{}] (launchd starts every agent at once)",
+                "service `{}`: depends_on = {{ {} }} (launchd starts every agent at once)",
                 service.name,
-                service
-                    .depends_on
-                    .iter()
-                    .map(|d| format!("\"{d}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                super::depends_on_text(service)
             ));
         }
-        if let Some(probe) = service.probe(service.port) {
+        if let Some(probe) = service.probe(service.port).filter(|_| !task) {
             notes.push(format!(
                 "service `{}`: readiness ({probe}; launchd has no readiness: check it with \
                  `reaper probe {}`)",

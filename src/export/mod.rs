@@ -14,7 +14,7 @@ pub mod systemd;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::stack::{Readiness, RestartPolicy, Service, Stack};
+use crate::stack::{DependencyCondition, Readiness, RestartPolicy, Service, Stack};
 
 /// What an exporter produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +155,54 @@ fn common_notes(service: &Service, notes: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// The condition `service` waits for on `dep`: the loader gives every dependency one (a
+/// Procfile has no dependencies), so the fallback is only the list form's default for a service.
+fn condition_on(service: &Service, dep: &str) -> DependencyCondition {
+    service
+        .conditions
+        .get(dep)
+        .copied()
+        .unwrap_or(DependencyCondition::Healthy)
+}
+
+/// `depends_on` in reaper.toml's table form, with every condition: `db = "healthy", …`.
+fn depends_on_text(service: &Service) -> String {
+    service
+        .depends_on
+        .iter()
+        .map(|dep| format!("{dep} = \"{}\"", condition_on(service, dep).label()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Notes for the settings only reaper's own supervisor acts on: `watch` and `profiles`.
+fn supervisor_notes(service: &Service, target: &str, notes: &mut Vec<String>) {
+    if let Some(watch) = &service.watch {
+        notes.push(format!(
+            "service `{}`: watch = [{}] ({target} does not restart a service when files change: \
+             `reaper up` does)",
+            service.name,
+            quoted_list(&watch.patterns)
+        ));
+    }
+    if !service.profiles.is_empty() {
+        notes.push(format!(
+            "service `{}`: profiles = [{}] ({target} starts it with the rest of the stack)",
+            service.name,
+            quoted_list(&service.profiles)
+        ));
+    }
+}
+
+/// `["a", "b"]` without the brackets, as reaper.toml writes a list of strings.
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("\"{item}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Notes about the stack as a whole: `[checks]` run only under `reaper up` and `reaper check`.

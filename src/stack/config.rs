@@ -1129,6 +1129,11 @@ fn watch_config(
     }
     Some(Watch {
         patterns: config.watch.iter().map(|p| p.get_ref().clone()).collect(),
+        ignore_patterns: config
+            .watch_ignore
+            .iter()
+            .map(|p| p.get_ref().clone())
+            .collect(),
         include,
         exclude,
         debounce,

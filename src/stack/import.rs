@@ -338,9 +338,23 @@ fn process_compose(shown: &str, text: &str) -> Result<String, ImportError> {
             }
         }
     }
+    // reaper accepts `completed_successfully` only on a task.
+    let tasks: Vec<&str> = processes
+        .values()
+        .filter_map(|process| process.get("depends_on")?.as_object())
+        .flat_map(|deps| deps.iter())
+        .filter(|(_, dep)| {
+            dep.get("condition").and_then(Value::as_str) == Some("process_completed_successfully")
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
     let mut drafts = Vec::new();
     for (name, process) in processes {
-        drafts.push(translate_process(name, process, &global_env));
+        let mut draft = translate_process(name, process, &global_env);
+        if tasks.contains(&name.as_str()) {
+            draft.set("kind", "task");
+        }
+        drafts.push(draft);
     }
     Ok(render(shown, &[], &notes, &drafts))
 }
@@ -429,19 +443,27 @@ fn translate_process(name: &str, process: &Value, global_env: &[(String, String)
             }
             ("disabled", Value::Bool(false)) => {}
             ("depends_on", Value::Object(deps)) => {
-                let names: Vec<String> = deps.keys().map(|d| service_name(d)).collect();
+                let mut table = toml::Table::new();
                 for (dep, condition) in deps {
                     let condition = condition
                         .get("condition")
                         .and_then(Value::as_str)
                         .unwrap_or("process_started");
-                    if !matches!(condition, "process_started" | "process_healthy") {
-                        draft.notes.push(format!(
-                            "depends_on.{dep}.condition = {condition}: reaper waits until `{dep}` is ready (healthy if it has a probe, else started)"
-                        ));
-                    }
+                    let reaper_condition = match condition {
+                        "process_started" => "started",
+                        "process_healthy" => "healthy",
+                        "process_completed_successfully" => "completed_successfully",
+                        "process_log_ready" => "log_ready",
+                        other => {
+                            draft.notes.push(format!(
+                                "depends_on.{dep}.condition = {other}: reaper waits until `{dep}` has started"
+                            ));
+                            "started"
+                        }
+                    };
+                    table.insert(service_name(dep), reaper_condition.into());
                 }
-                draft.set("depends_on", names);
+                draft.set("depends_on", toml::Value::Table(table));
             }
             ("availability", Value::Object(availability)) => {
                 for (k, v) in availability {

@@ -114,6 +114,8 @@ pub struct Service {
 pub struct Watch {
     /// The globs as written, relative to the stack's root.
     pub patterns: Vec<String>,
+    /// The `watch_ignore` globs as written.
+    pub ignore_patterns: Vec<String>,
     /// `watch`.
     pub include: globset::GlobSet,
     /// `watch_ignore`.
