@@ -99,8 +99,9 @@ pub static RULES: &[RuleInfo] = &[
         id: "PY005",
         name: "asyncio-unbounded-wait",
         severity: Severity::Warning,
-        message: "asyncio subprocess waited on without wait_for/timeout",
-        why: "await proc.wait() / proc.communicate() have no limit: a hung child hangs the task.",
+        message: "asyncio subprocess never waited on, or waited on without wait_for/timeout",
+        why: "await proc.wait() / proc.communicate() have no limit: a hung child hangs the task; \
+              a child never waited on is never reaped and outlives the task.",
         fix: "await asyncio.wait_for(proc.communicate(), timeout) or wrap it in \
               `async with asyncio.timeout(...)`, and kill the child on timeout.",
     },

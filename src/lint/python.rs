@@ -393,10 +393,19 @@ fn check_popen(call: Node, sink: &mut Sink) {
 
 /// PY005 for `asyncio.create_subprocess_*(...)`.
 fn check_async(call: Node, sink: &mut Sink) {
-    let Binding::Name(name) = binding(call, sink) else {
-        return;
+    let name = match binding(call, sink) {
+        Binding::Name(name) => name,
+        Binding::Discarded => {
+            sink.report("PY005", call, "the process is never waited on");
+            return;
+        }
+        _ => return,
     };
     let uses = Uses::of_name(name, call, sink);
+    if uses.waits.is_empty() && !uses.handled && !uses.escapes {
+        sink.report("PY005", call, &format!("`{name}` is never waited on"));
+        return;
+    }
     for &wait in &uses.waits {
         if !bounded_async(wait, sink) && !uses.killed_before(wait) {
             let detail = format!("`{}`", sink.text(wait));

@@ -49,6 +49,12 @@ async def unbounded():
     out, _ = await shell.communicate()  # expect: PY005
 
 
+async def never_waited():
+    proc = await asyncio.create_subprocess_exec("worker")  # expect: PY005
+    print("started", proc.pid)
+    await asyncio.create_subprocess_shell("make &")  # expect: PY005
+
+
 subprocess.run(["server"], timeout=5, start_new_session=True)  # expect: PY006(info)
 helper = Popen(["x"], preexec_fn=os.setsid)  # expect: PY006(info)
 helper.kill()

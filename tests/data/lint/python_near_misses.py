@@ -53,6 +53,12 @@ async def bounded():
         await shell.communicate()
 
 
+async def handed_over():
+    # The caller owns it: whether it is waited on is the caller's business.
+    server = await asyncio.create_subprocess_exec("server")
+    return server
+
+
 # Other objects' wait() and run() are none of these rules' business.
 threading.Event().wait()
 event = threading.Event()
