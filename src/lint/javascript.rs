@@ -13,7 +13,7 @@ pub struct JavaScriptRule;
 /// How the file names `child_process` and its functions.
 #[derive(Default)]
 struct Bindings<'t> {
-    /// `import * as cp`, `import cp from`, `const cp = require(...)`.
+    /// `import * as cp`, `import cp from`, `const cp = require(...)`, `import cp = require(...)`.
     modules: Vec<&'t str>,
     /// `import { exec as run }` → `run` → `exec`.
     functions: HashMap<&'t str, &'t str>,
@@ -67,6 +67,23 @@ impl<'t> Bindings<'t> {
                                 }
                             }
                             _ => {}
+                        }
+                    }
+                }
+                // TypeScript's `import cp = require("child_process")`.
+                "import_statement" => {
+                    for clause in named_children(node) {
+                        if clause.kind() == "import_require_clause"
+                            && clause
+                                .child_by_field_name("source")
+                                .is_some_and(|s| is_child_process(s, sink))
+                        {
+                            if let Some(name) = named_children(clause)
+                                .into_iter()
+                                .find(|n| n.kind() == "identifier")
+                            {
+                                bindings.modules.push(sink.text(name));
+                            }
                         }
                     }
                 }
