@@ -141,6 +141,8 @@ impl MarkerCache {
     }
 
     /// The marker of the process `(pid, start_time)`, if it carries one.
+    // An entry would borrow `self.seen` across `self.read`, which needs all of `self`.
+    #[allow(clippy::map_entry)]
     pub fn marker(&mut self, pid: Pid, start_time: u64) -> Option<&Marker> {
         let key = (pid, start_time);
         if !self.seen.contains_key(&key) {

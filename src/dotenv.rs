@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn many_values_under_the_value_limit_stop_at_the_total() {
         let value = "x".repeat(100 * 1024);
-        let text: String = (0..30).map(|i| format!("K{i}={value}\n")).collect();
+        let text = (0..30)
+            .map(|i| format!("K{i}={value}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(matches!(
             parse(&text),
             Err(DotenvError::TooLarge {
