@@ -2,6 +2,7 @@
 //! that write in `.run/` (`.web.json.Ab12Cd`) for ever: 2 of 35 runs of `scripts/soak/faults.py`
 //! (SIGKILL at random points). `clean` removes such files — only those of the record, pid and env
 //! files, which are written under the name's lock — and leaves the service's record alone.
+#![cfg(target_os = "linux")]
 
 mod common;
 

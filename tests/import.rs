@@ -2,6 +2,7 @@
 //! written here, printed as reaper.toml (golden output), each accepted by `reaper check` once
 //! saved; what has no equivalent appears as `# not translated:` comments; bad files exit 2 with
 //! the line and column.
+#![cfg(target_os = "linux")]
 
 mod common;
 
