@@ -196,6 +196,9 @@ mod tests {
     #[test]
     fn uris_are_encoded_references() {
         assert_eq!(uri(Path::new("./a b/c.py")), "a%20b/c.py");
+        #[cfg(unix)]
         assert_eq!(uri(Path::new("/x/100%.sh")), "file:///x/100%25.sh");
+        #[cfg(windows)]
+        assert_eq!(uri(Path::new(r"C:\x\100%.sh")), "file:///C:/x/100%25.sh");
     }
 }
