@@ -9,21 +9,27 @@
 //! dies; it is not reaped by the keeper any more either, and `reaper stop`/`clean` end what is
 //! left as usual. Without it, an exited service on a host whose init does not reap stays a zombie.
 //!
-//! Protocol with `reaper start`: the spec arrives as one JSON document on stdin (so env values
-//! never touch the disk or the command line); events leave as JSON lines on stdout.
+//! Protocol with `reaper start`: the spec arrives as one JSON line on stdin (so env values never
+//! touch the disk or the command line); events leave as JSON lines on stdout. Once the record is
+//! durably written, `reaper start` sends the line `recorded` and closes stdin. A keeper whose
+//! stdin ends (or says anything else) first was launched by a `reaper` that died before it could
+//! record the run: nothing could find the service, so the keeper stops its whole tree through
+//! the stop engine, as `reaper stop` would, and exits as it does when the tree is gone.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::actionlog::now_rfc3339;
-use crate::containment::MARKER_VAR;
+use crate::containment::{Anchor, MARKER_VAR};
+use crate::identity::ProcessRef;
 use crate::logfile::{LogPump, LogWriter};
 use crate::os;
 use crate::process::Pid;
 use crate::state::{ExitRecord, StateDir};
+use crate::terminate::{self, StopPolicy, StopTarget};
 
 /// Everything the keeper needs to start the service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,7 +100,7 @@ const SETTLE_LIMIT: Duration = Duration::from_millis(200);
 /// Runs the keeper: reads the spec from stdin, reports on stdout. Returns the process exit code.
 pub fn run() -> i32 {
     let mut input = String::new();
-    if io::stdin().read_to_string(&mut input).is_err() {
+    if io::stdin().read_line(&mut input).is_err() {
         return 2;
     }
     let Ok(spec) = serde_json::from_str::<KeeperSpec>(&input) else {
@@ -156,6 +162,20 @@ pub fn run() -> i32 {
         pid: leader,
         start_time,
     });
+    let anchor = Anchor {
+        leader: ProcessRef {
+            pid: leader,
+            start_time,
+            boot_id: os::boot_id().unwrap_or_default(),
+        },
+        keeper: os::process_info(std::process::id()).and_then(|info| ProcessRef::of(&info).ok()),
+        run_id: spec.run_id.clone(),
+        cgroup: spec.cgroup.clone(),
+    };
+    // Not joined: the supervision below ends the keeper once the tree is gone, whatever this
+    // thread is waiting for.
+    let name = spec.name.clone();
+    std::thread::spawn(move || stop_unless_recorded(&name, anchor));
     let state = StateDir {
         root: spec.state_root.clone(),
     };
@@ -184,6 +204,31 @@ pub fn run() -> i32 {
     }
     pump.finish(LOG_DRAIN);
     0
+}
+
+/// The line `reaper start` sends once the run is recorded.
+const RECORDED: &str = "recorded";
+
+/// Grace for the service's tree between SIGTERM and SIGKILL when its launcher died unrecorded
+/// (what `reaper stop` gives by default).
+const UNRECORDED_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits for `reaper start` to confirm the record; if its stdin ends first (it died), stops the
+/// service's whole tree: a run nothing records must not outlive the `reaper` that launched it.
+fn stop_unless_recorded(name: &str, anchor: Anchor) {
+    let mut line = String::new();
+    let recorded = io::stdin().read_line(&mut line).is_ok() && line.trim_end() == RECORDED;
+    if recorded {
+        return;
+    }
+    let target = StopTarget::tree(
+        name,
+        anchor,
+        StopPolicy::graceful(crate::signal::Signal::Term, UNRECORDED_GRACE),
+    );
+    // The supervision in the main thread reaps the tree and ends the keeper; a failed stop
+    // leaves the service to `reaper clean --kill`, which finds it by its cgroup or marker.
+    let _ = terminate::stop_trees(&[target]);
 }
 
 /// How long the keeper waits for `reaper start` to write the record of a leader that exited at
@@ -243,8 +288,16 @@ pub fn read_event(reader: &mut impl BufRead) -> Option<KeeperEvent> {
     }
 }
 
-/// Writes the spec for a keeper; used by `reaper start`.
+/// Writes the spec for a keeper, as one line; used by `reaper start`.
 pub fn write_spec(stdin: &mut impl Write, spec: &KeeperSpec) -> io::Result<()> {
     serde_json::to_writer(&mut *stdin, spec)?;
+    stdin.write_all(b"\n")?;
+    stdin.flush()
+}
+
+/// Tells the keeper its run is recorded and closes its stdin; used by `reaper start` once the
+/// record is durably written. Until then, the keeper stops its service if stdin ends.
+pub fn confirm_recorded(mut stdin: impl Write) -> io::Result<()> {
+    writeln!(stdin, "{RECORDED}")?;
     stdin.flush()
 }

@@ -50,6 +50,7 @@ pub mod containment;
 pub mod doctor;
 pub mod dotenv;
 pub mod export;
+pub mod fault;
 pub mod fuzzing;
 pub mod identity;
 pub mod keeper;

@@ -10,7 +10,8 @@ use super::{CliResult, EXIT_FAILURE, EXIT_OK, StopArgs, output};
 /// Remove records of services that are gone, and find orphans.
 ///
 /// Removes records whose processes are all gone or whose pid now belongs to a different process,
-/// and pid files (from any tool) whose process is gone. Lists processes that carry this project's
+/// pid files (from any tool) whose process is gone, and the temporary files of state writes whose
+/// writer was killed (records, pid and env files, the stack status file). Lists processes that carry this project's
 /// reaper marker but have no record (orphans); --kill ends them, each with its whole tree.
 /// Unreadable records and invalid pid files are reported and left alone.
 #[derive(Debug, clap::Args)]

@@ -25,7 +25,8 @@
 //!   (`windows_notify.rs`).
 //!
 //! - [`SignalWatch`] / [`adopt_child`] / [`reap_child_nonblocking`] / [`stdin_terminal`] and the
-//!   terminal functions: foreground supervision (`reaper run`, `reaper up`).
+//!   terminal functions: foreground supervision (`reaper run`, `reaper up`); [`kill_self`]:
+//!   die as SIGKILL would make us (testing-only fault points).
 //!
 //! `unix.rs` holds what Linux and macOS share (signals as events, terminals, reaping, locks);
 //! `windows_console.rs` the Windows side of foreground supervision (console control events as

@@ -306,6 +306,14 @@ pub fn stop_self() {
     let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
 }
 
+/// Ends the calling process with SIGKILL, at once: no destructor, no flush, no exit handler runs
+/// (the testing-only fault points of `REAPER_FAULT` use it to die as `kill -9` would make them).
+pub fn kill_self() -> ! {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    // SIGKILL cannot be caught: the process is gone before the call returns.
+    std::process::abort()
+}
+
 impl Pinned {
     /// Like [`Pinned::signal`]: on Unix every member of a tree is signalled one by one, so a
     /// process group leader gets nothing more (the Windows version also reaches its group).

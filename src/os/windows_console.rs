@@ -355,3 +355,9 @@ pub fn spawn_in_new_group(command: &mut std::process::Command, _take_terminal: b
 
 /// Windows has no job-control stop: nothing to do.
 pub fn stop_self() {}
+
+/// Ends the calling process at once, as `TerminateProcess` from outside would: no destructor,
+/// no flush, no exit handler runs (the testing-only fault points of `REAPER_FAULT`).
+pub fn kill_self() -> ! {
+    std::process::abort()
+}

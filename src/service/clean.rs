@@ -56,6 +56,18 @@ pub struct CleanReport {
     pub stopped: Vec<StopReport>,
 }
 
+/// Logs and reports the removal of `path`, a temporary file of a write whose writer died.
+fn interrupted_write_removed(state: &StateDir, name: String, path: &Path) -> CleanAction {
+    let file = path.file_name().unwrap_or_default().to_string_lossy();
+    let reason = format!("{file} was left by a write that was interrupted (the writer died)");
+    actionlog::record(state, &format!("clean {name}: removed: {reason}"));
+    CleanAction {
+        name,
+        action: "removed",
+        reason,
+    }
+}
+
 /// Cleans the state directory; with `kill`, ends orphans using `options`.
 pub fn clean(
     state: &StateDir,
@@ -134,14 +146,16 @@ pub fn clean(
             continue;
         }
         remove_if_present(&path)?;
-        let file = path.file_name().unwrap_or_default().to_string_lossy();
-        let reason = format!("{file} was left by a write that was interrupted (the writer died)");
-        actionlog::record(state, &format!("clean {name}: removed: {reason}"));
-        report.actions.push(CleanAction {
-            name,
-            action: "removed",
-            reason,
-        });
+        report
+            .actions
+            .push(interrupted_write_removed(state, name, &path));
+    }
+    // The stack status file belongs to no name: its writers hold the status lock instead.
+    for path in crate::stack::status::remove_interrupted_writes(state)? {
+        let name = crate::state::SUPERVISOR_NAME.to_string();
+        report
+            .actions
+            .push(interrupted_write_removed(state, name, &path));
     }
     let snapshot = os::snapshot().map_err(scan_error)?;
     report.leftover_cgroups = containment::leftover_cgroups(&state.run_dir(), &live_runs, true);

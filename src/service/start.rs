@@ -302,8 +302,9 @@ pub(crate) fn start_locked(
     })?;
     let keeper_pid = keeper.id();
     let mut stdin = keeper.stdin.take().expect("piped");
+    // stdin stays open until the record is written: a keeper that reads its end before
+    // `recorded` (we died) stops the service, so no unrecorded service outlives us.
     keeper::write_spec(&mut stdin, &spec).map_err(|e| spawn_error(e.to_string()))?;
-    drop(stdin);
     let events = event_channel(keeper.stdout.take().expect("piped"));
     let (pid, start_time) = match events.recv_timeout(Duration::from_secs(10)) {
         Ok(KeeperEvent::Spawned { pid, start_time }) => (pid, start_time),
@@ -324,6 +325,7 @@ pub(crate) fn start_locked(
             return Err(spawn_error("the keeper did not report".into()));
         }
     };
+    crate::fault::point(crate::fault::AFTER_LAUNCH);
     let keeper_ref = os::process_info(keeper_pid).map(|info| ProcessRef {
         pid: keeper_pid,
         start_time: info.start_time,
@@ -354,7 +356,9 @@ pub(crate) fn start_locked(
         .save(&record)
         .and_then(|()| save_env_values(state, request))
     {
-        // Never a running service without a record: stop what was started.
+        // Never a running service without a record: stop what was started (the keeper, told
+        // nothing, stops it too; both go through the stop engine).
+        drop(stdin);
         let stopped = abandon(state, &record).unwrap_or(false);
         let error = StartError::NotRecorded {
             name: name.clone(),
@@ -364,6 +368,8 @@ pub(crate) fn start_locked(
         actionlog::record(state, &format!("start {name} failed: {error}"));
         return Err(error);
     }
+    // It fails only when the keeper is already gone; waiting for readiness below notices that.
+    let _ = keeper::confirm_recorded(stdin);
     // The keeper outlives us; dropping the handle neither kills nor waits for it.
     drop(keeper);
     let outcome = wait_until_up(state, request, &record, &events, began);
@@ -475,7 +481,7 @@ pub(crate) fn check_request(request: &StartRequest) -> Result<Vec<(String, Strin
 fn build_env(request: &StartRequest) -> Result<Vec<(String, String)>, StartError> {
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| k != crate::containment::MARKER_VAR)
+        .filter(|(k, _)| k != crate::containment::MARKER_VAR && k != crate::fault::FAULT_VAR)
         .collect();
     let mut set = |key: String, value: String| {
         env.retain(|(k, _)| *k != key);

@@ -165,10 +165,35 @@ fn read_path(path: &Path) -> Option<StackStatus> {
         .filter(|s: &StackStatus| s.schema <= STACK_SCHEMA)
 }
 
-/// Writes the status file atomically.
+/// Writes the status file atomically, under its lock: a temporary file of the write that
+/// `clean` finds while holding the lock was left by a writer that died.
 pub fn write(state: &StateDir, status: &StackStatus) -> Result<(), StateError> {
     let json = serde_json::to_vec_pretty(status).expect("status serialises");
+    let _lock = state.lock_stack_status()?;
     write_atomic(&path(state), &json)
+}
+
+/// Removes the temporary files of status writes whose writer died (`..stack.json.XXXXXX`);
+/// returns their paths.
+pub fn remove_interrupted_writes(state: &StateDir) -> Result<Vec<PathBuf>, StateError> {
+    let temporaries: Vec<PathBuf> = state
+        .temporary_files()?
+        .into_iter()
+        .filter(|(target, _)| target == STATUS_FILE)
+        .map(|(_, path)| path)
+        .collect();
+    if temporaries.is_empty() {
+        return Ok(temporaries);
+    }
+    let _lock = state.lock_stack_status()?;
+    let mut removed = Vec::new();
+    for path in temporaries {
+        if path.exists() {
+            remove_if_present(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
 }
 
 /// Removes the status file.

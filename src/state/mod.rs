@@ -285,6 +285,16 @@ impl StateDir {
     /// Takes the exclusive lock for `name`, waiting for other reaper commands on that name.
     pub fn lock(&self, name: &str) -> Result<NameLock, StateError> {
         validate_name(name)?;
+        self.lock_file(name)
+    }
+
+    /// Takes the exclusive lock of the stack status file, held while it is written (a name
+    /// cannot start with a dot, so its lock file cannot be a service's).
+    pub fn lock_stack_status(&self) -> Result<NameLock, StateError> {
+        self.lock_file(".stack.json")
+    }
+
+    fn lock_file(&self, name: &str) -> Result<NameLock, StateError> {
         let dir = self.run_dir().join(".locks");
         files::create_dir_all(&dir).map_err(|source| StateError::Io {
             path: dir.clone(),

@@ -173,13 +173,15 @@ fn decode_pid_file(bytes: &[u8]) -> Result<String, PidFileError> {
     String::from_utf8(utf8.to_vec()).map_err(|_| not_text())
 }
 
-/// The service name whose `NAME.json`, `NAME.pid` or `NAME.env` the temporary file named `file`
-/// was about to replace, if `file` is one (`.` + target + `.` + six ASCII letters or digits).
-fn interrupted_write_of(file: &str) -> Option<&str> {
+/// The file a temporary file named `file` was about to replace, if `file` has the shape
+/// `atomic_write_file` gives them (`.` + target + `.` + six ASCII letters or digits).
+fn temporary_target(file: &str) -> Option<&str> {
     let (target, suffix) = file.strip_prefix('.')?.rsplit_once('.')?;
-    if suffix.len() != 6 || !suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
+    (suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(target)
+}
+
+/// The service name whose `NAME.json`, `NAME.pid` or `NAME.env` is `target`, if it is one.
+fn name_written_to(target: &str) -> Option<&str> {
     let name = [".json", ".pid", ".env"]
         .iter()
         .find_map(|ext| target.strip_suffix(ext))?;
@@ -290,22 +292,30 @@ impl StateDir {
     /// name `atomic_write_file` gives them), as (NAME, path), sorted. Those three files are
     /// written only under NAME's lock: once the caller holds it, such a file has no live writer.
     pub fn interrupted_writes(&self) -> Result<Vec<(String, PathBuf)>, StateError> {
+        let mut found: Vec<(String, PathBuf)> = self
+            .temporary_files()?
+            .into_iter()
+            .filter_map(|(target, path)| Some((name_written_to(&target)?.to_string(), path)))
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    /// Every temporary file of an atomic write in `.run/` (`.TARGET.XXXXXX`), as (TARGET, path).
+    pub(crate) fn temporary_files(&self) -> Result<Vec<(String, PathBuf)>, StateError> {
         let dir = self.run_dir();
         let read = match fs::read_dir(&dir) {
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(StateError::Io { path: dir, source }),
         };
-        let mut found: Vec<(String, PathBuf)> = read
+        Ok(read
             .filter_map(Result::ok)
             .filter_map(|entry| {
                 let file = entry.file_name().into_string().ok()?;
-                let name = interrupted_write_of(&file)?;
-                Some((name.to_string(), entry.path()))
+                Some((temporary_target(&file)?.to_string(), entry.path()))
             })
-            .collect();
-        found.sort();
-        Ok(found)
+            .collect())
     }
 
     /// Writes `NAME.json` then `NAME.pid`, each atomically.
@@ -350,12 +360,16 @@ mod tests {
 
     #[test]
     fn interrupted_writes_are_named_after_their_target() {
+        fn interrupted_write_of(file: &str) -> Option<&str> {
+            temporary_target(file).and_then(name_written_to)
+        }
         assert_eq!(interrupted_write_of(".web.json.Ab12Cd"), Some("web"));
         assert_eq!(interrupted_write_of(".web.pid.000000"), Some("web"));
         assert_eq!(interrupted_write_of(".a.b.env.zzzzzz"), Some("a.b"));
         // The keeper writes exit records without the lock; the stack status file has no name.
         assert_eq!(interrupted_write_of(".web.exit.json.Ab12Cd"), None);
         assert_eq!(interrupted_write_of("..stack.json.Ab12Cd"), None);
+        assert_eq!(temporary_target("..stack.json.Ab12Cd"), Some(".stack.json"));
         // Not the crate's shape: a wrong suffix length or character, or no leading dot.
         assert_eq!(interrupted_write_of(".web.json.Ab12C"), None);
         assert_eq!(interrupted_write_of(".web.json.Ab12C-"), None);
