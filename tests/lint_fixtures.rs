@@ -1,7 +1,7 @@
 //! Every rule on its fixtures: each line of tests/data/lint/ marked `# expect: ID` (or
 //! `// expect: ID`, `ID(info)` for an info finding) gets exactly those findings, and every other
 //! line none; files named `*near_misses*` hold the cases that must not be flagged.
-#![cfg(feature = "lint")]
+#![cfg(all(feature = "lint", unix))]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

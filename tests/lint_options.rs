@@ -1,6 +1,6 @@
 //! `reaper lint` options: --select/--ignore, `[lint]` in reaper.toml, inline suppressions,
 //! --explain, the human format, and exit codes 0 (no warnings), 1 (warnings), 2 (bad input).
-#![cfg(feature = "lint")]
+#![cfg(all(feature = "lint", unix))]
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! The repository's own scripts, examples and installers lint clean (exit 0, no findings at
 //! all): reaper follows its own spawning rules.
-#![cfg(feature = "lint")]
+#![cfg(all(feature = "lint", unix))]
 
 #[test]
 fn repository_scripts_and_examples_lint_clean() {

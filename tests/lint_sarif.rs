@@ -3,7 +3,7 @@
 //! @microsoft/jest-sarif, with one fix: the language patterns (run, artifact) `^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$`
 //! has a stray `]` no regex engine but JavaScript's accepts; it reads `^[a-zA-Z]{2}(-[a-zA-Z]{2})?$`
 //! as in the final schema). reaper writes neither.
-#![cfg(feature = "lint")]
+#![cfg(all(feature = "lint", unix))]
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! The walk of `reaper lint`: .gitignore honoured, languages by extension and by #! line, files
 //! in other languages skipped, explicit files always read, unreadable files reported (exit 2).
-#![cfg(feature = "lint")]
+#![cfg(all(feature = "lint", unix))]
 
 use std::path::Path;
 
