@@ -43,6 +43,11 @@ binary=$root/target/release/reaper
 step "static musl build"
 musl=x86_64-unknown-linux-musl
 static=
+# The `lint` feature's tree-sitter grammars are C: musl-gcc (Debian's musl-tools, which .ci/run
+# installs) compiles them for the static build, here and for the wheel below.
+if command -v musl-gcc >/dev/null; then
+  export CC_x86_64_unknown_linux_musl=musl-gcc
+fi
 if [ "$(uname -m)" = x86_64 ] && rustup target add "$musl"; then
   cargo build --release --locked --target "$musl"
   static=$root/target/$musl/release/reaper
