@@ -394,16 +394,10 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
 
 /// The exit code for a command's status: its own code, or 128 + N for signal N.
 fn status_code(status: CommandStatus) -> u8 {
-    match status {
-        CommandStatus {
-            code: Some(code), ..
-        } => (code & 0xff) as u8,
-        CommandStatus {
-            signal: Some(signal),
-            ..
-        } => u8::try_from(128 + signal).unwrap_or(EXIT_INTERNAL),
-        _ => EXIT_INTERNAL,
+    if status.code.is_none() && status.signal.is_none() {
+        return EXIT_INTERNAL;
     }
+    super::ci::exit_code(status.code, status.signal)
 }
 
 /// Exit code and message for a command that could not be started, as shells report it: 127

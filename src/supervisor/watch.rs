@@ -211,21 +211,22 @@ pub(super) fn stop_for_restart(ctx: &Ctx, services: &[(Service, Option<u16>)]) -
     }
     for (spec, port) in services {
         let Some(port) = *port else { continue };
+        // A bind check is two syscalls; the full lookup scans every process's descriptors, so
+        // it runs once, to name the holders, only if the port stays busy.
         let deadline = Instant::now() + spec.stop_timeout;
-        loop {
-            match ports::lookup(port, &ctx.state) {
-                Ok(report) if report.held && Instant::now() < deadline => {
-                    std::thread::sleep(PORT_POLL);
-                }
-                Ok(report) if report.held => {
-                    notes.push(format!(
-                        "port {port} of {} is still held by {}",
-                        spec.name,
-                        super::up::holders_of(&report)
-                    ));
-                    break;
-                }
-                _ => break,
+        while !ports::bind_check(port).reuse_addr && Instant::now() < deadline {
+            std::thread::sleep(PORT_POLL);
+        }
+        if ports::bind_check(port).reuse_addr {
+            continue;
+        }
+        if let Ok(report) = ports::lookup(port, &ctx.state) {
+            if report.held {
+                notes.push(format!(
+                    "port {port} of {} is still held by {}",
+                    spec.name,
+                    super::up::holders_of(&report)
+                ));
             }
         }
     }
