@@ -8,14 +8,7 @@ mod common;
 mod stack_common;
 
 use common::{Sandbox, free_port};
-use stack_common::{Up, write_config};
-
-fn position(lines: &[String], needle: &str) -> usize {
-    lines
-        .iter()
-        .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
-}
+use stack_common::{Up, position, write_config};
 
 #[test]
 fn each_condition_waits_for_what_it_names() {

@@ -8,14 +8,7 @@ mod common;
 mod stack_common;
 
 use common::Sandbox;
-use stack_common::{Up, write_config};
-
-fn position(lines: &[String], needle: &str) -> usize {
-    lines
-        .iter()
-        .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
-}
+use stack_common::{Up, position, write_config};
 
 #[test]
 fn a_task_completes_before_its_dependents_start_and_ps_shows_completed() {

@@ -9,14 +9,7 @@ mod stack_common;
 use std::time::Duration;
 
 use common::{Sandbox, free_port};
-use stack_common::{Up, write_config};
-
-fn position(lines: &[String], needle: &str) -> usize {
-    lines
-        .iter()
-        .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
-}
+use stack_common::{Up, position, write_config};
 
 #[test]
 fn dependencies_start_in_order_and_stop_in_reverse() {

@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Sandbox, TOKEN_VAR};
 
+/// The index of the first of `lines` that contains `needle` (panics, showing them all, if none).
+pub fn position(lines: &[String], needle: &str) -> usize {
+    lines
+        .iter()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{}", lines.join("\n")))
+}
+
 /// Writes `reaper.toml` into the sandbox.
 pub fn write_config(sandbox: &Sandbox, text: &str) {
     std::fs::write(sandbox.path().join("reaper.toml"), text).unwrap();
