@@ -9,7 +9,8 @@
 //!   `prepare` (refuse or replace a running stack), `depends` (when a dependency's condition is
 //!   met), `task` (one-shot tasks), [`ci`] (`--exit-with`, `--abort-on-exit`, `--timeout`, the
 //!   leak audit), `watch` (restart on file change), [`printer`] (prefixed output) and
-//!   [`detach`] (`up -d`).
+//!   [`detach`] (`up -d`), and [`link`] (what a front end such as the terminal UI and the
+//!   supervisor say to each other).
 //!
 //! A supervisor owns all of its children, so it reaps with a single `waitpid(-1)` loop and never
 //! also waits through a `std::process::Child`: two waiters on the same children steal each
@@ -18,6 +19,7 @@
 pub mod ci;
 mod depends;
 pub mod detach;
+pub mod link;
 mod prepare;
 pub mod printer;
 pub mod run;
