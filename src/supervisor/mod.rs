@@ -8,7 +8,7 @@
 //! - [`up`]: `reaper up`, the stack supervisor's loop, with one module per job beside it:
 //!   `prepare` (refuse or replace a running stack), `depends` (when a dependency's condition is
 //!   met), `task` (one-shot tasks), [`ci`] (`--exit-with`, `--abort-on-exit`, `--timeout`, the
-//!   leak audit), `watch` (restart on file change), [`printer`] (prefixed output) and
+//!   leak audit), `watch` (restart on file change), [`printer`] (prefixed output),
 //!   [`detach`] (`up -d`), and [`link`] (what a front end such as the terminal UI and the
 //!   supervisor say to each other).
 //!
