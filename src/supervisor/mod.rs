@@ -19,10 +19,14 @@
 pub mod ci;
 mod depends;
 pub mod detach;
+mod dispatch;
 pub mod link;
+mod model;
 mod prepare;
 pub mod printer;
 pub mod run;
+mod stop;
 mod task;
 pub mod up;
 mod watch;
+mod worker;
