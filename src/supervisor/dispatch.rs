@@ -747,3 +747,395 @@ pub fn port_variable(service: &str) -> String {
         .collect();
     format!("{name}_PORT")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::stack::DependencyCondition;
+    use crate::supervisor::ci::{CiOptions, CiRun};
+
+    fn spec(name: &str, depends_on: &[&str]) -> Service {
+        Service {
+            name: name.into(),
+            argv: vec!["true".into()],
+            cwd: PathBuf::from("/"),
+            port: None,
+            fallback: false,
+            env: Vec::new(),
+            env_files: Vec::new(),
+            depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+            ready: None,
+            ready_timeout: Duration::from_secs(10),
+            restart: RestartPolicy::OnFailure,
+            max_restarts: 2,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(60),
+            stop_signal: Signal::Term,
+            stop_timeout: Duration::from_secs(5),
+            log_timestamps: false,
+            line: 1,
+            profiles: Vec::new(),
+            replica_of: None,
+            kind: ServiceKind::Service,
+            conditions: depends_on
+                .iter()
+                .map(|d| (d.to_string(), DependencyCondition::Healthy))
+                .collect::<BTreeMap<_, _>>(),
+            watch: None,
+        }
+    }
+
+    /// A stack of `specs`, one dependency level each, in the order given.
+    fn stack_with(specs: Vec<Service>, ci: CiOptions) -> StackModel {
+        let levels = specs.iter().map(|s| vec![s.name.clone()]).collect();
+        let now = Instant::now();
+        StackModel::new(specs, levels, CiRun::new(&ci, now), now)
+    }
+
+    fn stack(specs: Vec<Service>) -> StackModel {
+        stack_with(specs, CiOptions::default())
+    }
+
+    fn record(name: &str, pid: u32) -> Record {
+        serde_json::from_value(serde_json::json!({
+            "schema": 1,
+            "name": name,
+            "run_id": format!("run-{pid}"),
+            "leader": {"pid": pid, "start_time": 1, "boot_id": "boot"},
+            "keeper": null,
+            "argv": ["true"],
+            "cwd": "/",
+            "env_names": [],
+            "env_files": [],
+            "port": null,
+            "log": format!("/logs/{name}.log"),
+            "started_at": "2026-12-06T00:00:00Z",
+            "marker": "marker",
+        }))
+        .expect("a valid record")
+    }
+
+    fn prints(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Print(text) => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn launches(effects: &[Effect]) -> Vec<usize> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Launch { index, .. } => Some(*index),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tick_at(model: &mut StackModel, now: Instant, ended: Vec<usize>) -> Vec<Effect> {
+        handle(model, Event::Tick { now, ended })
+    }
+
+    fn tick(model: &mut StackModel) -> Vec<Effect> {
+        tick_at(model, Instant::now(), Vec::new())
+    }
+
+    fn ready(model: &mut StackModel, index: usize, pid: u32) -> Vec<Effect> {
+        let name = model.services[index].name().to_string();
+        let outcome = Launch::Ready {
+            record: Box::new(record(&name, pid)),
+            port: None,
+            ready_after: Duration::from_millis(10),
+            daemonized: false,
+            notes: Vec::new(),
+        };
+        handle(model, Event::Launched(index, outcome))
+    }
+
+    fn ended(model: &mut StackModel, index: usize, code: u8) -> Vec<Effect> {
+        // The loop saw the run end: the dispatcher asks for the exit to be looked into.
+        let asked = tick_at(model, Instant::now(), vec![index]);
+        assert!(
+            asked
+                .iter()
+                .any(|e| matches!(e, Effect::HandleExit { index: i, .. } if *i == index)),
+            "{asked:?}"
+        );
+        let outcome = Exit::Ended {
+            status: format!("exit code {code}"),
+            failure: code != 0,
+            code,
+        };
+        handle(model, Event::ExitHandled(index, outcome))
+    }
+
+    /// Starts every service of `model` (in order) and makes it ready.
+    fn start_all(model: &mut StackModel) {
+        loop {
+            let effects = tick(model);
+            if prints(&effects).iter().any(|p| p.starts_with("all ")) {
+                return;
+            }
+            let started = launches(&effects);
+            assert!(!started.is_empty(), "nothing starts: {effects:?}");
+            for index in started {
+                ready(model, index, 100 + index as u32);
+            }
+        }
+    }
+
+    fn position(effects: &[Effect], wanted: fn(&Effect) -> bool) -> usize {
+        effects
+            .iter()
+            .position(wanted)
+            .unwrap_or_else(|| panic!("not in {effects:?}"))
+    }
+
+    #[test]
+    fn a_service_starts_once_its_dependencies_are_ready() {
+        let mut model = stack(vec![spec("db", &[]), spec("web", &["db"])]);
+        assert_eq!(launches(&tick(&mut model)), [0]);
+        assert_eq!(model.services[0].phase.status().label(), "starting");
+        assert!(launches(&tick(&mut model)).is_empty(), "web waits for db");
+        let said = prints(&ready(&mut model, 0, 41));
+        assert_eq!(said, ["db is ready after 10ms (pid 41)"]);
+        assert_eq!(launches(&tick(&mut model)), [1]);
+        ready(&mut model, 1, 42);
+        let said = prints(&tick(&mut model));
+        assert!(said[0].starts_with("all 2 services are ready after "), "{said:?}");
+        assert_eq!(model.phase, StackPhase::Running);
+    }
+
+    #[test]
+    fn a_started_condition_needs_only_the_dependency_s_process() {
+        let mut db = spec("web", &["db"]);
+        db.conditions.insert("db".into(), DependencyCondition::Started);
+        let mut model = stack(vec![spec("db", &[]), db]);
+        assert_eq!(launches(&tick(&mut model)), [0]);
+        handle(&mut model, Event::Spawned(0, Box::new(record("db", 41))));
+        assert_eq!(launches(&tick(&mut model)), [1]);
+    }
+
+    #[test]
+    fn restarts_back_off_and_give_up_after_max_restarts() {
+        let mut model = stack(vec![spec("web", &[]), spec("worker", &[])]);
+        start_all(&mut model);
+        for (restart, delay) in [(1, 100), (2, 200)] {
+            let said = prints(&ended(&mut model, 0, 3));
+            let delay = format_duration(Duration::from_millis(delay));
+            assert_eq!(
+                said,
+                [format!(
+                    "web exited (exit code 3); restarting in {delay} (restart {restart} of 2)"
+                )]
+            );
+            let Phase::Restarting { at } = model.services[0].phase else {
+                panic!("{:?}", model.services[0].phase);
+            };
+            assert!(launches(&tick(&mut model)).is_empty(), "not before the delay");
+            assert_eq!(launches(&tick_at(&mut model, at, Vec::new())), [0]);
+            ready(&mut model, 0, 200 + restart);
+        }
+        assert_eq!(model.services[0].restarts, 2);
+        let said = prints(&ended(&mut model, 0, 3));
+        assert_eq!(said, ["web exited (exit code 3); giving up after 2 restarts"]);
+        assert_eq!(model.services[0].phase, Phase::Failed);
+        assert_eq!(model.failures, 1);
+        assert_eq!(
+            model.services[0].message.as_deref(),
+            Some("gave up after 2 restarts; last exit: exit code 3")
+        );
+    }
+
+    #[test]
+    fn on_failure_restarts_only_failures_and_always_restarts_clean_exits_too() {
+        let mut always = spec("always", &[]);
+        always.restart = RestartPolicy::Always;
+        let mut model = stack(vec![spec("on-failure", &[]), always, spec("keep", &[])]);
+        start_all(&mut model);
+        assert_eq!(prints(&ended(&mut model, 0, 0)), ["on-failure exited (exit code 0)"]);
+        assert_eq!(model.services[0].phase, Phase::Exited);
+        let said = prints(&ended(&mut model, 1, 0));
+        assert!(said[0].starts_with("always exited (exit code 0); restarting in "));
+        assert!(matches!(model.services[1].phase, Phase::Restarting { .. }));
+        assert_eq!(model.failures, 0);
+    }
+
+    #[test]
+    fn restart_no_reports_a_crash() {
+        let mut once = spec("once", &[]);
+        once.restart = RestartPolicy::No;
+        let mut model = stack(vec![once, spec("keep", &[])]);
+        start_all(&mut model);
+        assert_eq!(
+            prints(&ended(&mut model, 0, 2)),
+            ["once crashed (exit code 2) and is not restarted (restart = \"no\")"]
+        );
+        assert_eq!(model.services[0].phase, Phase::Crashed);
+        assert_eq!(model.failures, 1);
+    }
+
+    #[test]
+    fn a_failure_while_starting_aborts_the_stack_and_stops_it_in_reverse_order() {
+        let mut model = stack(vec![
+            spec("db", &[]),
+            spec("api", &["db"]),
+            spec("web", &["api"]),
+        ]);
+        tick(&mut model);
+        ready(&mut model, 0, 41);
+        assert_eq!(launches(&tick(&mut model)), [1]);
+        let failed = Launch::Failed {
+            why: "api exited during start-up (exit code 1)".into(),
+            retry: false,
+            notes: Vec::new(),
+            code: Some(1),
+        };
+        let said = prints(&handle(&mut model, Event::Launched(1, failed)));
+        assert_eq!(said, ["api exited during start-up (exit code 1)"]);
+        let effects = tick(&mut model);
+        let begin = position(&effects, |e| matches!(e, Effect::BeginStop));
+        let why = position(&effects, |e| matches!(e, Effect::Print(_)));
+        assert!(begin < why, "the terminal is given back before the stop is printed");
+        assert_eq!(prints(&effects), ["api failed to start: stopping the stack"]);
+        assert!(launches(&effects).is_empty(), "web is never started");
+        let Some(Effect::StopStack(plan)) = effects.iter().find(|e| matches!(e, Effect::StopStack(_)))
+        else {
+            panic!("no stop plan in {effects:?}");
+        };
+        let order: Vec<&str> = plan.iter().flatten().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(order, ["web", "api", "db"]);
+        assert_eq!(model.abort_message.as_deref(), Some("api failed to start"));
+        assert_eq!(model.services[2].phase, Phase::Stopping);
+        assert_eq!(model.services[1].phase, Phase::Failed);
+    }
+
+    #[test]
+    fn the_stop_plan_waits_for_busy_workers() {
+        let mut model = stack(vec![spec("db", &[])]);
+        tick(&mut model);
+        let effects = handle(&mut model, Event::Signal(Signal::Term));
+        assert!(matches!(effects[0], Effect::BeginStop));
+        assert!(!tick(&mut model).iter().any(|e| matches!(e, Effect::StopStack(_))), "db is still being launched");
+        handle(&mut model, Event::Launched(0, Launch::Aborted));
+        assert!(tick(&mut model).iter().any(|e| matches!(e, Effect::StopStack(_))));
+        assert!(!tick(&mut model).iter().any(|e| matches!(e, Effect::StopStack(_))), "once");
+        handle(&mut model, Event::StopFinished);
+        assert!(model.finished);
+    }
+
+    #[test]
+    fn a_second_interrupt_forces_and_a_third_changes_nothing() {
+        let mut model = stack(vec![spec("db", &[]), spec("web", &["db"])]);
+        start_all(&mut model);
+        let first = handle(&mut model, Event::Signal(Signal::Int));
+        assert!(matches!(first[0], Effect::BeginStop));
+        assert_eq!(
+            prints(&first),
+            ["SIGINT received: stopping the services in reverse dependency order (Ctrl-C again to force)"]
+        );
+        assert!(model.services.iter().all(|s| s.phase == Phase::Stopping));
+        let second = handle(&mut model, Event::Signal(Signal::Int));
+        assert_eq!(
+            prints(&second),
+            ["SIGINT received again: SIGKILL sent to the services of this stack"]
+        );
+        assert!(second.iter().any(|e| matches!(e, Effect::ForceKill)));
+        let third = handle(&mut model, Event::Signal(Signal::Term));
+        assert!(prints(&third).is_empty() && !third.iter().any(|e| matches!(e, Effect::ForceKill)));
+    }
+
+    #[test]
+    fn a_front_end_interrupt_is_ctrl_c() {
+        let mut by_signal = stack(vec![spec("db", &[])]);
+        let mut by_request = stack(vec![spec("db", &[])]);
+        for _ in 0..2 {
+            let signal = handle(&mut by_signal, Event::Signal(Signal::Int));
+            let request = handle(&mut by_request, Event::Request(Request::Interrupt));
+            assert_eq!(format!("{signal:?}"), format!("{request:?}"));
+        }
+        assert!(by_request.stopping.is_some_and(|s| s.forced));
+    }
+
+    #[test]
+    fn a_start_request_brings_back_only_a_stopped_or_ended_service() {
+        let mut model = stack(vec![spec("db", &[]), spec("web", &[])]);
+        start_all(&mut model);
+        let said = prints(&handle(&mut model, Event::Request(Request::Start("web".into()))));
+        assert_eq!(
+            said,
+            ["cannot start web: it is ready (only a stopped or ended service can be started)"]
+        );
+        let said = prints(&handle(&mut model, Event::Request(Request::Start("nope".into()))));
+        assert_eq!(said, ["cannot start nope: this stack has no service of that name"]);
+        // web is stopped outside the supervisor.
+        tick_at(&mut model, Instant::now(), vec![1]);
+        let said = prints(&handle(&mut model, Event::ExitHandled(1, Exit::Gone)));
+        assert_eq!(said, ["web was stopped outside the supervisor"]);
+        model.services[1].consecutive = 2;
+        model.services[1].restarts = 5;
+        let said = prints(&handle(&mut model, Event::Request(Request::Start("web".into()))));
+        assert_eq!(said, ["starting web again"]);
+        assert_eq!(model.services[1].phase, Phase::Waiting);
+        assert_eq!((model.services[1].restarts, model.services[1].consecutive), (0, 0));
+        assert_eq!(launches(&tick(&mut model)), [1]);
+        handle(&mut model, Event::Signal(Signal::Term));
+        let said = prints(&handle(&mut model, Event::Request(Request::Start("web".into()))));
+        assert_eq!(said, ["cannot start web: the stack is stopping"]);
+    }
+
+    #[test]
+    fn a_record_back_after_a_stop_outside_is_adopted() {
+        let mut model = stack(vec![spec("db", &[]), spec("web", &[])]);
+        start_all(&mut model);
+        assert_eq!(model.stopped_outside().count(), 0);
+        tick_at(&mut model, Instant::now(), vec![1]);
+        handle(&mut model, Event::ExitHandled(1, Exit::Gone));
+        assert_eq!(model.stopped_outside().collect::<Vec<_>>(), [(1, "web")]);
+        let said = prints(&handle(
+            &mut model,
+            Event::RecordAppeared(1, Box::new(record("web", 4242))),
+        ));
+        assert_eq!(said, ["web was restarted outside the supervisor (now pid 4242)"]);
+        assert!(matches!(model.services[1].phase, Phase::Ready { daemonized: false, .. }));
+        assert_eq!(model.services[1].restarts, 1);
+        let watched: Vec<u32> = model.watched().map(|(_, r, _)| r.leader.pid).collect();
+        assert_eq!(watched, [100, 4242]);
+        // A record seen again while the service runs is not adopted twice.
+        let said = prints(&handle(
+            &mut model,
+            Event::RecordAppeared(1, Box::new(record("web", 4243))),
+        ));
+        assert!(said.is_empty());
+    }
+
+    #[test]
+    fn exit_with_stops_the_stack_when_its_service_ends() {
+        let mut task = spec("migrate", &[]);
+        task.kind = ServiceKind::Task;
+        let ci = CiOptions {
+            exit_with: Some("migrate".into()),
+            ..CiOptions::default()
+        };
+        let mut model = stack_with(vec![task, spec("web", &[])], ci);
+        assert_eq!(launches(&tick(&mut model)), [0, 1]);
+        let completed = Launch::Completed {
+            ran_for: Duration::from_secs(1),
+            notes: Vec::new(),
+        };
+        let said = prints(&handle(&mut model, Event::Launched(0, completed)));
+        assert_eq!(said, ["task migrate completed after 1s"]);
+        let said = prints(&tick(&mut model));
+        assert_eq!(
+            said,
+            ["--exit-with migrate: migrate ended with exit code 0; stopping the stack"]
+        );
+        assert_eq!(model.ci.exit_code(1, &[]), 0);
+    }
+}
