@@ -56,12 +56,12 @@ pub(super) enum Effect {
     /// The stack begins to stop: tell the workers, and give the terminal back (a front end).
     BeginStop,
     /// Start service `index` from `spec` (its env carrying its dependencies' ports).
-    Launch { index: usize, spec: Service },
+    Launch { index: usize, spec: Box<Service> },
     /// Find out what the end of service `index`'s run `record` means.
     HandleExit {
         index: usize,
-        spec: Service,
-        record: Record,
+        spec: Box<Service>,
+        record: Box<Record>,
         daemonized: bool,
     },
     /// Stop these services (index, spec, port), dependents first, for a restart on change.
@@ -560,8 +560,8 @@ fn tick(model: &mut StackModel, now: Instant, ended: &[usize], out: &mut Vec<Eff
             svc.job = Some(Job::ExitCheck);
             out.push(Effect::HandleExit {
                 index,
-                spec: svc.spec.clone(),
-                record,
+                spec: Box::new(svc.spec.clone()),
+                record: Box::new(record),
                 daemonized,
             });
         }
@@ -577,7 +577,10 @@ fn tick(model: &mut StackModel, now: Instant, ended: &[usize], out: &mut Vec<Eff
                 svc.job = Some(Job::Launch);
                 svc.set(Phase::Starting { spawned: false });
                 model.dirty = true;
-                out.push(Effect::Launch { index, spec });
+                out.push(Effect::Launch {
+                    index,
+                    spec: Box::new(spec),
+                });
             }
         }
     }
@@ -908,14 +911,18 @@ mod tests {
         assert_eq!(launches(&tick(&mut model)), [1]);
         ready(&mut model, 1, 42);
         let said = prints(&tick(&mut model));
-        assert!(said[0].starts_with("all 2 services are ready after "), "{said:?}");
+        assert!(
+            said[0].starts_with("all 2 services are ready after "),
+            "{said:?}"
+        );
         assert_eq!(model.phase, StackPhase::Running);
     }
 
     #[test]
     fn a_started_condition_needs_only_the_dependency_s_process() {
         let mut db = spec("web", &["db"]);
-        db.conditions.insert("db".into(), DependencyCondition::Started);
+        db.conditions
+            .insert("db".into(), DependencyCondition::Started);
         let mut model = stack(vec![spec("db", &[]), db]);
         assert_eq!(launches(&tick(&mut model)), [0]);
         handle(&mut model, Event::Spawned(0, Box::new(record("db", 41))));
@@ -938,13 +945,19 @@ mod tests {
             let Phase::Restarting { at } = model.services[0].phase else {
                 panic!("{:?}", model.services[0].phase);
             };
-            assert!(launches(&tick(&mut model)).is_empty(), "not before the delay");
+            assert!(
+                launches(&tick(&mut model)).is_empty(),
+                "not before the delay"
+            );
             assert_eq!(launches(&tick_at(&mut model, at, Vec::new())), [0]);
             ready(&mut model, 0, 200 + restart);
         }
         assert_eq!(model.services[0].restarts, 2);
         let said = prints(&ended(&mut model, 0, 3));
-        assert_eq!(said, ["web exited (exit code 3); giving up after 2 restarts"]);
+        assert_eq!(
+            said,
+            ["web exited (exit code 3); giving up after 2 restarts"]
+        );
         assert_eq!(model.services[0].phase, Phase::Failed);
         assert_eq!(model.failures, 1);
         assert_eq!(
@@ -959,7 +972,10 @@ mod tests {
         always.restart = RestartPolicy::Always;
         let mut model = stack(vec![spec("on-failure", &[]), always, spec("keep", &[])]);
         start_all(&mut model);
-        assert_eq!(prints(&ended(&mut model, 0, 0)), ["on-failure exited (exit code 0)"]);
+        assert_eq!(
+            prints(&ended(&mut model, 0, 0)),
+            ["on-failure exited (exit code 0)"]
+        );
         assert_eq!(model.services[0].phase, Phase::Exited);
         let said = prints(&ended(&mut model, 1, 0));
         assert!(said[0].starts_with("always exited (exit code 0); restarting in "));
@@ -1002,14 +1018,25 @@ mod tests {
         let effects = tick(&mut model);
         let begin = position(&effects, |e| matches!(e, Effect::BeginStop));
         let why = position(&effects, |e| matches!(e, Effect::Print(_)));
-        assert!(begin < why, "the terminal is given back before the stop is printed");
-        assert_eq!(prints(&effects), ["api failed to start: stopping the stack"]);
+        assert!(
+            begin < why,
+            "the terminal is given back before the stop is printed"
+        );
+        assert_eq!(
+            prints(&effects),
+            ["api failed to start: stopping the stack"]
+        );
         assert!(launches(&effects).is_empty(), "web is never started");
-        let Some(Effect::StopStack(plan)) = effects.iter().find(|e| matches!(e, Effect::StopStack(_)))
+        let Some(Effect::StopStack(plan)) =
+            effects.iter().find(|e| matches!(e, Effect::StopStack(_)))
         else {
             panic!("no stop plan in {effects:?}");
         };
-        let order: Vec<&str> = plan.iter().flatten().map(|(name, _)| name.as_str()).collect();
+        let order: Vec<&str> = plan
+            .iter()
+            .flatten()
+            .map(|(name, _)| name.as_str())
+            .collect();
         assert_eq!(order, ["web", "api", "db"]);
         assert_eq!(model.abort_message.as_deref(), Some("api failed to start"));
         assert_eq!(model.services[2].phase, Phase::Stopping);
@@ -1022,10 +1049,24 @@ mod tests {
         tick(&mut model);
         let effects = handle(&mut model, Event::Signal(Signal::Term));
         assert!(matches!(effects[0], Effect::BeginStop));
-        assert!(!tick(&mut model).iter().any(|e| matches!(e, Effect::StopStack(_))), "db is still being launched");
+        assert!(
+            !tick(&mut model)
+                .iter()
+                .any(|e| matches!(e, Effect::StopStack(_))),
+            "db is still being launched"
+        );
         handle(&mut model, Event::Launched(0, Launch::Aborted));
-        assert!(tick(&mut model).iter().any(|e| matches!(e, Effect::StopStack(_))));
-        assert!(!tick(&mut model).iter().any(|e| matches!(e, Effect::StopStack(_))), "once");
+        assert!(
+            tick(&mut model)
+                .iter()
+                .any(|e| matches!(e, Effect::StopStack(_)))
+        );
+        assert!(
+            !tick(&mut model)
+                .iter()
+                .any(|e| matches!(e, Effect::StopStack(_))),
+            "once"
+        );
         handle(&mut model, Event::StopFinished);
         assert!(model.finished);
     }
@@ -1038,7 +1079,9 @@ mod tests {
         assert!(matches!(first[0], Effect::BeginStop));
         assert_eq!(
             prints(&first),
-            ["SIGINT received: stopping the services in reverse dependency order (Ctrl-C again to force)"]
+            [
+                "SIGINT received: stopping the services in reverse dependency order (Ctrl-C again to force)"
+            ]
         );
         assert!(model.services.iter().all(|s| s.phase == Phase::Stopping));
         let second = handle(&mut model, Event::Signal(Signal::Int));
@@ -1067,26 +1110,44 @@ mod tests {
     fn a_start_request_brings_back_only_a_stopped_or_ended_service() {
         let mut model = stack(vec![spec("db", &[]), spec("web", &[])]);
         start_all(&mut model);
-        let said = prints(&handle(&mut model, Event::Request(Request::Start("web".into()))));
+        let said = prints(&handle(
+            &mut model,
+            Event::Request(Request::Start("web".into())),
+        ));
         assert_eq!(
             said,
             ["cannot start web: it is ready (only a stopped or ended service can be started)"]
         );
-        let said = prints(&handle(&mut model, Event::Request(Request::Start("nope".into()))));
-        assert_eq!(said, ["cannot start nope: this stack has no service of that name"]);
+        let said = prints(&handle(
+            &mut model,
+            Event::Request(Request::Start("nope".into())),
+        ));
+        assert_eq!(
+            said,
+            ["cannot start nope: this stack has no service of that name"]
+        );
         // web is stopped outside the supervisor.
         tick_at(&mut model, Instant::now(), vec![1]);
         let said = prints(&handle(&mut model, Event::ExitHandled(1, Exit::Gone)));
         assert_eq!(said, ["web was stopped outside the supervisor"]);
         model.services[1].consecutive = 2;
         model.services[1].restarts = 5;
-        let said = prints(&handle(&mut model, Event::Request(Request::Start("web".into()))));
+        let said = prints(&handle(
+            &mut model,
+            Event::Request(Request::Start("web".into())),
+        ));
         assert_eq!(said, ["starting web again"]);
         assert_eq!(model.services[1].phase, Phase::Waiting);
-        assert_eq!((model.services[1].restarts, model.services[1].consecutive), (0, 0));
+        assert_eq!(
+            (model.services[1].restarts, model.services[1].consecutive),
+            (0, 0)
+        );
         assert_eq!(launches(&tick(&mut model)), [1]);
         handle(&mut model, Event::Signal(Signal::Term));
-        let said = prints(&handle(&mut model, Event::Request(Request::Start("web".into()))));
+        let said = prints(&handle(
+            &mut model,
+            Event::Request(Request::Start("web".into())),
+        ));
         assert_eq!(said, ["cannot start web: the stack is stopping"]);
     }
 
@@ -1102,8 +1163,17 @@ mod tests {
             &mut model,
             Event::RecordAppeared(1, Box::new(record("web", 4242))),
         ));
-        assert_eq!(said, ["web was restarted outside the supervisor (now pid 4242)"]);
-        assert!(matches!(model.services[1].phase, Phase::Ready { daemonized: false, .. }));
+        assert_eq!(
+            said,
+            ["web was restarted outside the supervisor (now pid 4242)"]
+        );
+        assert!(matches!(
+            model.services[1].phase,
+            Phase::Ready {
+                daemonized: false,
+                ..
+            }
+        ));
         assert_eq!(model.services[1].restarts, 1);
         let watched: Vec<u32> = model.watched().map(|(_, r, _)| r.leader.pid).collect();
         assert_eq!(watched, [100, 4242]);

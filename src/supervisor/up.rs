@@ -291,14 +291,16 @@ impl Io {
                 let log = self.ctx.state.default_log_path(&spec.name);
                 let offset = log_len(&log);
                 self.tails[index].get_or_insert_with(|| LogTail::new(&log, offset));
-                worker::spawn_launch(&self.ctx, &self.reply, index, spec, offset);
+                worker::spawn_launch(&self.ctx, &self.reply, index, *spec, offset);
             }
             Effect::HandleExit {
                 index,
                 spec,
                 record,
                 daemonized,
-            } => worker::spawn_handle_exit(&self.ctx, &self.reply, index, spec, record, daemonized),
+            } => {
+                worker::spawn_handle_exit(&self.ctx, &self.reply, index, *spec, *record, daemonized)
+            }
             Effect::RestartOnChange(services) => {
                 watch::spawn_restart(&self.ctx, &self.reply, services);
             }

@@ -354,9 +354,7 @@ fn handle_exit(ctx: &Ctx, spec: &Service, known: &Record, daemonized: bool) -> E
     }
 }
 
-/// The records of this `up`'s own services: written for its stack file, under the name of one
-/// of the services it runs. Whatever else is in the state directory (another stack's services,
-
+/// The size of the log at `path` (0 while there is none): where reading its new lines begins.
 pub(super) fn log_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
