@@ -221,15 +221,20 @@ fn restart_stopped(
     }
 }
 
-/// Counts one more restart of service `index` and schedules it after the backoff; returns the
-/// delay.
-fn schedule_restart(model: &mut StackModel, index: usize, now: Instant) -> Duration {
+/// Counts one more restart of service `index` and schedules it after the backoff; returns when,
+/// in words: `in 200ms (restart 2 of 5)`.
+fn schedule_restart(model: &mut StackModel, index: usize, now: Instant) -> String {
     let svc = &mut model.services[index];
     let delay = backoff_delay(svc.spec.backoff, svc.spec.max_backoff, svc.consecutive);
     svc.consecutive += 1;
     svc.restarts += 1;
     svc.set(Phase::Restarting { at: now + delay });
-    delay
+    format!(
+        "in {} (restart {} of {})",
+        format_duration(delay),
+        svc.consecutive,
+        svc.spec.max_restarts
+    )
 }
 
 fn launched(model: &mut StackModel, index: usize, outcome: Launch, out: &mut Vec<Effect>) {
@@ -316,18 +321,9 @@ fn launched(model: &mut StackModel, index: usize, outcome: Launch, out: &mut Vec
             }
             let may_restart = retry && svc.spec.restart != RestartPolicy::No;
             if may_restart && svc.consecutive < svc.spec.max_restarts {
-                let delay = schedule_restart(model, index, now);
-                let svc = &model.services[index];
-                print(
-                    out,
-                    format!(
-                        "{why}\nrestarting {} in {} (restart {} of {})",
-                        svc.spec.name,
-                        format_duration(delay),
-                        svc.consecutive,
-                        svc.spec.max_restarts
-                    ),
-                );
+                let name = svc.spec.name.clone();
+                let when = schedule_restart(model, index, now);
+                print(out, format!("{why}\nrestarting {name} {when}"));
                 return;
             }
             model.failures += 1;
@@ -440,18 +436,9 @@ fn exit_handled(model: &mut StackModel, index: usize, outcome: Exit, out: &mut V
                 RestartPolicy::Always => true,
             };
             if restart && svc.consecutive < svc.spec.max_restarts {
-                let delay = schedule_restart(model, index, now);
-                let svc = &model.services[index];
-                print(
-                    out,
-                    format!(
-                        "{} exited ({status}); restarting in {} (restart {} of {})",
-                        svc.spec.name,
-                        format_duration(delay),
-                        svc.consecutive,
-                        svc.spec.max_restarts
-                    ),
-                );
+                let name = svc.spec.name.clone();
+                let when = schedule_restart(model, index, now);
+                print(out, format!("{name} exited ({status}); restarting {when}"));
                 return;
             }
             if restart {
