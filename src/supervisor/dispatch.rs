@@ -524,8 +524,10 @@ fn tick(model: &mut StackModel, now: Instant, ended: &[usize], out: &mut Vec<Eff
     if model.stopping.is_none() && model.stop_request.is_none() {
         model.stop_request = model.ci.timed_out(now);
     }
+    // Changes seen while the stack stops are dropped.
+    let triggers = std::mem::take(&mut model.triggers);
     if model.stopping.is_none() {
-        for (index, path) in std::mem::take(&mut model.triggers) {
+        for (index, path) in triggers {
             if let Some(services) = restart_on_change(model, index, path, out) {
                 model.dirty = true;
                 out.push(Effect::RestartOnChange(services));
