@@ -64,6 +64,7 @@ pub mod service;
 pub mod signal;
 pub mod stack;
 pub mod state;
+pub mod stopwatch;
 pub mod supervisor;
 pub mod terminate;
 pub mod text;

@@ -178,6 +178,10 @@ type CliResult = Result<u8, CliError>;
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The keeper's stderr is not a person's: its stops stay quiet.
+    if !matches!(cli.command, Command::Keeper) {
+        reaper::stopwatch::install();
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
