@@ -81,12 +81,7 @@ impl LiveLines {
                 self.lines
                     .add(ProgressBar::new_spinner().with_style(self.style.clone()))
             });
-            bar.set_message(live_line(
-                target.name,
-                target.stage,
-                &target.alive,
-                width,
-            ));
+            bar.set_message(live_line(target.name, target.stage, &target.alive, width));
             bar.tick();
         }
     }
@@ -193,7 +188,10 @@ fn countdown(stage: Stage) -> String {
             if seconds == 0 {
                 format!("{what} now")
             } else {
-                format!("{what} in {}", format_duration(Duration::from_secs(seconds)))
+                format!(
+                    "{what} in {}",
+                    format_duration(Duration::from_secs(seconds))
+                )
             }
         }
         Stage::Killing { .. } => "SIGKILL sent, waiting for the kernel".to_string(),
@@ -279,10 +277,14 @@ mod tests {
 
     #[test]
     fn a_long_command_is_cut_to_the_width() {
-        let long = "python3 -m http.server --bind 127.0.0.1 --directory /srv/a/very/long/path/indeed 8000";
+        let long =
+            "python3 -m http.server --bind 127.0.0.1 --directory /srv/a/very/long/path/indeed 8000";
         let list = process_list(&alive(&[(4242, long), (4243, "sleep 1")]), 50);
         assert_eq!(measure_text_width(&list), 50, "{list}");
-        assert!(list.starts_with("pid 4242 (python3 -m http.server"), "{list}");
+        assert!(
+            list.starts_with("pid 4242 (python3 -m http.server"),
+            "{list}"
+        );
         assert!(list.ends_with("…, and 1 more"), "{list}");
     }
 
@@ -366,7 +368,10 @@ mod tests {
         let end = StopEnd {
             stop: 1,
             elapsed: Duration::from_millis(3_100),
-            targets: vec![("api", "stopped api in 3s: 1 process, 0 after SIGTERM, 1 by SIGKILL".into())],
+            targets: vec![(
+                "api",
+                "stopped api in 3s: 1 process, 0 after SIGTERM, 1 by SIGKILL".into(),
+            )],
         };
         assert_eq!(
             ended_line(&end),

@@ -264,7 +264,9 @@ static NEXT_STOP: AtomicU64 = AtomicU64::new(1);
 /// the one it replaces, so a full-screen front end can silence it while it owns the terminal and
 /// put it back afterwards.
 pub fn set_observer(observer: Option<Arc<dyn StopObserver>>) -> Option<Arc<dyn StopObserver>> {
-    let mut slot = OBSERVER.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = OBSERVER
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     std::mem::replace(&mut slot, observer)
 }
 
