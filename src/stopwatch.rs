@@ -23,13 +23,17 @@ use crate::units::format_duration;
 const PLAIN_LIST_WIDTH: usize = 160;
 /// Used when the terminal does not say how wide it is.
 const DEFAULT_WIDTH: usize = 80;
+/// How often the live line's spinner turns, showing the wait is alive between countdown steps.
+const SPINNER_TICK: Duration = Duration::from_millis(150);
 /// What marks a command cut short.
 const ELLIPSIS: &str = "…";
 
 /// Makes every stop of this process that waits longer than [`terminate::WATCH_AFTER`] show on
-/// stderr: a live line on a terminal (not `TERM=dumb`), plain lines otherwise.
-pub fn install() {
-    let observer: Arc<dyn StopObserver> = if live_terminal() {
+/// stderr: with `live`, a live line when stderr is a terminal (not `TERM=dumb`); plain lines
+/// otherwise. A command whose other output keeps streaming onto the terminal during its stops
+/// passes `live: false`: a line written under a live line tears it apart.
+pub fn install(live: bool) {
+    let observer: Arc<dyn StopObserver> = if live && live_terminal() {
         Arc::new(LiveLines::new())
     } else {
         Arc::new(PlainLines)
@@ -78,11 +82,17 @@ impl LiveLines {
                 continue;
             }
             let bar = bars.entry(key).or_insert_with(|| {
-                self.lines
-                    .add(ProgressBar::new_spinner().with_style(self.style.clone()))
+                let bar = self
+                    .lines
+                    .add(ProgressBar::new_spinner().with_style(self.style.clone()));
+                bar.enable_steady_tick(SPINNER_TICK);
+                bar
             });
-            bar.set_message(live_line(target.name, target.stage, &target.alive, width));
-            bar.tick();
+            let line = live_line(target.name, target.stage, &target.alive, width);
+            // The engine polls up to 20 times a second; redraw only what changed.
+            if bar.message() != line {
+                bar.set_message(line);
+            }
         }
     }
 
@@ -194,7 +204,7 @@ fn countdown(stage: Stage) -> String {
                 )
             }
         }
-        Stage::Killing { .. } => "SIGKILL sent, waiting for the kernel".to_string(),
+        Stage::Killing { .. } => "SIGKILL sent".to_string(),
         Stage::Done => "done".to_string(),
     }
 }
@@ -203,7 +213,7 @@ fn countdown(stage: Stage) -> String {
 /// whole processes as fit with the count of the rest, or the first one cut short.
 fn process_list(alive: &[AliveProcess<'_>], width: usize) -> String {
     if alive.is_empty() {
-        return "no process left, confirming the tree is gone".to_string();
+        return "all exited, confirming".to_string();
     }
     // Beyond this many, not even the shortest entries (`pid 1 (x)`) fit.
     let candidates = alive.len().min(width / 9 + 1);
@@ -335,7 +345,7 @@ mod tests {
         let killing = Stage::Killing {
             since: Duration::from_secs(1),
         };
-        assert_eq!(countdown(killing), "SIGKILL sent, waiting for the kernel");
+        assert_eq!(countdown(killing), "SIGKILL sent");
     }
 
     #[test]

@@ -1,0 +1,81 @@
+//! Stops you can watch, on a terminal: a stop still waiting after a second shows a live line on a
+//! pseudo-terminal naming the process it waits for and counting down to SIGKILL, and the line is
+//! cleared when the stop ends, leaving only the usual report on the screen.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::num::NonZeroU16;
+use std::process::Command;
+
+use common::{Sandbox, TOKEN_VAR};
+
+const COLUMNS: NonZeroU16 = NonZeroU16::new(100).unwrap();
+const ROWS: NonZeroU16 = NonZeroU16::new(24).unwrap();
+
+/// Runs `reaper ARGS` on a fresh pseudo-terminal of COLUMNS×ROWS (stdin, stdout and stderr) and
+/// returns everything it wrote there.
+fn on_terminal(sandbox: &Sandbox, args: &[&str]) -> Vec<u8> {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("reaper"));
+    command
+        .args(args)
+        .current_dir(sandbox.path())
+        .env("REAPER_STATE_DIR", sandbox.path())
+        .env(TOKEN_VAR, &sandbox.token)
+        .env("TERM", "xterm-256color");
+    let mut session = rexpect::session::spawn_command(command, Some(30_000)).expect("pty");
+    let terminal = session.process().get_file_handle().expect("pty handle");
+    rustix::termios::tcsetwinsize(
+        &terminal,
+        rustix::termios::Winsize {
+            ws_row: ROWS.get(),
+            ws_col: COLUMNS.get(),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .expect("window size");
+    let output = session.exp_eof().expect("reaper ends");
+    let status = session.process().wait().expect("reaper exits");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}: {output}"
+    );
+    // The reader hands over each byte as a char.
+    output.chars().map(|c| c as u8).collect()
+}
+
+/// The screen after `output`, as a terminal of COLUMNS×ROWS shows it.
+fn screen(output: &[u8]) -> String {
+    let mut parser = vt100::Parser::new(ROWS, COLUMNS, 0);
+    parser.process(output);
+    parser.screen().contents()
+}
+
+#[test]
+fn the_live_line_counts_down_names_the_process_and_is_cleared() {
+    let sandbox = Sandbox::new();
+    sandbox.start_sh("stubborn", "(trap '' TERM; exec sleep 1000) & wait");
+    let child = sandbox
+        .token_processes()
+        .into_iter()
+        .find(|p| p.3.trim_end() == "sleep 1000")
+        .expect("the child")
+        .0;
+    let output = on_terminal(&sandbox, &["stop", "stubborn", "--timeout", "3s"]);
+    let raw = String::from_utf8_lossy(&output);
+    let line = format!("stopping stubborn (SIGKILL in 2s): pid {child} (sleep 1000)");
+    assert!(raw.contains(&line), "{raw:?}");
+    assert!(
+        raw.contains("stopping stubborn (SIGKILL in 1s)"),
+        "the countdown ticks: {raw:?}"
+    );
+    let screen = screen(&output);
+    assert!(!screen.contains("stopping stubborn"), "cleared:\n{screen}");
+    assert!(!screen.contains("reaper: waiting"), "no plain lines:\n{screen}");
+    assert!(
+        screen.starts_with("stopped stubborn in 3s: 2 processes, 1 after SIGTERM, 1 by SIGKILL"),
+        "the report is unchanged:\n{screen}"
+    );
+    sandbox.assert_nothing_left();
+}
