@@ -72,7 +72,10 @@ fn the_live_line_counts_down_names_the_process_and_is_cleared() {
     );
     let screen = screen(&output);
     assert!(!screen.contains("stopping stubborn"), "cleared:\n{screen}");
-    assert!(!screen.contains("reaper: waiting"), "no plain lines:\n{screen}");
+    assert!(
+        !screen.contains("reaper: waiting"),
+        "no plain lines:\n{screen}"
+    );
     assert!(
         screen.starts_with("stopped stubborn in 3s: 2 processes, 1 after SIGTERM, 1 by SIGKILL"),
         "the report is unchanged:\n{screen}"

@@ -327,6 +327,7 @@ fn signal_arg(text: &str) -> Result<reaper::signal::Signal, String> {
 #[derive(Debug, clap::Args)]
 struct StopArgs {
     /// Time the tree gets to exit after the graceful signal before SIGKILL (10, 10s, 500ms, 2m).
+    /// Past a second, what the stop waits for is shown on stderr.
     #[arg(long, default_value = "10s", value_parser = duration_arg, value_name = "DURATION")]
     timeout: Duration,
     /// Graceful signal sent to every process of the tree.
