@@ -941,3 +941,173 @@ fn run_plans(
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command};
+    use std::sync::Mutex;
+
+    /// What a stop told its observer, in order.
+    #[derive(Default)]
+    struct Recorder {
+        events: Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn record(&self, event: String) {
+            self.events.lock().unwrap().push(event);
+        }
+
+        fn progress(kind: &str, progress: &StopProgress<'_>) -> String {
+            let targets: Vec<String> = progress
+                .targets
+                .iter()
+                .map(|t| {
+                    let stage = match t.stage {
+                        Stage::Graceful { remaining, .. } => {
+                            format!("graceful {}s", remaining.as_secs_f64().ceil())
+                        }
+                        Stage::Killing { .. } => "killing".to_string(),
+                        Stage::Done => "done".to_string(),
+                    };
+                    let alive: Vec<String> = t
+                        .alive
+                        .iter()
+                        .map(|p| format!("{} {}", p.pid, p.command))
+                        .collect();
+                    format!(
+                        "{}#{} {} {stage} [{}]",
+                        t.name,
+                        t.index,
+                        t.signal,
+                        alive.join(", ")
+                    )
+                })
+                .collect();
+            format!("{kind}: {}", targets.join("; "))
+        }
+    }
+
+    impl StopObserver for Recorder {
+        fn waiting(&self, progress: &StopProgress<'_>) {
+            self.record(Recorder::progress("waiting", progress));
+        }
+
+        fn still_alive(&self, progress: &StopProgress<'_>) {
+            self.record(Recorder::progress("alive", progress));
+        }
+
+        fn ended(&self, end: &StopEnd<'_>) {
+            let how: Vec<String> = end
+                .targets
+                .iter()
+                .map(|(n, how)| format!("{n}: {how}"))
+                .collect();
+            self.record(format!("ended: {}", how.join("; ")));
+        }
+    }
+
+    /// A child of this test running `script` under `sh`, killed and reaped on drop.
+    struct Spawned(Child);
+
+    impl Spawned {
+        /// Starts `script`; returns once the shell has exec'd `sleep` (its traps are set).
+        fn sleeping(script: &str) -> Spawned {
+            let child = Spawned(Command::new("sh").args(["-c", script]).spawn().unwrap());
+            let pid = child.0.id();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while os::command_line(pid).is_none_or(|argv| argv.first().is_none_or(|a| a != "sleep"))
+            {
+                assert!(Instant::now() < deadline, "{script} did not start");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            child
+        }
+
+        fn target(&self, name: &str, grace: Duration) -> StopTarget {
+            let info = os::process_info(self.0.id()).expect("alive");
+            StopTarget {
+                name: name.to_string(),
+                members: Members::Exact(vec![ProcessRef::of(&info).unwrap()]),
+                policy: StopPolicy::graceful(Signal::Term, grace),
+            }
+        }
+    }
+
+    impl Drop for Spawned {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Stops `targets` reporting to a recorder, reaping `children` meanwhile (they are ours).
+    fn stop_recorded(targets: &[StopTarget], children: &mut [Spawned]) -> Vec<String> {
+        let recorder = Arc::new(Recorder::default());
+        let observer: Arc<dyn StopObserver> = recorder.clone();
+        std::thread::scope(|scope| {
+            let stop = scope.spawn(|| stop_trees_observed(targets, Some(observer)).unwrap());
+            for child in children.iter_mut() {
+                scope.spawn(move || child.0.wait());
+            }
+            stop.join().unwrap();
+        });
+        let events = recorder.events.lock().unwrap().clone();
+        events
+    }
+
+    #[test]
+    fn a_quick_stop_is_not_reported() {
+        let mut children = [Spawned::sleeping("exec sleep 30")];
+        let target = children[0].target("quick", Duration::from_secs(5));
+        assert_eq!(
+            stop_recorded(&[target], &mut children),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_slow_stop_is_reported_once_then_after_every_poll_then_at_its_end() {
+        let mut children = [
+            Spawned::sleeping("trap '' TERM; exec sleep 31"),
+            Spawned::sleeping("exec sleep 32"),
+        ];
+        let (stubborn, quick) = (children[0].0.id(), children[1].0.id());
+        let targets = [
+            children[0].target("stubborn", Duration::from_millis(2_500)),
+            children[1].target("quick", Duration::from_secs(5)),
+        ];
+        let events = stop_recorded(&targets, &mut children);
+        let all = events.join("\n");
+        assert_eq!(
+            events[0],
+            format!("waiting: stubborn#0 SIGTERM graceful 2s [{stubborn} sleep 31]"),
+            "the quick target ended before the stop was watched:\n{all}"
+        );
+        assert!(!all.contains(&quick.to_string()), "{all}");
+        let (last, middle) = events[1..].split_last().unwrap();
+        assert!(
+            middle.len() >= 4,
+            "a report after each poll, 4 a second:\n{all}"
+        );
+        assert!(
+            middle
+                .iter()
+                .all(|e| e.starts_with("alive: stubborn#0 SIGTERM ")),
+            "{all}"
+        );
+        assert!(
+            middle.iter().any(|e| e.contains("graceful 1s")),
+            "the countdown moves:\n{all}"
+        );
+        assert!(
+            last.starts_with("ended: stubborn: stopped stubborn in 2s"),
+            "{all}"
+        );
+        assert!(
+            last.ends_with("1 process, 0 after SIGTERM, 1 by SIGKILL"),
+            "{all}"
+        );
+    }
+}
