@@ -1053,8 +1053,7 @@ mod tests {
             }
             stop.join().unwrap();
         });
-        let events = recorder.events.lock().unwrap().clone();
-        events
+        recorder.events.lock().unwrap().clone()
     }
 
     #[test]
