@@ -18,9 +18,28 @@ const DONE: &str = "reaper: done waiting after ";
 /// A service whose child ignores SIGTERM: the stop waits for its timeout, then SIGKILLs it.
 const CHILD_IGNORES_TERM: &str = "(trap '' TERM; exec sleep 1000) & wait";
 
-/// The lines of `stderr` that start with `prefix`.
-fn lines_with<'a>(stderr: &'a str, prefix: &str) -> Vec<&'a str> {
-    stderr.lines().filter(|l| l.starts_with(prefix)).collect()
+/// What a command printed, and the one waiting line and one end line on its stderr.
+struct Watched {
+    stdout: String,
+    stderr: String,
+    waiting: String,
+    done: String,
+}
+
+fn watched(assert: &assert_cmd::assert::Assert) -> Watched {
+    let output = assert.get_output();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let one = |prefix: &str| {
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with(prefix)).collect();
+        assert_eq!(lines.len(), 1, "one line starting {prefix:?}:\n{stderr}");
+        lines[0].to_string()
+    };
+    Watched {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        waiting: one(WAITING),
+        done: one(DONE),
+        stderr,
+    }
 }
 
 /// The pid of the sandbox's process whose command line is `command`.
@@ -38,33 +57,39 @@ fn a_slow_stop_prints_one_waiting_line_and_one_end_line() {
     let sandbox = Sandbox::new();
     sandbox.start_sh("stubborn", CHILD_IGNORES_TERM);
     let child = pid_of(&sandbox, "sleep 1000");
-    let out = sandbox
-        .reaper()
-        .args(["stop", "stubborn", "--timeout", "3s"])
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    let waiting = lines_with(&stderr, WAITING);
-    assert_eq!(waiting.len(), 1, "{stderr}");
+    let out = watched(
+        &sandbox
+            .reaper()
+            .args(["stop", "stubborn", "--timeout", "3s"])
+            .assert()
+            .success(),
+    );
     let expected = format!(
         "reaper: waiting for stubborn after SIGTERM (SIGKILL in 2s): pid {child} (sleep 1000)"
     );
-    assert_eq!(waiting[0], expected, "{stderr}");
-    let done = lines_with(&stderr, DONE);
-    assert_eq!(done.len(), 1, "{stderr}");
-    assert!(done[0].contains("stopped stubborn in 3s"), "{stderr}");
-    assert!(done[0].contains("1 by SIGKILL"), "{stderr}");
+    assert_eq!(out.waiting, expected, "{}", out.stderr);
+    assert!(
+        out.done.contains("stopped stubborn in 3s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.done.contains("1 by SIGKILL"), "{}", out.stderr);
     assert_eq!(
-        stderr.lines().count(),
+        out.stderr.lines().count(),
         2,
-        "nothing else on stderr: {stderr}"
+        "nothing else: {}",
+        out.stderr
     );
     assert!(
-        !stdout.contains("waiting"),
-        "stdout keeps its report: {stdout}"
+        !out.stdout.contains("waiting"),
+        "stdout keeps its report: {}",
+        out.stdout
     );
-    assert!(stdout.starts_with("stopped stubborn in 3s"), "{stdout}");
+    assert!(
+        out.stdout.starts_with("stopped stubborn in 3s"),
+        "{}",
+        out.stdout
+    );
     sandbox.assert_nothing_left();
 }
 
@@ -91,55 +116,53 @@ fn stop_all_names_every_service_still_waited_for_in_one_line() {
         pid_of(&sandbox, "sleep 1000"),
         pid_of(&sandbox, "sleep 1001"),
     );
-    let out = sandbox
-        .reaper()
-        .args(["stop", "--all", "--timeout", "2s"])
-        .assert()
-        .success();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    let waiting = lines_with(&stderr, WAITING);
-    assert_eq!(waiting.len(), 1, "{stderr}");
-    assert!(
-        waiting[0].contains(&format!(
-            "first after SIGTERM (SIGKILL in 1s): pid {first} (sleep 1000)"
-        )),
-        "{stderr}"
+    let out = watched(
+        &sandbox
+            .reaper()
+            .args(["stop", "--all", "--timeout", "2s"])
+            .assert()
+            .success(),
     );
+    for (name, pid, command) in [
+        ("first", first, "sleep 1000"),
+        ("second", second, "sleep 1001"),
+    ] {
+        let part = format!("{name} after SIGTERM (SIGKILL in 1s): pid {pid} ({command})");
+        assert!(out.waiting.contains(&part), "{}", out.stderr);
+        assert!(
+            out.done.contains(&format!("stopped {name} in 2s")),
+            "{}",
+            out.stderr
+        );
+    }
     assert!(
-        waiting[0].contains(&format!(
-            "second after SIGTERM (SIGKILL in 1s): pid {second} (sleep 1001)"
-        )),
-        "{stderr}"
+        !out.waiting.contains("quick"),
+        "quick was done: {}",
+        out.stderr
     );
-    assert!(!waiting[0].contains("quick"), "quick was done: {stderr}");
-    let done = lines_with(&stderr, DONE);
-    assert_eq!(done.len(), 1, "{stderr}");
-    assert!(done[0].contains("stopped first in 2s"), "{stderr}");
-    assert!(done[0].contains("stopped second in 2s"), "{stderr}");
     sandbox.assert_nothing_left();
 }
 
 #[test]
 fn run_timeout_says_what_it_waits_for() {
     let sandbox = Sandbox::new();
-    let out = sandbox
-        .reaper()
-        .args(["run", "--timeout", "300ms", "--kill-after", "2s", "--"])
-        .args(["sh", "-c", "trap '' TERM; sleep 1000 & wait"])
-        .assert()
-        .code(137);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    let waiting = lines_with(&stderr, WAITING);
-    assert_eq!(waiting.len(), 1, "{stderr}");
-    assert!(
-        waiting[0].starts_with("reaper: waiting for run after SIGTERM (SIGKILL in 1s): pid "),
-        "{stderr}"
+    let out = watched(
+        &sandbox
+            .reaper()
+            .args(["run", "--timeout", "300ms", "--kill-after", "2s", "--"])
+            .args(["sh", "-c", "trap '' TERM; sleep 1000 & wait"])
+            .assert()
+            .code(137),
     );
-    assert!(waiting[0].contains("(sleep 1000)"), "{stderr}");
-    assert!(waiting[0].contains("(sh -c trap '' TERM;"), "{stderr}");
-    let done = lines_with(&stderr, DONE);
-    assert_eq!(done.len(), 1, "{stderr}");
-    assert!(done[0].contains("2 by SIGKILL"), "{stderr}");
+    let start = "reaper: waiting for run after SIGTERM (SIGKILL in 1s): pid ";
+    assert!(out.waiting.starts_with(start), "{}", out.stderr);
+    assert!(out.waiting.contains("(sleep 1000)"), "{}", out.stderr);
+    assert!(
+        out.waiting.contains("(sh -c trap '' TERM;"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.done.contains("2 by SIGKILL"), "{}", out.stderr);
     sandbox.assert_nothing_left();
 }
 
@@ -147,31 +170,27 @@ fn run_timeout_says_what_it_waits_for() {
 fn port_kill_says_which_holder_it_waits_for() {
     let sandbox = Sandbox::new();
     let holder = Helper::spawn(&sandbox, "ignore-term", &[]);
-    let out = sandbox
-        .reaper()
-        .args([
-            "port",
-            &holder.port().to_string(),
-            "--kill",
-            "--timeout",
-            "2s",
-        ])
-        .assert()
-        .success();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    let waiting = lines_with(&stderr, WAITING);
-    assert_eq!(waiting.len(), 1, "{stderr}");
-    let expected = format!(
+    let port = holder.port().to_string();
+    let out = watched(
+        &sandbox
+            .reaper()
+            .args(["port", &port, "--kill", "--timeout", "2s"])
+            .assert()
+            .success(),
+    );
+    let start = format!(
         "reaper: waiting for port holders after SIGTERM (SIGKILL in 1s): pid {} (",
         holder.pid()
     );
-    assert!(waiting[0].starts_with(&expected), "{stderr}");
+    assert!(out.waiting.starts_with(&start), "{}", out.stderr);
     // The helper's long script is cut short, its newlines escaped.
-    assert!(waiting[0].contains("python3 -c \\nimport os"), "{stderr}");
-    assert!(waiting[0].ends_with('…'), "{stderr}");
-    let done = lines_with(&stderr, DONE);
-    assert_eq!(done.len(), 1, "{stderr}");
-    assert!(done[0].contains("1 by SIGKILL"), "{stderr}");
+    assert!(
+        out.waiting.contains("python3 -c \\nimport os"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.waiting.ends_with('…'), "{}", out.stderr);
+    assert!(out.done.contains("1 by SIGKILL"), "{}", out.stderr);
     drop(holder);
     sandbox.assert_nothing_left();
 }
@@ -189,22 +208,15 @@ stop_timeout = "2s"
     sandbox.reaper().args(["up", "-d"]).assert().success();
     sandbox.note_tree();
     let service = pid_of(&sandbox, "sleep 1000");
-    let out = sandbox.reaper().arg("down").assert().success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let out = watched(&sandbox.reaper().arg("down").assert().success());
     // `down` waits for the supervisor…
-    let waiting = lines_with(&stderr, WAITING);
-    assert_eq!(waiting.len(), 1, "{stderr}");
-    assert!(
-        waiting[0].starts_with("reaper: waiting for _stack after SIGTERM"),
-        "{stderr}"
-    );
-    assert!(waiting[0].contains("up --supervisor"), "{stderr}");
-    assert_eq!(lines_with(&stderr, DONE).len(), 1, "{stderr}");
+    let start = "reaper: waiting for _stack after SIGTERM";
+    assert!(out.waiting.starts_with(start), "{}", out.stderr);
+    assert!(out.waiting.contains("up --supervisor"), "{}", out.stderr);
     // …and shows the supervisor's log, where its own stop names the service it waits for.
     let expected = format!(
         "reaper: waiting for stubborn after SIGTERM (SIGKILL in 1s): pid {service} (sleep 1000)"
     );
-    assert!(stdout.contains(&expected), "{stdout}");
+    assert!(out.stdout.contains(&expected), "{}", out.stdout);
     sandbox.assert_nothing_left();
 }
