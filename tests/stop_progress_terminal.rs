@@ -82,3 +82,25 @@ fn the_live_line_counts_down_names_the_process_and_is_cleared() {
     );
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn parallel_stops_get_a_line_each_and_all_are_cleared() {
+    let sandbox = Sandbox::new();
+    sandbox.start_sh("first", "(trap '' TERM; exec sleep 1000) & wait");
+    sandbox.start_sh("second", "(trap '' TERM; exec sleep 1001) & wait");
+    let output = on_terminal(&sandbox, &["stop", "--all", "--timeout", "2s"]);
+    let raw = String::from_utf8_lossy(&output);
+    for name in ["first", "second"] {
+        let line = format!("stopping {name} (SIGKILL in 1s): pid ");
+        assert!(raw.contains(&line), "{name}: {raw:?}");
+    }
+    let screen = screen(&output);
+    assert!(!screen.contains("stopping "), "cleared:\n{screen}");
+    for name in ["first", "second"] {
+        assert!(
+            screen.contains(&format!("stopped {name} in 2s")),
+            "{name}:\n{screen}"
+        );
+    }
+    sandbox.assert_nothing_left();
+}
