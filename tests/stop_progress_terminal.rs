@@ -62,22 +62,26 @@ fn the_live_line_counts_down_names_the_process_and_is_cleared() {
         .find(|p| p.3.trim_end() == "sleep 1000")
         .expect("the child")
         .0;
-    let output = on_terminal(&sandbox, &["stop", "stubborn", "--timeout", "3s"]);
+    let output = on_terminal(&sandbox, &["stop", "stubborn", "--timeout", "4s"]);
     let raw = String::from_utf8_lossy(&output);
-    let line = format!("stopping stubborn (SIGKILL in 2s): pid {child} (sleep 1000)");
-    assert!(raw.contains(&line), "{raw:?}");
-    assert!(
-        raw.contains("stopping stubborn (SIGKILL in 1s)"),
-        "the countdown ticks: {raw:?}"
-    );
+    let shown: Vec<u32> = (1..=3)
+        .filter(|left| {
+            let line = format!("stopping stubborn (SIGKILL in {left}s): pid {child} (sleep 1000)");
+            raw.contains(&line)
+        })
+        .collect();
+    // Redrawn at least 4 times a second: however busy the machine, more than one second shows.
+    assert!(shown.len() >= 2, "the countdown ticks ({shown:?}): {raw:?}");
     let screen = screen(&output);
     assert!(!screen.contains("stopping stubborn"), "cleared:\n{screen}");
     assert!(
         !screen.contains("reaper: waiting"),
         "no plain lines:\n{screen}"
     );
+    let report = screen.lines().next().unwrap_or_default();
     assert!(
-        screen.starts_with("stopped stubborn in 3s: 2 processes, 1 after SIGTERM, 1 by SIGKILL"),
+        report.starts_with("stopped stubborn in ")
+            && report.ends_with(": 2 processes, 1 after SIGTERM, 1 by SIGKILL"),
         "the report is unchanged:\n{screen}"
     );
     sandbox.assert_nothing_left();
@@ -91,14 +95,14 @@ fn parallel_stops_get_a_line_each_and_all_are_cleared() {
     let output = on_terminal(&sandbox, &["stop", "--all", "--timeout", "2s"]);
     let raw = String::from_utf8_lossy(&output);
     for name in ["first", "second"] {
-        let line = format!("stopping {name} (SIGKILL in 1s): pid ");
+        let line = format!("stopping {name} (SIGKILL in ");
         assert!(raw.contains(&line), "{name}: {raw:?}");
     }
     let screen = screen(&output);
     assert!(!screen.contains("stopping "), "cleared:\n{screen}");
     for name in ["first", "second"] {
         assert!(
-            screen.contains(&format!("stopped {name} in 2s")),
+            screen.contains(&format!("stopped {name} in ")),
             "{name}:\n{screen}"
         );
     }
