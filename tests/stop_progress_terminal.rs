@@ -108,3 +108,14 @@ fn parallel_stops_get_a_line_each_and_all_are_cleared() {
     }
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn a_quick_stop_draws_no_line() {
+    let sandbox = Sandbox::new();
+    sandbox.start_sh("quick", "exec sleep 1000");
+    let output = on_terminal(&sandbox, &["stop", "quick"]);
+    let raw = String::from_utf8_lossy(&output);
+    assert!(raw.starts_with("stopped quick in "), "{raw:?}");
+    assert!(!raw.contains("stopping"), "{raw:?}");
+    sandbox.assert_nothing_left();
+}
