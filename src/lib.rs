@@ -28,7 +28,9 @@
 //! **Stopping** ([`terminate`]) is a plan: graceful signal to every member, wait until the *whole
 //! tree* is gone (pidfd events, re-scanning for processes forked meanwhile), SIGKILL whatever is
 //! left, verify, remove the record. Escalation is decided by the tree being empty, never by the
-//! leader having exited.
+//! leader having exited. A stop still waiting after a second is reported to an observer
+//! ([`terminate::StopObserver`]); the binary installs [`stopwatch`], which shows what it waits
+//! for on stderr.
 //!
 //! **State** ([`state`]) is plain files: `.run/NAME.pid` (the bare pid, for every tool that reads
 //! pid files), `.run/NAME.json` (identity and metadata), written atomically; a lock file per name
@@ -64,6 +66,7 @@ pub mod service;
 pub mod signal;
 pub mod stack;
 pub mod state;
+pub mod stopwatch;
 pub mod supervisor;
 pub mod terminate;
 pub mod text;

@@ -4,10 +4,16 @@
 //! ends processes goes through here: a service's tree ([`Members::Tree`]), an exact list of
 //! verified processes such as a port's holders ([`Members::Exact`]), gracefully or forced
 //! ([`StopPolicy`]).
+//!
+//! A stop still waiting after [`WATCH_AFTER`] is reported to a [`StopObserver`] (what is still
+//! alive, the countdown to SIGKILL, how it ended), so every caller's stops can be watched without
+//! a loop of its own.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -227,6 +233,208 @@ impl StopReport {
     }
 }
 
+/// How long a stop runs before its observer hears of it: most stops end sooner and say nothing.
+pub const WATCH_AFTER: Duration = Duration::from_secs(1);
+/// How often a watched stop reports what is still alive: often enough for a countdown in
+/// seconds to tick smoothly, and the wake-ups are only added for stops being watched.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Hears about stops that take a while: [`StopObserver::waiting`] once a stop has run for
+/// [`WATCH_AFTER`] with something still alive, [`StopObserver::still_alive`] after every poll
+/// from then on, and [`StopObserver::ended`] when it is over. Stops that end sooner are not
+/// reported at all. Called on the stopping thread; stops may run on several threads at once
+/// (tell them apart by [`StopProgress::stop`]).
+pub trait StopObserver: Send + Sync {
+    /// The stop has waited [`WATCH_AFTER`] and some of its targets are still running.
+    fn waiting(&self, progress: &StopProgress<'_>);
+    /// Where the watched stop stands now.
+    fn still_alive(&self, progress: &StopProgress<'_>);
+    /// The watched stop is over.
+    fn ended(&self, end: &StopEnd<'_>);
+}
+
+/// The observer every stop reports to. Process-wide, as a logger is: stops start deep inside
+/// library calls (a restart, a port clean-up, `up`'s shutdown, a `run` timeout), and passing an
+/// observer through each of them would change every signature on the way for one concern.
+static OBSERVER: RwLock<Option<Arc<dyn StopObserver>>> = RwLock::new(None);
+/// Numbers the watched stops of this process.
+static NEXT_STOP: AtomicU64 = AtomicU64::new(1);
+
+/// Makes `observer` hear about every stop from now on (`None`: no stop is reported) and returns
+/// the one it replaces, so a full-screen front end can silence it while it owns the terminal and
+/// put it back afterwards.
+pub fn set_observer(observer: Option<Arc<dyn StopObserver>>) -> Option<Arc<dyn StopObserver>> {
+    let mut slot = OBSERVER
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::mem::replace(&mut slot, observer)
+}
+
+fn current_observer() -> Option<Arc<dyn StopObserver>> {
+    OBSERVER
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
+
+/// Where a watched stop stands.
+#[derive(Debug, Clone)]
+pub struct StopProgress<'a> {
+    /// Which stop of this process (stops on other threads have other numbers).
+    pub stop: u64,
+    /// Time since the stop began.
+    pub elapsed: Duration,
+    /// The targets that were still running when the stop began to be watched, in target order;
+    /// they stay listed (as [`Stage::Done`]) once they are over.
+    pub targets: Vec<TargetProgress<'a>>,
+}
+
+/// Where one target of a watched stop stands.
+#[derive(Debug, Clone)]
+pub struct TargetProgress<'a> {
+    /// Its position among the stop's targets.
+    pub index: usize,
+    /// Its name ([`StopTarget::name`]).
+    pub name: &'a str,
+    /// Its graceful signal.
+    pub signal: Signal,
+    /// What the stop is waiting for.
+    pub stage: Stage,
+    /// Its processes still alive, in pid order.
+    pub alive: Vec<AliveProcess<'a>>,
+}
+
+/// What a target's stop is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The graceful signal was sent; after `remaining`, SIGKILL follows (`escalate`) or the
+    /// processes left are reported still running.
+    Graceful {
+        /// Time left before the grace period ends.
+        remaining: Duration,
+        /// SIGKILL follows the grace period.
+        escalate: bool,
+    },
+    /// SIGKILL was sent `since` ago; waiting for the kernel to finish the processes.
+    Killing {
+        /// Time since SIGKILL.
+        since: Duration,
+    },
+    /// The target's stop is over.
+    Done,
+}
+
+/// A process a watched stop is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AliveProcess<'a> {
+    /// Its pid.
+    pub pid: Pid,
+    /// Its command line (raw: escape it before showing it).
+    pub command: &'a str,
+}
+
+/// How a watched stop ended.
+#[derive(Debug, Clone)]
+pub struct StopEnd<'a> {
+    /// Which stop ([`StopProgress::stop`]).
+    pub stop: u64,
+    /// Time the whole stop took.
+    pub elapsed: Duration,
+    /// For each watched target: its name and how it ended ([`StopReport::summary`], or why
+    /// the stop failed).
+    pub targets: Vec<(&'a str, String)>,
+}
+
+/// A stop's reports to its observer, once it is worth watching.
+struct Watch {
+    observer: Option<Arc<dyn StopObserver>>,
+    stop: u64,
+    /// Indexes of the targets being watched; empty until the stop is watched.
+    watched: Vec<usize>,
+}
+
+impl Watch {
+    fn new(observer: Option<Arc<dyn StopObserver>>) -> Watch {
+        Watch {
+            observer,
+            stop: 0,
+            watched: Vec::new(),
+        }
+    }
+
+    /// How long the loop may sleep before this watch wants to report again (`None`: never).
+    fn next_report(&self, began: Instant, now: Instant) -> Option<Duration> {
+        self.observer.as_ref()?;
+        Some(if self.watched.is_empty() {
+            (began + WATCH_AFTER).saturating_duration_since(now)
+        } else {
+            WATCH_INTERVAL
+        })
+    }
+
+    /// After a round: announces the stop once it has run for [`WATCH_AFTER`] with targets
+    /// still running, and reports on it from then on.
+    fn report(&mut self, plans: &[Plan<'_>], began: Instant, now: Instant) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        let announce = self.watched.is_empty();
+        if announce {
+            if now - began < WATCH_AFTER {
+                return;
+            }
+            self.watched = plans
+                .iter()
+                .enumerate()
+                .filter(|(_, plan)| !matches!(plan.phase, Phase::Done))
+                .map(|(index, _)| index)
+                .collect();
+            if self.watched.is_empty() {
+                return;
+            }
+            self.stop = NEXT_STOP.fetch_add(1, Ordering::Relaxed);
+        }
+        let progress = StopProgress {
+            stop: self.stop,
+            elapsed: now - began,
+            targets: self
+                .watched
+                .iter()
+                .map(|&index| plans[index].progress(index, now))
+                .collect(),
+        };
+        if announce {
+            observer.waiting(&progress);
+        } else {
+            observer.still_alive(&progress);
+        }
+    }
+
+    /// Tells the observer how a watched stop ended: each target's summary, or `error`.
+    fn ended(&self, plans: &[Plan<'_>], began: Instant, error: Option<&io::Error>) {
+        let Some(observer) = self.observer.as_ref().filter(|_| !self.watched.is_empty()) else {
+            return;
+        };
+        let targets = self
+            .watched
+            .iter()
+            .map(|&index| {
+                let plan = &plans[index];
+                let how = match error {
+                    Some(error) => format!("the stop failed: {error}"),
+                    None => plan.report(began).summary(plan.target.policy.signal),
+                };
+                (plan.target.name.as_str(), how)
+            })
+            .collect();
+        observer.ended(&StopEnd {
+            stop: self.stop,
+            elapsed: began.elapsed(),
+            targets,
+        });
+    }
+}
+
 struct Tracked {
     /// Closed once the process has exited, so a stop of thousands of processes holds
     /// descriptors only for the live ones.
@@ -270,6 +478,45 @@ struct Plan<'a> {
 impl Plan<'_> {
     fn live(&self) -> impl Iterator<Item = &Tracked> {
         self.tracked.values().filter(|t| t.pinned.is_some())
+    }
+
+    /// Where this plan (target `index`) stands, for its observer.
+    fn progress(&self, index: usize, now: Instant) -> TargetProgress<'_> {
+        let stage = match self.phase {
+            Phase::Graceful { deadline } => Stage::Graceful {
+                remaining: deadline.saturating_duration_since(now),
+                escalate: self.target.policy.escalate,
+            },
+            Phase::Killing { since } => Stage::Killing { since: now - since },
+            Phase::Done => Stage::Done,
+        };
+        TargetProgress {
+            index,
+            name: &self.target.name,
+            signal: self.target.policy.signal,
+            alive: match stage {
+                Stage::Done => Vec::new(),
+                _ => self
+                    .live()
+                    .map(|t| AliveProcess {
+                        pid: t.pid,
+                        command: &t.command,
+                    })
+                    .collect(),
+            },
+            stage,
+        }
+    }
+
+    /// What happened to this plan's tree so far.
+    fn report(&self, began: Instant) -> StopReport {
+        StopReport {
+            name: self.target.name.clone(),
+            processes: self.ended.clone(),
+            unreaped_zombies: self.unreaped.clone(),
+            elapsed: self.finished.unwrap_or_else(Instant::now) - began,
+            refused: self.refused.clone(),
+        }
     }
 
     /// Reports a member that had exited before it was signalled, once: it is tracked from now
@@ -425,14 +672,23 @@ const DESCRIPTOR_RESERVE: u64 = 64;
 
 /// Stops every target at once, each by its policy — graceful signal, then (when the policy
 /// escalates) SIGKILL after its grace — and reports what happened to each, in target order.
+/// A stop that waits longer than [`WATCH_AFTER`] is reported to the observer set by
+/// [`set_observer`].
 pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
+    stop_trees_observed(targets, current_observer())
+}
+
+/// [`stop_trees`], reporting to `observer` instead of the process-wide one.
+pub fn stop_trees_observed(
+    targets: &[StopTarget],
+    observer: Option<Arc<dyn StopObserver>>,
+) -> io::Result<Vec<StopReport>> {
     let began = Instant::now();
     // One pidfd per live member: beyond this many, members wait for a later round (they are
     // pinned as others exit), never skipped.
     let pin_budget = os::raise_fd_limit()
         .saturating_sub(DESCRIPTOR_RESERVE)
         .max(1) as usize;
-    let mut markers = MarkerCache::default();
     let mut plans: Vec<Plan<'_>> = targets
         .iter()
         .map(|target| Plan {
@@ -462,6 +718,21 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
             unpinned: Vec::new(),
         })
         .collect();
+    let mut watch = Watch::new(observer);
+    let run = run_plans(&mut plans, began, pin_budget, &mut watch);
+    watch.ended(&plans, began, run.as_ref().err());
+    run?;
+    Ok(plans.iter().map(|plan| plan.report(began)).collect())
+}
+
+/// Runs the plans to their end: signal, wait, escalate, verify, round after round.
+fn run_plans(
+    plans: &mut [Plan<'_>],
+    began: Instant,
+    pin_budget: usize,
+    watch: &mut Watch,
+) -> io::Result<()> {
+    let mut markers = MarkerCache::default();
     loop {
         let mut whole = None;
         let mut local = Snapshot::default();
@@ -629,8 +900,9 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
             }
         }
         if plans.iter().all(|p| matches!(p.phase, Phase::Done)) {
-            break;
+            return Ok(());
         }
+        watch.report(plans, began, Instant::now());
         let active = || plans.iter().filter(|p| !matches!(p.phase, Phase::Done));
         let waiting: Vec<&Pinned> = active()
             .flat_map(|p| p.live().filter_map(|t| t.pinned.as_ref()))
@@ -659,20 +931,185 @@ pub fn stop_trees(targets: &[StopTarget]) -> io::Result<Vec<StopReport>> {
                 wait = wait.min(Duration::from_millis(5));
             }
         }
+        if let Some(report_in) = watch.next_report(began, now) {
+            wait = wait.min(report_in);
+        }
         if waiting.is_empty() && watches.is_empty() {
             std::thread::sleep(wait.min(Duration::from_millis(5)));
         } else {
             os::wait_for_events(&waiting, &watches, wait);
         }
     }
-    Ok(plans
-        .into_iter()
-        .map(|plan| StopReport {
-            name: plan.target.name.clone(),
-            processes: plan.ended,
-            unreaped_zombies: plan.unreaped,
-            elapsed: plan.finished.unwrap_or_else(Instant::now) - began,
-            refused: plan.refused,
-        })
-        .collect())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command};
+    use std::sync::Mutex;
+
+    /// What a stop told its observer, in order.
+    #[derive(Default)]
+    struct Recorder {
+        events: Mutex<Vec<String>>,
+        /// Time left before SIGKILL, at each report in the graceful stage.
+        remaining: Mutex<Vec<Duration>>,
+    }
+
+    impl Recorder {
+        fn record(&self, event: String) {
+            self.events.lock().unwrap().push(event);
+        }
+
+        fn progress(&self, kind: &str, progress: &StopProgress<'_>) -> String {
+            let targets: Vec<String> = progress
+                .targets
+                .iter()
+                .map(|t| {
+                    let stage = match t.stage {
+                        Stage::Graceful { remaining, .. } => {
+                            self.remaining.lock().unwrap().push(remaining);
+                            "graceful".to_string()
+                        }
+                        Stage::Killing { .. } => "killing".to_string(),
+                        Stage::Done => "done".to_string(),
+                    };
+                    let alive: Vec<String> = t
+                        .alive
+                        .iter()
+                        .map(|p| format!("{} {}", p.pid, p.command))
+                        .collect();
+                    format!(
+                        "{}#{} {} {stage} [{}]",
+                        t.name,
+                        t.index,
+                        t.signal,
+                        alive.join(", ")
+                    )
+                })
+                .collect();
+            format!("{kind}: {}", targets.join("; "))
+        }
+    }
+
+    impl StopObserver for Recorder {
+        fn waiting(&self, progress: &StopProgress<'_>) {
+            self.record(self.progress("waiting", progress));
+        }
+
+        fn still_alive(&self, progress: &StopProgress<'_>) {
+            self.record(self.progress("alive", progress));
+        }
+
+        fn ended(&self, end: &StopEnd<'_>) {
+            let how: Vec<String> = end
+                .targets
+                .iter()
+                .map(|(n, how)| format!("{n}: {how}"))
+                .collect();
+            self.record(format!("ended: {}", how.join("; ")));
+        }
+    }
+
+    /// A child of this test running `script` under `sh`, killed and reaped on drop.
+    struct Spawned(Child);
+
+    impl Spawned {
+        /// Starts `script`; returns once the shell has exec'd `sleep` (its traps are set).
+        fn sleeping(script: &str) -> Spawned {
+            let child = Spawned(Command::new("sh").args(["-c", script]).spawn().unwrap());
+            let pid = child.0.id();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while os::command_line(pid).is_none_or(|argv| argv.first().is_none_or(|a| a != "sleep"))
+            {
+                assert!(Instant::now() < deadline, "{script} did not start");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            child
+        }
+
+        fn target(&self, name: &str, grace: Duration) -> StopTarget {
+            let info = os::process_info(self.0.id()).expect("alive");
+            StopTarget {
+                name: name.to_string(),
+                members: Members::Exact(vec![ProcessRef::of(&info).unwrap()]),
+                policy: StopPolicy::graceful(Signal::Term, grace),
+            }
+        }
+    }
+
+    impl Drop for Spawned {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Stops `targets` reporting to a recorder, reaping `children` meanwhile (they are ours).
+    fn stop_recorded(
+        targets: &[StopTarget],
+        children: &mut [Spawned],
+    ) -> (Vec<String>, Vec<Duration>) {
+        let recorder = Arc::new(Recorder::default());
+        let observer: Arc<dyn StopObserver> = recorder.clone();
+        std::thread::scope(|scope| {
+            let stop = scope.spawn(|| stop_trees_observed(targets, Some(observer)).unwrap());
+            for child in children.iter_mut() {
+                scope.spawn(move || child.0.wait());
+            }
+            stop.join().unwrap();
+        });
+        let events = recorder.events.lock().unwrap().clone();
+        (events, recorder.remaining.lock().unwrap().clone())
+    }
+
+    #[test]
+    fn a_quick_stop_is_not_reported() {
+        let mut children = [Spawned::sleeping("exec sleep 30")];
+        let target = children[0].target("quick", Duration::from_secs(5));
+        let (events, _) = stop_recorded(&[target], &mut children);
+        assert_eq!(events, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_slow_stop_is_reported_once_then_after_every_poll_then_at_its_end() {
+        let mut children = [
+            Spawned::sleeping("trap '' TERM; exec sleep 31"),
+            Spawned::sleeping("exec sleep 32"),
+        ];
+        let (stubborn, quick) = (children[0].0.id(), children[1].0.id());
+        let targets = [
+            children[0].target("stubborn", Duration::from_secs(3)),
+            children[1].target("quick", Duration::from_secs(5)),
+        ];
+        let (events, remaining) = stop_recorded(&targets, &mut children);
+        let all = events.join("\n");
+        assert_eq!(
+            events[0],
+            format!("waiting: stubborn#0 SIGTERM graceful [{stubborn} sleep 31]"),
+            "the quick target ended before the stop was watched:\n{all}"
+        );
+        assert!(!all.contains(&quick.to_string()), "{all}");
+        let (last, middle) = events[1..].split_last().unwrap();
+        assert!(middle.len() >= 2, "a report after each poll:\n{all}");
+        assert!(
+            middle
+                .iter()
+                .all(|e| e.starts_with("alive: stubborn#0 SIGTERM ")),
+            "{all}"
+        );
+        assert!(
+            remaining.windows(2).all(|w| w[1] <= w[0]) && remaining.last() < remaining.first(),
+            "the countdown moves down: {remaining:?}"
+        );
+        assert!(remaining[0] < Duration::from_secs(2), "{remaining:?}");
+        assert!(
+            last.starts_with("ended: stubborn: stopped stubborn in "),
+            "{all}"
+        );
+        assert!(
+            last.ends_with("1 process, 0 after SIGTERM, 1 by SIGKILL"),
+            "{all}"
+        );
+    }
 }

@@ -178,6 +178,13 @@ type CliResult = Result<u8, CliError>;
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The keeper's stderr is not a person's: its stops stay quiet. `up` and `down` print the
+    // stack's log lines while they wait for its stops, which would tear a live line apart: they
+    // get the plain lines.
+    if !matches!(cli.command, Command::Keeper) {
+        let streams_during_stops = matches!(cli.command, Command::Up(_) | Command::Down(_));
+        reaper::stopwatch::install(!streams_during_stops);
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
@@ -320,6 +327,7 @@ fn signal_arg(text: &str) -> Result<reaper::signal::Signal, String> {
 #[derive(Debug, clap::Args)]
 struct StopArgs {
     /// Time the tree gets to exit after the graceful signal before SIGKILL (10, 10s, 500ms, 2m).
+    /// Past a second, what the stop waits for is shown on stderr.
     #[arg(long, default_value = "10s", value_parser = duration_arg, value_name = "DURATION")]
     timeout: Duration,
     /// Graceful signal sent to every process of the tree.

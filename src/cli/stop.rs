@@ -15,6 +15,10 @@ use super::{
 /// process carrying the service's marker, including setsid daemons), waits until the whole tree
 /// is gone, then SIGKILLs whatever is left, verifies, and removes the record. Processes forked
 /// during the stop are caught too. Prints one line per process ended and how it ended.
+///
+/// A stop still waiting after a second says so on stderr: on a terminal a live line names the
+/// processes still alive and counts down to SIGKILL (cleared when the stop ends); elsewhere one
+/// line when the wait starts and one when it ends.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper stop api
