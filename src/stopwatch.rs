@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use console::{measure_text_width, truncate_str};
@@ -28,17 +28,31 @@ const SPINNER_TICK: Duration = Duration::from_millis(150);
 /// What marks a command cut short.
 const ELLIPSIS: &str = "…";
 
+/// The live lines of this process, once [`install`] chose them.
+static LIVE: OnceLock<MultiProgress> = OnceLock::new();
+
 /// Makes every stop of this process that waits longer than [`terminate::WATCH_AFTER`] show on
-/// stderr: with `live`, a live line when stderr is a terminal (not `TERM=dumb`); plain lines
-/// otherwise. A command whose other output keeps streaming onto the terminal during its stops
-/// passes `live: false`: a line written under a live line tears it apart.
-pub fn install(live: bool) {
-    let observer: Arc<dyn StopObserver> = if live && live_terminal() {
-        Arc::new(LiveLines::new())
+/// stderr: a live line when stderr is a terminal (not `TERM=dumb`); plain lines otherwise. A
+/// command whose other output streams onto the terminal during its stops writes it through
+/// [`suspend`].
+pub fn install() {
+    let observer: Arc<dyn StopObserver> = if live_terminal() {
+        let lines = LiveLines::new();
+        let _ = LIVE.set(lines.lines.clone());
+        Arc::new(lines)
     } else {
         Arc::new(PlainLines)
     };
     terminate::set_observer(Some(observer));
+}
+
+/// Runs `write` with the live lines (if any) taken off the screen and drawn again after it, so
+/// what it prints lands above them instead of tearing them apart.
+pub fn suspend<R>(write: impl FnOnce() -> R) -> R {
+    match LIVE.get() {
+        Some(lines) => lines.suspend(write),
+        None => write(),
+    }
 }
 
 /// True when stderr is a terminal that can redraw a line.

@@ -1,14 +1,17 @@
 //! Stops you can watch, on a terminal: a stop still waiting after a second shows a live line on a
 //! pseudo-terminal naming the process it waits for and counting down to SIGKILL, and the line is
-//! cleared when the stop ends, leaving only the usual report on the screen.
+//! cleared when the stop ends, leaving only the usual report on the screen; lines a command
+//! prints meanwhile (`down` shows the supervisor's) land above it.
 #![cfg(target_os = "linux")]
 
 mod common;
+mod stack_common;
 
 use std::num::NonZeroU16;
 use std::process::Command;
 
 use common::{Sandbox, TOKEN_VAR};
+use stack_common::write_config;
 
 const COLUMNS: NonZeroU16 = NonZeroU16::new(100).unwrap();
 const ROWS: NonZeroU16 = NonZeroU16::new(24).unwrap();
@@ -117,5 +120,32 @@ fn a_quick_stop_draws_no_line() {
     let raw = String::from_utf8_lossy(&output);
     assert!(raw.starts_with("stopped quick in "), "{raw:?}");
     assert!(!raw.contains("stopping"), "{raw:?}");
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn down_prints_the_supervisors_lines_above_its_live_line() {
+    let sandbox = Sandbox::new();
+    write_config(
+        &sandbox,
+        r#"[services.stubborn]
+command = ["sh", "-c", "trap '' TERM; exec sleep 1000"]
+stop_timeout = "3s"
+"#,
+    );
+    sandbox.reaper().args(["up", "-d"]).assert().success();
+    sandbox.note_tree();
+    let output = on_terminal(&sandbox, &["down"]);
+    let raw = String::from_utf8_lossy(&output);
+    assert!(raw.contains("stopping _stack (SIGKILL in "), "{raw:?}");
+    let screen = screen(&output);
+    assert!(!screen.contains("stopping _stack"), "cleared:\n{screen}");
+    // The supervisor's own wait for the service, from its log, is whole on its own line.
+    assert!(
+        screen
+            .lines()
+            .any(|line| line.starts_with("reaper: waiting for stubborn after SIGTERM")),
+        "{screen}"
+    );
     sandbox.assert_nothing_left();
 }

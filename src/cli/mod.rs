@@ -178,12 +178,10 @@ type CliResult = Result<u8, CliError>;
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The keeper's stderr is not a person's: its stops stay quiet. `up` and `down` print the
-    // stack's log lines while they wait for its stops, which would tear a live line apart: they
-    // get the plain lines.
+    // The keeper's stderr is not a person's: its stops stay quiet. `up` and `down`, which print
+    // the stack's lines while they wait for its stops, print them through stopwatch::suspend.
     if !matches!(cli.command, Command::Keeper) {
-        let streams_during_stops = matches!(cli.command, Command::Up(_) | Command::Down(_));
-        reaper::stopwatch::install(!streams_during_stops);
+        reaper::stopwatch::install();
     }
     match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use reaper::stack::control::{self, PsDocument};
 use reaper::stack::{self, LoadError, Located, Stack, checks};
 use reaper::state::StateDir;
+use reaper::stopwatch;
 use reaper::supervisor::ci::CiOptions;
 use reaper::supervisor::up::{self, UpError, UpOptions};
 use reaper::units::format_duration;
@@ -299,7 +300,7 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
     let began = std::time::Instant::now();
     let mut out = io::stdout();
     let code = reaper::supervisor::detach::detach(&state, &stack, &options, cwd, &mut |line| {
-        let _ = writeln!(out, "{line}");
+        let _ = stopwatch::suspend(|| writeln!(out, "{line}"));
     })
     .map_err(up_error)?;
     if code != EXIT_OK {
@@ -351,7 +352,7 @@ pub fn run_down(explicit: Option<&Path>, cwd: &Path, args: DownArgs) -> CliResul
     let mut lines = 0usize;
     let report = control::down(&state, stack.as_ref(), &mut |line| {
         lines += 1;
-        let _ = writeln!(out, "{line}");
+        let _ = stopwatch::suspend(|| writeln!(out, "{line}"));
     })
     .map_err(|e| CliError::new(super::stop::exit_code(&e), e.to_string()))?;
     if lines == 0 {

@@ -95,13 +95,16 @@ impl<W: Write> Printer<W> {
             .chars()
             .map(|c| if c == '\t' { ' ' } else { c })
             .collect();
-        // A closed stdout (the reader went away) must not stop the supervisor.
-        let _ = writeln!(
-            self.out,
-            "{dim}{}{dim:#} {style}{name:<width$} |{style:#} {clean}",
-            clock(),
-            width = self.width
-        );
+        // A closed stdout (the reader went away) must not stop the supervisor. Lines printed
+        // during a stop land above its live line.
+        let (out, width) = (&mut self.out, self.width);
+        let _ = crate::stopwatch::suspend(|| {
+            writeln!(
+                out,
+                "{dim}{}{dim:#} {style}{name:<width$} |{style:#} {clean}",
+                clock()
+            )
+        });
     }
 
     /// A line from the supervisor; a multi-line message becomes several lines.
