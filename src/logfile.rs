@@ -107,6 +107,7 @@ const IDENTITY_CHECK: Duration = Duration::from_secs(1);
 impl LogWriter {
     /// Opens (or creates) `path` and its index for appending. `max_bytes` 0 never rotates.
     pub fn open(path: &Path, max_bytes: u64, keep: u32, timestamps: bool) -> io::Result<Self> {
+        sweep_discarded(path);
         let (index, data, len, identity, generation) = open_for_append(path, 0)?;
         let mut writer = LogWriter {
             path: path.to_path_buf(),
@@ -229,30 +230,20 @@ impl LogWriter {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        let index = index_path(&self.path);
-        let ignore_missing = |result: io::Result<()>| match result {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
-        if self.keep == 0 {
-            ignore_missing(std::fs::remove_file(&self.path))?;
-            ignore_missing(std::fs::remove_file(&index))?;
-        } else {
+        // The oldest kept generation goes first (with `--log-keep 0`, the log itself), so no
+        // rename below lands on an existing file.
+        discard(&rotated_path(&self.path, self.keep))?;
+        if self.keep > 0 {
             // Only the generations there are (numbered without gaps): a rotation costs two
-            // renames per kept file, not per possible one. A rename replaces a name, it never
-            // writes through it: a link planted at `LOG.N` is replaced, not followed.
-            let kept = (1..self.keep)
-                .take_while(|n| std::fs::symlink_metadata(rotated_path(&self.path, *n)).is_ok())
-                .last()
-                .unwrap_or(0);
-            for n in (0..=kept).rev() {
+            // renames per kept file, not per possible one.
+            for n in (0..=rotated_count(&self.path, self.keep - 1)).rev() {
                 let (from, to) = (rotated_path(&self.path, n), rotated_path(&self.path, n + 1));
                 ignore_missing(std::fs::rename(&from, &to))?;
                 ignore_missing(std::fs::rename(index_path(&from), index_path(&to)))?;
             }
         }
         // Index first: whoever opens the new `LOG` finds its index already there.
-        self.index = files::create_new(&index)?;
+        self.index = files::create_new(&index_path(&self.path))?;
         let next = self.generation.map_or(0, |n| n + 1);
         write_header(&mut self.index, next)?;
         self.generation = Some(next);
@@ -260,6 +251,69 @@ impl LogWriter {
         self.identity = Handle::from_file(self.data.try_clone()?)?;
         self.len = 0;
         Ok(())
+    }
+}
+
+fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// What a discarded generation is renamed to before it is deleted (`NAME.log.removed-…`).
+const REMOVED_INFIX: &str = ".removed-";
+
+/// Deletes the generation at `data` and its index, moving both to unique names first: Windows
+/// deletes a file that a follower holds open only once the follower closes it, and until then
+/// the name stays taken (a new `LOG` could not be created, nor a rename land on `LOG.N`). A
+/// rename never writes through a name: a link planted at `LOG.N` is moved, not followed.
+fn discard(data: &Path) -> io::Result<()> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut removed = data.as_os_str().to_owned();
+    removed.push(format!("{REMOVED_INFIX}{}-{nanos}", std::process::id()));
+    let removed = PathBuf::from(removed);
+    for (from, to) in [
+        (data.to_path_buf(), removed.clone()),
+        (index_path(data), index_path(&removed)),
+    ] {
+        match std::fs::rename(&from, &to) {
+            Ok(()) => std::fs::remove_file(&to)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes what a writer killed between the two steps of [`discard`] left of `log`: names made
+/// by [`discard`] only (`LOG.removed-PID-NANOS`, and its `.idx`), never another service's log.
+fn sweep_discarded(log: &Path) {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name()) else {
+        return;
+    };
+    let mut prefix = name.to_owned();
+    prefix.push(REMOVED_INFIX);
+    let made_by_discard = |file: &std::ffi::OsStr| {
+        file.as_encoded_bytes()
+            .strip_prefix(prefix.as_encoded_bytes())
+            .map(|rest| rest.strip_suffix(b".idx").unwrap_or(rest))
+            .is_some_and(|rest| {
+                !rest.is_empty() && rest.iter().all(|b| b.is_ascii_digit() || *b == b'-')
+            })
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if made_by_discard(&entry.file_name()) {
+            // On Windows, a file a follower still holds is already being deleted: ignored.
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -860,10 +914,13 @@ impl LogFollower {
             // Rotated: whatever was written before the rename is in the index by now.
             generation.read_new(&mut found.lines, false)?;
             // The generation after it; when it is gone (rotated past `--log-keep`, or deleted),
-            // the log itself, and the lines in between are reported missing.
+            // the oldest one kept after it, and the lines in between are reported missing.
             let position = position_of(&self.path, &generation.identity)?;
-            let next = position.map_or(0, |n| n - 1);
-            match Generation::open(&rotated_path(&self.path, next))? {
+            let next = match position {
+                Some(n) => Generation::open(&rotated_path(&self.path, n - 1))?,
+                None => oldest_after(&self.path, generation.generation)?,
+            };
+            match next {
                 Some(next) => {
                     found.missed |= match (generation.generation, next.generation) {
                         (Some(read), Some(next)) => next != read + 1,
@@ -877,6 +934,31 @@ impl LogFollower {
         }
         Ok(found)
     }
+}
+
+/// The oldest generation of `log` kept that came after generation `read`; the log itself
+/// when none did, or when `read` is unknown.
+fn oldest_after(log: &Path, read: Option<u64>) -> io::Result<Option<Generation>> {
+    if let Some(read) = read {
+        for n in (1..=rotated_count(log, MAX_KEEP)).rev() {
+            let Some(kept) = Generation::open(&rotated_path(log, n))? else {
+                continue;
+            };
+            if kept.generation.is_some_and(|kept| kept > read) {
+                return Ok(Some(kept));
+            }
+        }
+    }
+    Generation::open(log)
+}
+
+/// How many rotated generations `LOG.1`, `LOG.2`, … follow each other without a gap, at most
+/// `up_to`.
+fn rotated_count(log: &Path, up_to: u32) -> u32 {
+    (1..=up_to)
+        .take_while(|n| std::fs::symlink_metadata(rotated_path(log, *n)).is_ok())
+        .last()
+        .unwrap_or(0)
 }
 
 /// The `N` of the rotated `LOG.N` that `identity` is now, if it still exists.
@@ -989,35 +1071,96 @@ mod tests {
     fn a_follower_says_when_it_fell_behind_and_only_then() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("svc.log");
-        // Windows (as wine runs it) gives a follower of `--log-keep 0` one line twice at a
-        // rotation: only keep 1 is held to this there (README, "Logs").
-        let keeps: &[u32] = if cfg!(windows) { &[1] } else { &[0, 1] };
-        for &keep in keeps {
+        let texts = |found: &Followed| -> Vec<String> {
+            found.lines.iter().map(|l| l.text().to_string()).collect()
+        };
+        for keep in [0, 1] {
             let mut writer = LogWriter::open(&log, 16, keep, false).unwrap();
             let mut follower = LogFollower::from_end(&log).unwrap();
-            // One rotation per write; polled after each: nothing is missed, even with no
-            // rotated file kept (the follower holds the file it reads).
+            // One rotation per write; polled after each: nothing is missed or repeated, even
+            // with no rotated file kept (the follower holds the file it reads).
             for i in 0..5 {
+                let line = format!("line {i:07}");
                 writer
-                    .write(Stream::Stdout, format!("line {i:07}\n").as_bytes())
+                    .write(Stream::Stdout, format!("{line}\n").as_bytes())
                     .unwrap();
                 let found = follower.poll().unwrap();
                 assert!(!found.missed, "keep {keep}");
-                assert_eq!(found.lines.len(), 1, "keep {keep}");
+                assert_eq!(texts(&found), [line], "keep {keep}");
             }
-            if cfg!(windows) {
-                // Known gap: under wine, a follower more than `keep` files behind neither gets
-                // every line nor says it missed some (README, "Logs"). Not asserted there yet.
-                continue;
-            }
-            // Three rotations between two polls with at most one file kept: some are missed.
+            // Three rotations between two polls with at most one file kept: the first is
+            // missed, and said so; what is still kept is read.
             for i in 0..3 {
                 writer
                     .write(Stream::Stdout, format!("line {i:07}\n").as_bytes())
                     .unwrap();
             }
-            assert!(follower.poll().unwrap().missed, "keep {keep}");
+            let found = follower.poll().unwrap();
+            assert!(found.missed, "keep {keep}");
+            let kept: Vec<String> = (2 - keep..3).map(|i| format!("line {i:07}")).collect();
+            assert_eq!(texts(&found), kept, "keep {keep}");
         }
+    }
+
+    /// The files in `dir`, sorted.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_follower_that_stops_reading_neither_stops_rotation_nor_leaves_files_behind() {
+        for keep in [0, 1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("svc.log");
+            let mut writer = LogWriter::open(&log, 16, keep, false).unwrap();
+            writer.write(Stream::Stdout, b"line 0000000\n").unwrap();
+            // Holds the first generation open, then falls behind by ten rotations.
+            let mut follower = LogFollower::from_end(&log).unwrap();
+            for i in 1..=10 {
+                writer
+                    .write(Stream::Stdout, format!("line {i:07}\n").as_bytes())
+                    .unwrap();
+            }
+            let lines = read_log(&log, None, |_| true).unwrap();
+            let texts: Vec<&str> = lines.iter().map(LogLine::text).collect();
+            let kept_from = 10 - keep as usize;
+            let expected: Vec<String> = (kept_from..=10).map(|i| format!("line {i:07}")).collect();
+            assert_eq!(texts, expected, "keep {keep}: rotated every write, no note");
+            let found = follower.poll().unwrap();
+            assert!(found.missed, "keep {keep}");
+            assert_eq!(found.lines, lines, "keep {keep}: every line still kept");
+            drop(follower);
+            let mut expected = vec!["svc.log".to_string(), "svc.log.idx".to_string()];
+            for n in 1..=keep {
+                expected.extend([format!("svc.log.{n}"), format!("svc.log.{n}.idx")]);
+            }
+            expected.sort();
+            assert_eq!(names_in(dir.path()), expected, "keep {keep}");
+        }
+    }
+
+    #[test]
+    fn a_writer_removes_what_a_killed_rotation_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("svc.log");
+        for left in [
+            "svc.log.removed-41-1765000000",
+            "svc.log.removed-41-1765000000.idx",
+        ] {
+            std::fs::write(dir.path().join(left), "old\n").unwrap();
+        }
+        // Another service's log whose name starts the same way is not touched.
+        std::fs::write(dir.path().join("svc.log.removed-x.log"), "other\n").unwrap();
+        LogWriter::open(&log, 0, 1, false).unwrap();
+        assert_eq!(
+            names_in(dir.path()),
+            ["svc.log", "svc.log.idx", "svc.log.removed-x.log"]
+        );
     }
 
     #[test]
