@@ -1102,6 +1102,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_follower_racing_the_writer_repeats_nothing_and_reports_every_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("svc.log");
+        let mut writer = LogWriter::open(&log, 64, 2, false).unwrap();
+        let mut follower = LogFollower::from_end(&log).unwrap();
+        const LINES: u32 = 3000;
+        let writing = std::thread::spawn(move || {
+            for i in 1..=LINES {
+                writer
+                    .write(Stream::Stdout, format!("{i}\n").as_bytes())
+                    .unwrap();
+            }
+        });
+        let mut last = 0;
+        while last < LINES {
+            let found = follower.poll().unwrap();
+            for line in &found.lines {
+                let number: u32 = line
+                    .text()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("not a line the writer wrote: {line:?}"));
+                assert!(number > last, "line {number} after line {last}");
+                assert!(
+                    number == last + 1 || found.missed,
+                    "lines {} to {} missed without saying so",
+                    last + 1,
+                    number - 1
+                );
+                last = number;
+            }
+        }
+        writing.join().unwrap();
+    }
+
     /// The files in `dir`, sorted.
     fn names_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
