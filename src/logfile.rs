@@ -10,12 +10,15 @@
 //! shown in the file: `logs --json`, `--since` and `--until` work on every log.
 //!
 //! **Rotation** is by rename, done by the writer between two writes (a line is never split):
+//! the oldest kept generation (`LOG` itself with `--log-keep 0`) is renamed aside and deleted,
 //! `LOG.(N-1)` → `LOG.N`, …, `LOG` → `LOG.1`, each data file before its index, then a new index
 //! and a new `LOG` are created (index first). The service never holds the file (it writes to a
 //! pipe the keeper reads), so nothing is written to a renamed file and nothing is lost on disk.
 //! A follower holds its generation open, reads it to the end once the name points elsewhere, and
 //! then finds the next generation by comparing file identities, across any number of rotations;
-//! only a follower that falls more than `--log-keep` files behind misses output, and it says so.
+//! only a follower that falls more than `--log-keep` files behind misses output, says so, and
+//! goes on with the oldest generation kept. No rename lands on an existing name and no name is
+//! deleted in place, because Windows keeps a deleted file's name until its last reader closes it.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -232,7 +235,7 @@ impl LogWriter {
     fn rotate(&mut self) -> io::Result<()> {
         // The oldest kept generation goes first (with `--log-keep 0`, the log itself), so no
         // rename below lands on an existing file.
-        discard(&rotated_path(&self.path, self.keep))?;
+        discard_generation(&self.path, &rotated_path(&self.path, self.keep))?;
         if self.keep > 0 {
             // Only the generations there are (numbered without gaps): a rotation costs two
             // renames per kept file, not per possible one.
@@ -264,32 +267,37 @@ fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
 /// What a discarded generation is renamed to before it is deleted (`NAME.log.removed-…`).
 const REMOVED_INFIX: &str = ".removed-";
 
-/// Deletes the generation at `data` and its index, moving both to unique names first: Windows
-/// deletes a file that a follower holds open only once the follower closes it, and until then
-/// the name stays taken (a new `LOG` could not be created, nor a rename land on `LOG.N`). A
-/// rename never writes through a name: a link planted at `LOG.N` is moved, not followed.
-fn discard(data: &Path) -> io::Result<()> {
+/// A new name beside `log` for a file about to be deleted: `LOG.removed-PID-NANOS`.
+fn aside_name(log: &Path) -> PathBuf {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let mut removed = data.as_os_str().to_owned();
-    removed.push(format!("{REMOVED_INFIX}{}-{nanos}", std::process::id()));
-    let removed = PathBuf::from(removed);
-    for (from, to) in [
-        (data.to_path_buf(), removed.clone()),
-        (index_path(data), index_path(&removed)),
-    ] {
-        match std::fs::rename(&from, &to) {
-            Ok(()) => std::fs::remove_file(&to)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+    let mut name = log.as_os_str().to_owned();
+    name.push(format!("{REMOVED_INFIX}{}-{nanos}", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// Deletes `file`, renaming it to `aside` first: Windows deletes a file that a follower holds
+/// open only once the follower closes it, and until then the name stays taken (a new `LOG`
+/// could not be created there, nor a rename land on it). A rename never writes through a
+/// name: a link planted at `LOG.N` is moved, not followed.
+fn discard(file: &Path, aside: &Path) -> io::Result<()> {
+    match std::fs::rename(file, aside) {
+        Ok(()) => std::fs::remove_file(aside),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
-    Ok(())
+}
+
+/// Deletes the generation at `data` of `log` and its index.
+fn discard_generation(log: &Path, data: &Path) -> io::Result<()> {
+    let aside = aside_name(log);
+    discard(data, &aside)?;
+    discard(&index_path(data), &index_path(&aside))
 }
 
 /// Deletes what a writer killed between the two steps of [`discard`] left of `log`: names made
-/// by [`discard`] only (`LOG.removed-PID-NANOS`, and its `.idx`), never another service's log.
+/// by [`aside_name`] only (`LOG.removed-PID-NANOS`, and its `.idx`), never another service's log.
 fn sweep_discarded(log: &Path) {
     let (Some(dir), Some(name)) = (log.parent(), log.file_name()) else {
         return;
@@ -345,10 +353,7 @@ fn open_for_append(
     // An index that covers more than the data belongs to a log deleted since (the data file
     // was deleted alone): it starts again.
     if last_indexed_end(&index_path(path)) > len {
-        match std::fs::remove_file(index_path(path)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        discard(&index_path(path), &index_path(&aside_name(path)))?;
     }
     let mut index = files::open_append(&index_path(path))?;
     let generation = if index.metadata()?.len() == 0 {
@@ -1183,11 +1188,9 @@ mod tests {
     fn a_writer_removes_what_a_killed_rotation_left_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("svc.log");
-        for left in [
-            "svc.log.removed-41-1765000000",
-            "svc.log.removed-41-1765000000.idx",
-        ] {
-            std::fs::write(dir.path().join(left), "old\n").unwrap();
+        let left = aside_name(&log);
+        for file in [index_path(&left), left] {
+            std::fs::write(file, "old\n").unwrap();
         }
         // Another service's log whose name starts the same way is not touched.
         std::fs::write(dir.path().join("svc.log.removed-x.log"), "other\n").unwrap();
