@@ -337,9 +337,27 @@ fn write_header(index: &mut File, generation: u64) -> io::Result<()> {
 fn read_header(index: &mut impl BufRead) -> io::Result<Option<u64>> {
     let mut first = String::new();
     index.read_line(&mut first)?;
-    Ok(first
-        .strip_prefix(GENERATION_HEADER)
-        .and_then(|n| n.trim_end().parse().ok()))
+    Ok(header_generation(&first))
+}
+
+/// The generation `line` names if it is a whole header line.
+fn header_generation(line: &str) -> Option<u64> {
+    line.strip_suffix('\n')?
+        .strip_prefix(GENERATION_HEADER)?
+        .parse()
+        .ok()
+}
+
+/// The entry a whole index line holds; a header, when `generation` is not known yet (the
+/// index was opened between its creation and its header), sets it.
+fn index_line(generation: &mut Option<u64>, line: &str) -> Option<Entry> {
+    if generation.is_none() {
+        if let Some(named) = header_generation(line) {
+            *generation = Some(named);
+            return None;
+        }
+    }
+    Entry::parse(line.trim_end())
 }
 
 /// A log and its index opened for appending: index, data, data length, data identity and
@@ -684,6 +702,7 @@ impl Generation {
                         let mut reader = BufReader::new(file);
                         generation = read_header(&mut reader)?;
                         if generation.is_none() {
+                            // Entries, or a header being written: read as they come.
                             reader.seek(SeekFrom::Start(0))?;
                         }
                         index = Some(reader);
@@ -719,7 +738,7 @@ impl Generation {
             Some(index) => {
                 let mut line = String::new();
                 while index.read_line(&mut line)? > 0 && line.ends_with('\n') {
-                    if let Some(entry) = Entry::parse(line.trim_end()) {
+                    if let Some(entry) = index_line(&mut self.generation, &line) {
                         self.offset = self.offset.max(entry.end);
                     }
                     line.clear();
@@ -740,7 +759,7 @@ impl Generation {
                 if read == 0 || !self.partial_entry.ends_with('\n') {
                     break;
                 }
-                let entry = Entry::parse(self.partial_entry.trim_end());
+                let entry = index_line(&mut self.generation, &self.partial_entry);
                 self.partial_entry.clear();
                 let Some(entry) = entry else { continue };
                 if entry.end > self.offset {
@@ -1131,6 +1150,24 @@ mod tests {
         let texts: Vec<&str> = found.lines.iter().map(LogLine::text).collect();
         assert_eq!(texts, ["line 0000001", "line 0000002"]);
         assert!(!found.missed);
+    }
+
+    #[test]
+    fn a_generation_opened_before_its_header_is_written_learns_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("svc.log");
+        std::fs::write(&log, "a\n").unwrap();
+        // The writer has created the index and not yet written its header.
+        std::fs::write(index_path(&log), "#genera").unwrap();
+        let mut generation = Generation::open(&log).unwrap().unwrap();
+        assert_eq!(generation.generation, None);
+        let mut index = files::open_append(&index_path(&log)).unwrap();
+        index.write_all(b"tion 7\n2 err 0 0\n").unwrap();
+        let mut lines = Vec::new();
+        generation.read_new(&mut lines, false).unwrap();
+        assert_eq!(generation.generation, Some(7));
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].text(), lines[0].stream), ("a", Stream::Stderr));
     }
 
     #[test]
