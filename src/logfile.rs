@@ -96,7 +96,9 @@ pub struct LogWriter {
     data: File,
     index: File,
     len: u64,
-    rotation_failed: bool,
+    /// After a failed rotation, the length at which it is tried again (the log grows on until
+    /// then: another `max_bytes`).
+    retry_rotation_at: Option<u64>,
     /// The file `data` is, to notice a log deleted or replaced under the writer.
     identity: Handle,
     /// This file's number in the sequence of rotations (unknown for an index without a header).
@@ -120,7 +122,7 @@ impl LogWriter {
             data,
             index,
             len,
-            rotation_failed: false,
+            retry_rotation_at: None,
             identity,
             generation,
             checked: Instant::now(),
@@ -156,9 +158,13 @@ impl LogWriter {
             let part = self.fitting(rest);
             if part == 0 {
                 if let Err(e) = self.rotate() {
-                    // Rotation is given up, and the log grows on.
-                    self.rotation_failed = true;
-                    self.note(&format!("log not rotated (it grows on): {e}"))?;
+                    // Not tried again before the note and the rest of this write are in.
+                    self.retry_rotation_at = Some(u64::MAX);
+                    self.note(&format!(
+                        "log not rotated (it grows on; tried again after another {} bytes): {e}",
+                        self.max_bytes
+                    ))?;
+                    self.retry_rotation_at = Some(self.len + self.max_bytes);
                 }
                 continue;
             }
@@ -173,7 +179,7 @@ impl LogWriter {
     /// How many bytes of `lines` (whole lines) go into the current file before it must rotate:
     /// 0 when it must rotate first; at least one line into an empty file, however long.
     fn fitting(&self, lines: &[u8]) -> usize {
-        if self.max_bytes == 0 || self.rotation_failed {
+        if self.max_bytes == 0 || self.retry_rotation_at.is_some_and(|at| self.len < at) {
             return lines.len();
         }
         let room = usize::try_from(self.max_bytes.saturating_sub(self.len)).unwrap_or(usize::MAX);
@@ -253,6 +259,7 @@ impl LogWriter {
         self.data = files::create_new(&self.path)?;
         self.identity = Handle::from_file(self.data.try_clone()?)?;
         self.len = 0;
+        self.retry_rotation_at = None;
         Ok(())
     }
 }
@@ -282,6 +289,12 @@ fn aside_name(log: &Path) -> PathBuf {
 /// could not be created there, nor a rename land on it). A rename never writes through a
 /// name: a link planted at `LOG.N` is moved, not followed.
 fn discard(file: &Path, aside: &Path) -> io::Result<()> {
+    if std::fs::symlink_metadata(file).is_ok_and(|meta| meta.is_dir()) {
+        return Err(io::Error::other(format!(
+            "{} is a directory (remove it)",
+            file.display()
+        )));
+    }
     match std::fs::rename(file, aside) {
         Ok(()) => std::fs::remove_file(aside),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -1168,6 +1181,49 @@ mod tests {
         assert_eq!(generation.generation, Some(7));
         assert_eq!(lines.len(), 1);
         assert_eq!((lines[0].text(), lines[0].stream), ("a", Stream::Stderr));
+    }
+
+    #[test]
+    fn a_failed_rotation_is_tried_again_once_the_log_has_grown_by_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("svc.log");
+        let mut writer = LogWriter::open(&log, 16, 1, false).unwrap();
+        // A directory where the oldest kept file is: the rotation fails, and says why.
+        std::fs::create_dir(rotated_path(&log, 1)).unwrap();
+        let lines: Vec<String> = (0..8).map(|i| format!("line {i:07}\n")).collect();
+        for line in &lines[..2] {
+            writer.write(Stream::Stdout, line.as_bytes()).unwrap();
+        }
+        let texts = || -> Vec<String> {
+            let read = std::fs::read_to_string(&log).unwrap();
+            read.lines().map(str::to_string).collect()
+        };
+        let first = texts();
+        assert_eq!(first.len(), 3, "{first:?}");
+        assert!(
+            first[1].starts_with(
+                "[reaper keeper] log not rotated (it grows on; tried again after another 16 bytes)"
+            ) && first[1].ends_with("svc.log.1 is a directory (remove it)"),
+            "{first:?}"
+        );
+        // Tried again once the log has grown by another 16 bytes (one note per try, however
+        // long the note itself is), and again while the directory is there.
+        for line in &lines[2..4] {
+            writer.write(Stream::Stdout, line.as_bytes()).unwrap();
+        }
+        let notes = texts()
+            .iter()
+            .filter(|l| l.starts_with("[reaper keeper] log not rotated"))
+            .count();
+        assert_eq!(notes, 2);
+        // Removed: the next try works.
+        std::fs::remove_dir(rotated_path(&log, 1)).unwrap();
+        for line in &lines[4..] {
+            writer.write(Stream::Stdout, line.as_bytes()).unwrap();
+        }
+        assert_eq!(texts().last().unwrap(), "line 0000007");
+        assert!(std::fs::metadata(rotated_path(&log, 1)).unwrap().is_file());
+        assert!(std::fs::metadata(&log).unwrap().len() <= 16);
     }
 
     #[test]
