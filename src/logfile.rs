@@ -1315,11 +1315,11 @@ mod tests {
             std::fs::write(file, "old\n").unwrap();
         }
         // Another service's log whose name starts the same way is not touched.
-        std::fs::write(dir.path().join("svc.log.removed-x.log"), "other\n").unwrap();
+        std::fs::write(dir.path().join("svc.log.removed-1-2.log"), "other\n").unwrap();
         LogWriter::open(&log, 0, 1, false).unwrap();
         assert_eq!(
             names_in(dir.path()),
-            ["svc.log", "svc.log.idx", "svc.log.removed-x.log"]
+            ["svc.log", "svc.log.idx", "svc.log.removed-1-2.log"]
         );
     }
 
