@@ -115,6 +115,7 @@ pub const TRUST_ENV: &str = "REAPER_TRUST_STATE_DIR";
 /// - `reaper` and `zombie-detection`: `.logs/NAME.log` is the action log or `reaper watch`'s log.
 ///
 /// The other files (`NAME.json`, `NAME.pid`, `NAME.env`, `.locks/NAME`, `NAME.log.N`,
+/// `NAME.log.removed-PID-NANOS` (a discarded generation on its way out),
 /// dot-files such as `.stack.json`) cannot collide: no name starts with a dot, and each
 /// suffix is distinct.
 pub fn validate_name(name: &str) -> Result<(), StateError> {
