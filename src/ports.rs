@@ -12,14 +12,19 @@
 //! makes the kernel format every socket as text). Listeners are cheap: the kernel walks its
 //! small listening table. Every other TCP state (connections, TIME-WAIT) means a walk of the
 //! whole established-connections hash table, whose size grows with the host's memory (about
-//! 0.3 ms per walk here, whatever the number of sockets); IPv4 and IPv6 are read in one walk
-//! (the older `inet_diag` request), and for a free port the walk is skipped altogether: a
-//! plain bind (no `SO_REUSEADDR`) succeeding on the IPv4 and IPv6 wildcard addresses proves
-//! that no TCP socket of any state uses the port.
+//! 1 ms per walk here, 262,144 buckets, whatever the number of sockets); IPv4 and IPv6 are
+//! read in one walk (the older `inet_diag` request), only the states reaper shows are asked
+//! for (asking for all makes Linux 6.5+ walk its bind table too), and for a free port the walk
+//! is skipped altogether: a plain bind (no `SO_REUSEADDR`) succeeding on the IPv4 and IPv6
+//! wildcard addresses proves that no TCP socket of any state uses the port.
 //!
 //! *Owners.* No kernel interface maps a socket to its processes; the only way is every
-//! process's fd table (`/proc/PID/fd`), and on a busy host that scan is nearly all of the time.
-//! It is done only when the tables show a socket that can have an owner (never for a free port
+//! process's fd table (`/proc/PID/fd`), and on a busy host that scan is nearly all of the time:
+//! the kernel's own cost is about 8 µs per process (open, list, close) and 2.4 µs per fd
+//! (`readlinkat`) here, as much as a C program doing only that takes (`fstatat` instead of
+//! `readlinkat`, or probing fd numbers instead of listing them, cost the same). No process is
+//! skipped by the socket's user: forked workers that changed user (nginx, sshd) and
+//! processes handed the socket (systemd socket activation) hold it too. It is done only when the tables show a socket that can have an owner (never for a free port
 //! or one with only TIME-WAIT sockets); it reads each fd table with raw `getdents64` and
 //! `readlinkat` relative to the directory (no path walk, no allocation per fd), skips the
 //! `getdents64` that would return nothing, stops reading a process's fds once it holds every

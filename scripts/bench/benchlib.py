@@ -12,22 +12,24 @@ def reaper_bin():
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "reaper")
 
 
+def carries_token(pid, live_only=False):
+    """True when process `pid` carries REAPER_BENCH_TOKEN=TOKEN (with live_only: and is no zombie)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            if f"REAPER_BENCH_TOKEN={TOKEN}".encode() not in f.read().split(b"\0"):
+                return False
+        if live_only:
+            with open(f"/proc/{pid}/stat") as s:
+                if s.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return False
+        return True
+    except OSError:
+        return False
+
+
 def leftovers(live_only=False):
     """Pids of processes carrying REAPER_BENCH_TOKEN=TOKEN (with live_only, not zombies)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if f"REAPER_BENCH_TOKEN={TOKEN}".encode() not in f.read().split(b"\0"):
-                    continue
-            if live_only:
-                with open(f"/proc/{pid}/stat") as s:
-                    if s.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        continue
-            found.append(int(pid))
-        except OSError:
-            pass
-    return found
+    return [int(pid) for pid in filter(str.isdigit, os.listdir("/proc")) if carries_token(pid, live_only)]
 
 
 def run(args, env, check=True):
