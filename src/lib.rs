@@ -67,4 +67,5 @@ pub mod state;
 pub mod supervisor;
 pub mod terminate;
 pub mod text;
+pub mod ui;
 pub mod units;

@@ -437,7 +437,7 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
             },
             s.rss_bytes
                 .filter(|_| s.processes > 0)
-                .map_or_else(dash, output::human_bytes),
+                .map_or_else(dash, reaper::units::format_size),
             s.containment
                 .as_ref()
                 .filter(|_| s.pid.is_some())

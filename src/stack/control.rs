@@ -304,6 +304,9 @@ pub struct PsEntry {
     pub processes: usize,
     /// Resident memory of its tree, in bytes.
     pub rss_bytes: Option<u64>,
+    /// CPU use of its live tree, averaged over the tree's lifetime, in percent of one core (as
+    /// `reaper status` shows it).
+    pub cpu_percent: Option<f64>,
     /// How its last run ended.
     pub last_exit: Option<String>,
     /// Why it failed, if it did.
@@ -408,6 +411,7 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
                 probe,
                 processes: record_status.map_or(0, |s| s.processes),
                 rss_bytes: record_status.and_then(|s| s.rss_bytes),
+                cpu_percent: record_status.and_then(|s| s.cpu_percent),
                 last_exit: last.and_then(|e| e.last_exit.clone()),
                 message: last.and_then(|e| e.message.clone()),
                 last_trigger: last.and_then(|e| e.last_trigger.clone()),

@@ -1,0 +1,141 @@
+//! The collection thread: looks at the state dir on a timer with the same calls `reaper ps` and
+//! `reaper status` make, and follows each service's log file as the keeper writes it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::logfile::{LogFollower, LogLine, Stream};
+use crate::stack::control;
+use crate::state::{SUPERVISOR_NAME, StateDir};
+
+use super::Event;
+use super::model::{MAX_LINES, NewLine, Overview, SUPERVISOR_SOURCE, clean_text};
+
+/// How often the services are looked at (a process-table scan and the probes).
+pub const OVERVIEW_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the logs are read.
+pub const LOG_INTERVAL: Duration = Duration::from_millis(100);
+/// Lines of each log shown when the UI first sees it.
+const INITIAL_TAIL: usize = 200;
+
+/// What the UI looks at.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A stack's services, as `reaper ps` shows them (its status file exists).
+    Stack(StateDir),
+    /// Services started with `reaper start`, as `reaper status` shows them.
+    Records(StateDir),
+}
+
+impl Source {
+    /// The state dir it reads.
+    pub fn state(&self) -> &StateDir {
+        match self {
+            Source::Stack(state) | Source::Records(state) => state,
+        }
+    }
+
+    /// One look at the services.
+    pub fn overview(&self) -> Result<Overview, String> {
+        match self {
+            Source::Stack(state) => control::ps(state, None)
+                .map(|document| Overview::of_stack(&document))
+                .map_err(|e| e.to_string()),
+            Source::Records(state) => crate::service::status(state, None)
+                .map(|mut statuses| {
+                    statuses.retain(|s| s.name != SUPERVISOR_NAME);
+                    Overview::of_records(&statuses)
+                })
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// A log being followed.
+struct Tail {
+    path: PathBuf,
+    follower: LogFollower,
+}
+
+fn new_line(source: &str, line: &LogLine) -> NewLine {
+    NewLine {
+        source: source.to_string(),
+        time: line.time,
+        text: clean_text(line.text()),
+        stderr: line.stream == Stream::Stderr,
+    }
+}
+
+/// Starts following `path` as `source`; returns its last lines.
+fn follow(
+    tails: &mut BTreeMap<String, Tail>,
+    source: &str,
+    path: PathBuf,
+    found: &mut Vec<NewLine>,
+) {
+    if tails.get(source).is_some_and(|t| t.path == path) {
+        return;
+    }
+    let Ok((follower, lines)) = LogFollower::with_tail(&path, Some(INITIAL_TAIL), |_| true, false)
+    else {
+        // Not written yet: the next look tries again.
+        return;
+    };
+    found.extend(lines.iter().map(|line| new_line(source, line)));
+    tails.insert(source.to_string(), Tail { path, follower });
+}
+
+/// Starts the collection thread; it ends once `events` has no receiver. `supervisor_log`: a
+/// detached supervisor's own log, shown as [`SUPERVISOR_SOURCE`].
+pub fn spawn(
+    source: Source,
+    supervisor_log: Option<PathBuf>,
+    events: Sender<Event>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ui-collect".to_string())
+        .spawn(move || collect(&source, supervisor_log, &events))
+}
+
+fn collect(source: &Source, supervisor_log: Option<PathBuf>, events: &Sender<Event>) {
+    let mut tails: BTreeMap<String, Tail> = BTreeMap::new();
+    let mut last_overview: Option<Instant> = None;
+    loop {
+        let mut found = Vec::new();
+        if last_overview.is_none_or(|at| at.elapsed() >= OVERVIEW_INTERVAL) {
+            last_overview = Some(Instant::now());
+            let overview = source.overview();
+            if let Ok(overview) = &overview {
+                if let Some(path) = &supervisor_log {
+                    follow(&mut tails, SUPERVISOR_SOURCE, path.clone(), &mut found);
+                }
+                for service in &overview.services {
+                    if let Some(path) = &service.log {
+                        follow(&mut tails, &service.name, path.clone(), &mut found);
+                    }
+                }
+            }
+            if events.send(Event::Overview(overview)).is_err() {
+                return;
+            }
+        }
+        for (name, tail) in &mut tails {
+            if let Ok(followed) = tail.follower.poll() {
+                found.extend(followed.lines.iter().map(|line| new_line(name, line)));
+            }
+        }
+        if !found.is_empty() {
+            // Interleave by the time the keepers wrote them (stable: one log keeps its order).
+            found.sort_by_key(|line| line.time);
+            let excess = found.len().saturating_sub(MAX_LINES);
+            found.drain(..excess);
+            if events.send(Event::Lines(found)).is_err() {
+                return;
+            }
+        }
+        std::thread::sleep(LOG_INTERVAL);
+    }
+}
