@@ -186,7 +186,7 @@ pub struct CheckArgs {
   reaper schema > reaper.schema.json")]
 pub struct SchemaArgs {}
 
-fn state_for(
+pub(super) fn state_for(
     explicit: Option<&Path>,
     cwd: &Path,
     located: Option<&Located>,
@@ -321,7 +321,7 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
 
 /// The stack, if its configuration can be found and read; problems are warnings here, since
 /// `down` and `ps` work from the records alone.
-fn optional_stack(
+pub(super) fn optional_stack(
     file: Option<&Path>,
     cwd: &Path,
 ) -> Result<(Option<Located>, Option<Stack>), CliError> {

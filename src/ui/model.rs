@@ -346,9 +346,27 @@ impl App {
         self.overview.services.get(self.selected)
     }
 
-    /// Takes a new overview, keeping the selection on the same service.
-    pub fn set_overview(&mut self, overview: Overview) {
+    /// Takes a new overview, keeping the selection on the same service. A service that was
+    /// listed and is no longer (its record was removed by a stop) stays in its place as
+    /// `stopped`, so it can still be selected and started again.
+    pub fn set_overview(&mut self, mut overview: Overview) {
         let name = self.selected_service().map(|s| s.name.clone());
+        for (index, old) in self.overview.services.iter().enumerate() {
+            if !overview.services.iter().any(|s| s.name == old.name) {
+                let gone = ServiceRow {
+                    state: "stopped".to_string(),
+                    health: None,
+                    pid: None,
+                    uptime_secs: None,
+                    cpu_percent: None,
+                    rss_bytes: None,
+                    ports: Vec::new(),
+                    ..old.clone()
+                };
+                let at = index.min(overview.services.len());
+                overview.services.insert(at, gone);
+            }
+        }
         for service in &overview.services {
             self.source_index(&service.name);
         }

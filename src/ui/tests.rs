@@ -113,6 +113,28 @@ fn the_selection_stays_on_its_service_when_the_list_changes() {
 }
 
 #[test]
+fn a_service_whose_record_went_away_stays_listed_as_stopped() {
+    let mut app = app((100, 24), true);
+    press(&mut app, KeyCode::Char('j'));
+    app.set_overview(Overview {
+        headline: String::new(),
+        services: vec![row("db", "ready", Some(1)), row("worker", "crashed", None)],
+    });
+    let names: Vec<&str> = app
+        .overview
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["db", "api", "worker"]);
+    let api = app.selected_service().unwrap();
+    assert_eq!(
+        (api.name.as_str(), api.state.as_str(), api.pid),
+        ("api", "stopped", None)
+    );
+}
+
+#[test]
 fn r_s_and_shift_s_act_on_the_selected_service_once_at_a_time() {
     let mut app = app((100, 24), true);
     press(&mut app, KeyCode::Char('j'));
