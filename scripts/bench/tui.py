@@ -67,6 +67,7 @@ class Ui:
             os.execve(exe, [exe, "ui"], env)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
         self.bytes = 0
+        self.frames = 0
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self):
@@ -78,6 +79,8 @@ class Ui:
             if not chunk:
                 return
             self.bytes += len(chunk)
+            # ratatui ends every frame by hiding the cursor.
+            self.frames += chunk.count(b"\x1b[?25l")
 
     def cpu_percent(self, seconds):
         t0, c0 = time.monotonic(), cpu_seconds(self.pid)
@@ -110,12 +113,18 @@ def main():
                      f"echo {name} up; exec sleep 1000"], env)
             ui = Ui(exe, env)
             time.sleep(3)  # warm-up: first look, initial log tails, first frames
+            drawn, frames = ui.bytes, ui.frames
             idle_cpu = ui.cpu_percent(args.idle)
+            idle_drawn_per_second = (ui.bytes - drawn) / args.idle
+            idle_frames_per_second = (ui.frames - frames) / args.idle
             idle_rss = peak_rss_mb(ui.pid)
 
             code = PRODUCER.format(rate=args.rate, seconds=args.flood)
             run([exe, "start", "flood", "--min-uptime", "0", "--", sys.executable, "-c", code], env)
+            drawn, frames = ui.bytes, ui.frames
             flood_cpu = ui.cpu_percent(args.flood)
+            drawn_per_second = (ui.bytes - drawn) / args.flood
+            frames_per_second = (ui.frames - frames) / args.flood
             log = os.path.join(state, ".logs", "flood.log")
             deadline = time.monotonic() + 60
             summary = None
@@ -139,6 +148,8 @@ def main():
         ("UI CPU at idle (% of one core)", f"{idle_cpu:.2f}", "< 2"),
         ("UI peak RSS at idle (MB)", f"{idle_rss:.1f}", "< 15"),
         (f"UI CPU during {args.rate:,} lines/s (% of one core)", f"{flood_cpu:.1f}", "-"),
+        ("frames drawn at idle / in the flood (per s)", f"{idle_frames_per_second:.1f} / {frames_per_second:.1f}", "flood <= 20"),
+        ("screen updates at idle / in the flood (KB/s)", f"{idle_drawn_per_second / 1024:.1f} / {drawn_per_second / 1024:.1f}", "-"),
         ("UI peak RSS after the flood (MB)", f"{flood_rss:.1f}", "-"),
         ("lines printed / lines on disk", f"{printed:,} / {on_disk:,}", "equal"),
         ("producer's time for them", achieved, f"{args.flood} s"),
