@@ -98,3 +98,27 @@ fn sigterm_gives_the_terminal_back_and_leaves_services_running() {
     sandbox.reaper().args(["stop", "solo"]).assert().success();
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn two_uis_attach_at_once_and_show_raw_bytes_and_escapes_harmlessly() {
+    let sandbox = Sandbox::new();
+    sandbox.start_sh(
+        "noisy",
+        r"printf 'bad \377\376 bytes\n\033[2J\033[31mred\033[0m bell\007\n'; exec sleep 1000",
+    );
+    let mut first = Pty::reaper(&sandbox, &["ui"]);
+    let mut second = Pty::reaper(&sandbox, &["ui"]);
+    for ui in [&mut first, &mut second] {
+        ui.wait_for("noisy | bad \u{fffd}\u{fffd} bytes");
+        // The clear-screen and colour codes were removed, not obeyed: the UI is still drawn.
+        ui.wait_for("noisy | red bell");
+        ui.wait_for("1 of 1 managed services running");
+    }
+    first.send("q");
+    assert_eq!(first.exit_code(), 0);
+    second.send("\u{3}");
+    assert_eq!(second.exit_code(), 0, "Ctrl-C quits too");
+    assert!(pid_of(&status(&sandbox), "noisy").is_some());
+    sandbox.reaper().args(["stop", "noisy"]).assert().success();
+    sandbox.assert_nothing_left();
+}
