@@ -68,7 +68,7 @@ pub fn run(explicit: Option<&Path>, cwd: &Path, args: Args) -> CliResult {
     let ended = ui::attach(source.clone(), supervisor_log(&state), ui::color_wanted())
         .map_err(|e| CliError::new(EXIT_FAILURE, format!("the terminal UI failed: {e}")))?;
     let running = source
-        .overview()
+        .overview(false)
         .map(|o| o.services.iter().filter(|s| s.pid.is_some()).count())
         .unwrap_or(0);
     let why = match ended {

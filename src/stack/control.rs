@@ -340,6 +340,17 @@ fn probe_health(probe: &str) -> Option<bool> {
 /// The state of the stack: the supervisor's status file merged with the services' records and
 /// a live probe of each running service.
 pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateError> {
+    ps_probing(state, stack, true)
+}
+
+/// [`ps`]; with `probe` false, no service is probed and every `health` is `None` (a caller
+/// that looks often probes less often than it looks, so services' logs are not filled with
+/// probe requests).
+pub fn ps_probing(
+    state: &StateDir,
+    stack: Option<&Stack>,
+    probe: bool,
+) -> Result<PsDocument, StateError> {
     let current = status::read(state);
     let alive = current.as_ref().is_some_and(StackStatus::supervisor_alive);
     let supervised = current.as_ref().filter(|_| alive);
@@ -427,7 +438,7 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
         let handles: Vec<_> = services
             .iter()
             .map(|s| {
-                let probe = s.probe.clone().filter(|_| s.processes > 0);
+                let probe = s.probe.clone().filter(|_| probe && s.processes > 0);
                 scope.spawn(move || probe.and_then(|p| probe_health(&p)))
             })
             .collect();

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::logfile::{LogFollower, LogLine, Stream};
+use crate::process::Pid;
 use crate::stack::control;
 use crate::state::{SUPERVISOR_NAME, StateDir};
 
@@ -16,6 +17,9 @@ use super::model::{MAX_LINES, NewLine, Overview, SUPERVISOR_SOURCE, clean_text};
 
 /// How often the services are looked at (a process-table scan and the probes).
 pub const OVERVIEW_INTERVAL: Duration = Duration::from_millis(500);
+/// How often running services' readiness probes run (an HTTP probe is a request the service
+/// logs: every look would fill its log).
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the logs are read.
 pub const LOG_INTERVAL: Duration = Duration::from_millis(100);
 /// Lines of each log shown when the UI first sees it.
@@ -38,10 +42,10 @@ impl Source {
         }
     }
 
-    /// One look at the services.
-    pub fn overview(&self) -> Result<Overview, String> {
+    /// One look at the services; `probe`: run the stack's readiness probes (else no health).
+    pub fn overview(&self, probe: bool) -> Result<Overview, String> {
         match self {
-            Source::Stack(state) => control::ps(state, None)
+            Source::Stack(state) => control::ps_probing(state, None, probe)
                 .map(|document| Overview::of_stack(&document))
                 .map_err(|e| e.to_string()),
             Source::Records(state) => crate::service::status(state, None)
@@ -103,11 +107,27 @@ pub fn spawn(
 fn collect(source: &Source, supervisor_log: Option<PathBuf>, events: &Sender<Event>) {
     let mut tails: BTreeMap<String, Tail> = BTreeMap::new();
     let mut last_overview: Option<Instant> = None;
+    let mut last_probe: Option<Instant> = None;
+    // Health from the last probe, by service and pid: kept until the pid changes.
+    let mut health: BTreeMap<String, (Option<Pid>, Option<String>)> = BTreeMap::new();
     loop {
         let mut found = Vec::new();
         if last_overview.is_none_or(|at| at.elapsed() >= OVERVIEW_INTERVAL) {
             last_overview = Some(Instant::now());
-            let overview = source.overview();
+            let probe = last_probe.is_none_or(|at| at.elapsed() >= PROBE_INTERVAL);
+            if probe {
+                last_probe = last_overview;
+            }
+            let mut overview = source.overview(probe);
+            if let Ok(overview) = &mut overview {
+                for service in &mut overview.services {
+                    if probe {
+                        health.insert(service.name.clone(), (service.pid, service.health.clone()));
+                    } else if let Some((pid, known)) = health.get(&service.name) {
+                        service.health = known.clone().filter(|_| *pid == service.pid);
+                    }
+                }
+            }
             if let Ok(overview) = &overview {
                 if let Some(path) = &supervisor_log {
                     follow(&mut tails, SUPERVISOR_SOURCE, path.clone(), &mut found);
