@@ -92,6 +92,21 @@ fn follow(
     tails.insert(source.to_string(), Tail { path, follower });
 }
 
+/// Health by service: the pid it was probed at and the result.
+type KnownHealth = BTreeMap<String, (Option<Pid>, Option<String>)>;
+
+/// After a probing look, remembers each service's health; after one without probes, gives each
+/// service the health last probed, as long as its pid is the same.
+fn carry_health(known: &mut KnownHealth, overview: &mut Overview, probed: bool) {
+    for service in &mut overview.services {
+        if probed {
+            known.insert(service.name.clone(), (service.pid, service.health.clone()));
+        } else if let Some((pid, health)) = known.get(&service.name) {
+            service.health = health.clone().filter(|_| *pid == service.pid);
+        }
+    }
+}
+
 /// Starts the collection thread; it ends once `events` has no receiver. `supervisor_log`: a
 /// detached supervisor's own log, shown as [`SUPERVISOR_SOURCE`].
 pub fn spawn(
@@ -109,7 +124,7 @@ fn collect(source: &Source, supervisor_log: Option<PathBuf>, events: &Sender<Eve
     let mut last_overview: Option<Instant> = None;
     let mut last_probe: Option<Instant> = None;
     // Health from the last probe, by service and pid: kept until the pid changes.
-    let mut health: BTreeMap<String, (Option<Pid>, Option<String>)> = BTreeMap::new();
+    let mut health = KnownHealth::new();
     loop {
         let mut found = Vec::new();
         if last_overview.is_none_or(|at| at.elapsed() >= OVERVIEW_INTERVAL) {
@@ -120,13 +135,7 @@ fn collect(source: &Source, supervisor_log: Option<PathBuf>, events: &Sender<Eve
             }
             let mut overview = source.overview(probe);
             if let Ok(overview) = &mut overview {
-                for service in &mut overview.services {
-                    if probe {
-                        health.insert(service.name.clone(), (service.pid, service.health.clone()));
-                    } else if let Some((pid, known)) = health.get(&service.name) {
-                        service.health = known.clone().filter(|_| *pid == service.pid);
-                    }
-                }
+                carry_health(&mut health, overview, probe);
             }
             if let Ok(overview) = &overview {
                 if let Some(path) = &supervisor_log {
@@ -157,5 +166,45 @@ fn collect(source: &Source, supervisor_log: Option<PathBuf>, events: &Sender<Eve
             }
         }
         std::thread::sleep(LOG_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::model::ServiceRow;
+
+    fn overview(pid: Option<Pid>, health: Option<&str>) -> Overview {
+        Overview {
+            headline: String::new(),
+            services: vec![ServiceRow {
+                name: "api".to_string(),
+                state: "ready".to_string(),
+                health: health.map(str::to_string),
+                pid,
+                uptime_secs: None,
+                restarts: 0,
+                cpu_percent: None,
+                rss_bytes: None,
+                ports: Vec::new(),
+                containment: None,
+                log: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn health_is_carried_between_probes_until_the_pid_changes() {
+        let mut known = KnownHealth::new();
+        carry_health(&mut known, &mut overview(Some(7), Some("healthy")), true);
+        let mut same = overview(Some(7), None);
+        carry_health(&mut known, &mut same, false);
+        assert_eq!(same.services[0].health.as_deref(), Some("healthy"));
+        let mut restarted = overview(Some(8), None);
+        carry_health(&mut known, &mut restarted, false);
+        assert_eq!(
+            restarted.services[0].health, None,
+            "a new run is not known healthy"
+        );
     }
 }
