@@ -294,7 +294,7 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
         ci,
     };
     if !args.detach {
-        return up::run(&state, &stack, &options).map_err(up_error);
+        return up::run(&state, &stack, &options, None).map_err(up_error);
     }
     let began = std::time::Instant::now();
     let mut out = io::stdout();

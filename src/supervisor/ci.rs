@@ -47,6 +47,7 @@ pub fn exit_code(code: Option<i32>, signal: Option<i32>) -> u8 {
 }
 
 /// The CI decisions of one run of `up`.
+#[derive(Debug)]
 pub(super) struct CiRun {
     options: CiOptions,
     deadline: Option<Instant>,
@@ -144,7 +145,7 @@ impl CiRun {
             match ports::lookup(port, state) {
                 Ok(report) if report.held => leaks.push(format!(
                     "port {port} is still held by {}",
-                    super::up::holders_of(&report)
+                    super::worker::holders_of(&report)
                 )),
                 Ok(_) => {}
                 Err(e) => leaks.push(format!("cannot check port {port}: {e}")),

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::up::{LOG_KEEP, LOG_MAX_BYTES, TICK, UpError, UpOptions, log_len};
+use super::up::{TICK, UpError, UpOptions};
+use super::worker::{LOG_KEEP, LOG_MAX_BYTES, log_len};
 use crate::os::{self, Pinned};
 use crate::service::{self, StartError, StartRequest};
 use crate::stack::probe::LogTail;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::printer::Printer;
-use super::up::{UpError, UpOptions, stop_options};
+use super::up::{UpError, UpOptions};
+use super::worker::stop_options;
 use crate::ports;
 use crate::service;
 use crate::signal::Signal;

@@ -1,20 +1,24 @@
 //! The supervisor's output: service lines and its own events, prefixed with the time and an
-//! aligned, coloured name.
+//! aligned, coloured name, written to the sink it is given (stdout in `reaper up`, memory in
+//! tests). While a front end is attached ([`Printer::attach`]), the supervisor's own lines go to
+//! it instead and service output is not printed (the front end reads the logs itself).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::link::FrontEnd;
 use crate::os;
 
 /// Prefix of the supervisor's own lines.
 pub const SUPERVISOR_PREFIX: &str = "reaper";
 
 /// Prints lines as `HH:MM:SS.mmm name | text`, names aligned and coloured (on a terminal).
-pub struct Printer {
-    out: anstream::AutoStream<io::Stdout>,
+pub struct Printer<W: Write = anstream::AutoStream<io::Stdout>> {
+    out: W,
     width: usize,
     styles: BTreeMap<String, anstyle::Style>,
+    front_end: Option<Box<dyn FrontEnd>>,
 }
 
 const PALETTE: &[anstyle::AnsiColor] = &[
@@ -31,8 +35,16 @@ const PALETTE: &[anstyle::AnsiColor] = &[
 ];
 
 impl Printer {
-    /// A printer for these service names (colours are assigned in this order).
+    /// A printer to stdout for these service names (colours are assigned in this order; plain
+    /// off a terminal).
     pub fn new(names: &[String]) -> Printer {
+        Printer::to(anstream::stdout(), names)
+    }
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer to `out` for these service names (colours are assigned in this order).
+    pub fn to(out: W, names: &[String]) -> Printer<W> {
         let width = names
             .iter()
             .map(|n| n.chars().count())
@@ -49,14 +61,34 @@ impl Printer {
         }
         styles.insert(SUPERVISOR_PREFIX.to_string(), anstyle::Style::new().bold());
         Printer {
-            out: anstream::stdout(),
+            out,
             width,
             styles,
+            front_end: None,
         }
     }
 
-    /// One line of a service's output (or, with [`SUPERVISOR_PREFIX`], of the supervisor).
-    pub fn line(&mut self, name: &str, text: &str) {
+    /// From now on the supervisor's lines go to `front_end`, and service output is not printed.
+    pub fn attach(&mut self, front_end: Box<dyn FrontEnd>) {
+        self.front_end = Some(front_end);
+    }
+
+    /// Gives the terminal back: the attached front end (if any) restores it and is dropped, and
+    /// lines are printed again.
+    pub fn release(&mut self) {
+        if let Some(mut front_end) = self.front_end.take() {
+            front_end.release();
+        }
+    }
+
+    /// One line of a service's output; not printed while a front end is attached.
+    pub fn output(&mut self, name: &str, text: &str) {
+        if self.front_end.is_none() {
+            self.line(name, text);
+        }
+    }
+
+    fn line(&mut self, name: &str, text: &str) {
         let style = self.styles.get(name).copied().unwrap_or_default();
         let dim = anstyle::Style::new().dimmed();
         let clean: String = text
@@ -75,7 +107,10 @@ impl Printer {
     /// A line from the supervisor; a multi-line message becomes several lines.
     pub fn event(&mut self, text: &str) {
         for line in text.lines() {
-            self.line(SUPERVISOR_PREFIX, line);
+            match self.front_end.as_mut() {
+                Some(front_end) => front_end.supervisor_line(line),
+                None => self.line(SUPERVISOR_PREFIX, line),
+            }
         }
     }
 
@@ -102,7 +137,63 @@ pub fn clock() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// A front end that remembers what it was given.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl FrontEnd for Recorder {
+        fn supervisor_line(&mut self, text: &str) {
+            self.0.lock().unwrap().push(text.to_string());
+        }
+        fn release(&mut self) {
+            self.0.lock().unwrap().push("<released>".into());
+        }
+    }
+
+    fn plain(out: Vec<u8>) -> String {
+        anstream::adapter::strip_str(&String::from_utf8(out).unwrap()).to_string()
+    }
+
+    fn names() -> Vec<String> {
+        vec!["web".into()]
+    }
+
+    #[test]
+    fn writes_prefixed_lines_to_its_sink() {
+        let mut printer = Printer::to(Vec::new(), &names());
+        printer.event("two\nlines");
+        printer.output("web", "a\tb");
+        let text = plain(printer.out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].ends_with("reaper | two"), "{text}");
+        assert!(lines[1].ends_with("reaper | lines"), "{text}");
+        assert!(lines[2].contains("web    |"), "{text}");
+        assert!(lines[2].ends_with(" a b"), "{text}");
+    }
+
+    #[test]
+    fn an_attached_front_end_takes_the_supervisor_lines_and_no_output() {
+        let recorder = Recorder::default();
+        let mut printer = Printer::to(Vec::new(), &names());
+        printer.attach(Box::new(recorder.clone()));
+        printer.event("web is ready\nsecond");
+        printer.output("web", "service output");
+        assert!(printer.out.is_empty());
+        printer.release();
+        printer.event("stopping");
+        printer.release();
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            ["web is ready", "second", "<released>"]
+        );
+        let text = plain(printer.out);
+        assert!(text.ends_with("reaper | stopping\n"), "{text}");
+    }
 
     #[test]
     fn clock_has_milliseconds() {

@@ -6,9 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::ci::exit_code;
-use super::up::{
-    Ctx, EXIT_RECORD_WAIT, Launch, TICK, stop_options, wait_exit_record, with_log_tail,
-};
+use super::up::TICK;
+use super::worker::{Ctx, EXIT_RECORD_WAIT, Launch, stop_options, wait_exit_record, with_log_tail};
 use crate::os;
 use crate::service::describe_exit;
 use crate::stack::control::stop_names;

@@ -13,10 +13,15 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::up::{Ctx, stop_options};
+use std::sync::Arc;
+
+use super::dispatch::Event;
+use super::printer::Printer;
+use super::worker::{Ctx, Reply, holders_of, stop_options};
 use crate::ports;
 use crate::stack::control::stop_names;
-use crate::stack::{Service, Watch};
+use crate::stack::{Service, Stack, Watch};
+use crate::state::StateDir;
 
 /// How often, at most, a port is looked at while waiting for it to be free.
 const PORT_POLL: Duration = Duration::from_millis(10);
@@ -112,7 +117,7 @@ fn watch_roots(root: &Path, patterns: &[String]) -> BTreeMap<PathBuf, RecursiveM
 /// (reaper's own `.run/` and `.logs/`, which change all the time). `changed(index, path)` is
 /// called from the watcher's thread once a service's files have been quiet for its debounce,
 /// with the first path that changed.
-pub(super) fn start(
+fn start(
     root: &Path,
     state_dirs: Vec<PathBuf>,
     targets: Vec<(usize, Watch)>,
@@ -199,10 +204,67 @@ fn debounce_loop(
     }
 }
 
+/// Starts the file watcher for `services` (the stack's, in the loop's order) that have `watch`,
+/// reporting changes as [`Event::FileChanged`]; says what it watches, or why it cannot.
+pub(super) fn watch_stack(
+    stack: &Stack,
+    state: &StateDir,
+    services: &[&Service],
+    reply: &Reply,
+    printer: &mut Printer,
+) -> Option<FileWatch> {
+    let targets: Vec<(usize, Watch)> = services
+        .iter()
+        .enumerate()
+        .filter_map(|(index, spec)| Some((index, spec.watch.clone()?)))
+        .collect();
+    if targets.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|(index, _)| services[*index].name.as_str())
+        .collect();
+    let reply = reply.clone();
+    let changed = move |index, path| reply.send(Event::FileChanged(index, path));
+    let dirs = vec![state.run_dir(), state.log_dir()];
+    match start(&stack.root, dirs, targets, changed) {
+        Ok(watching) => {
+            printer.event(&format!("watching files of {}", names.join(", ")));
+            Some(watching)
+        }
+        Err(e) => {
+            printer.event(&format!(
+                "warning: cannot watch files ({e}); restart on change is off"
+            ));
+            None
+        }
+    }
+}
+
+/// Stops `services` (index, spec, port) for a restart on change on a thread of its own, then
+/// reports [`Event::RestartStopped`] with what [`stop_for_restart`] noted.
+pub(super) fn spawn_restart(
+    ctx: &Arc<Ctx>,
+    reply: &Reply,
+    services: Vec<(usize, Service, Option<u16>)>,
+) {
+    let (ctx, reply) = (ctx.clone(), reply.clone());
+    std::thread::spawn(move || {
+        let indices = services.iter().map(|(index, ..)| *index).collect();
+        let specs: Vec<(Service, Option<u16>)> = services
+            .into_iter()
+            .map(|(_, spec, port)| (spec, port))
+            .collect();
+        let notes = stop_for_restart(&ctx, &specs);
+        reply.send(Event::RestartStopped(indices, notes));
+    });
+}
+
 /// Stops `services` (each with the port it had) one by one in the order given (dependents
 /// first), then waits until each port is free again, at most the service's stop timeout. Returns
 /// what was stopped and each port that stayed busy, in words.
-pub(super) fn stop_for_restart(ctx: &Ctx, services: &[(Service, Option<u16>)]) -> Vec<String> {
+fn stop_for_restart(ctx: &Ctx, services: &[(Service, Option<u16>)]) -> Vec<String> {
     let mut notes = Vec::new();
     for (spec, _) in services {
         for report in stop_names(&ctx.state, vec![spec.name.clone()], stop_options(spec)) {
@@ -225,7 +287,7 @@ pub(super) fn stop_for_restart(ctx: &Ctx, services: &[(Service, Option<u16>)]) -
                 notes.push(format!(
                     "port {port} of {} is still held by {}",
                     spec.name,
-                    super::up::holders_of(&report)
+                    holders_of(&report)
                 ));
             }
         }
