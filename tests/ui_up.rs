@@ -45,6 +45,41 @@ fn up_on_a_terminal_restarts_the_second_service_with_j_r_and_q_stops_the_stack()
     ui.wait_for(&format!("second | second run {restarted}"));
     sandbox.note_tree();
 
+    // s stops it as `reaper stop` does; S asks the supervisor to start it again.
+    ui.send("s");
+    ui.wait_for("stopped second");
+    assert_eq!(pid_of(&ps(&sandbox), "second"), None);
+    // The supervisor starts only a service it has seen end.
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(30),
+        || {
+            let ps = ps(&sandbox);
+            let state = ps["services"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["name"] == "second"))
+                .map(|s| s["state"].clone());
+            matches!(
+                state.as_ref().and_then(|s| s.as_str()),
+                Some("stopped" | "exited" | "crashed")
+            )
+        }
+    ));
+    ui.send("S");
+    ui.wait_for("asked the supervisor to start second");
+    let mut started = None;
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(30), || {
+            started = pid_of(&ps(&sandbox), "second");
+            started.is_some()
+        }),
+        "S did not start second again; the screen:\n{}",
+        ui.screen()
+    );
+    let started = started.unwrap();
+    assert_ne!(started, restarted);
+    ui.wait_for(&format!("second | second run {started}"));
+    sandbox.note_tree();
+
     ui.send("q");
     assert_eq!(ui.exit_code(), 0);
     let screen = ui.screen();
