@@ -6,7 +6,8 @@ Usage: scripts/bench/tui.py [--idle SECONDS] [--flood SECONDS] [--rate LINES_PER
 (builds the release binary first)
 
 1. Idle: after a warm-up, the UI's CPU time over --idle seconds (all its threads: the collection
-   thread looks at the services every 500 ms and reads the logs every 100 ms), as a percentage of
+   thread looks at the services every second, probes them every 5 s and reads the logs every
+   100 ms), as a percentage of
    one core, and its peak resident memory (VmHWM).
 2. Flood: one more service prints --rate lines per second for --flood seconds while the UI
    follows the log of all services. The UI draws at most 20 frames a second and keeps the last

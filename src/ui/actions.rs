@@ -14,6 +14,7 @@ use crate::supervisor::link::{Controller, Request};
 use crate::units::format_duration;
 
 use super::Event;
+use super::collect::Hurry;
 
 /// Who starts a stopped service again.
 #[derive(Clone)]
@@ -30,6 +31,7 @@ pub struct Actions {
     state: StateDir,
     starter: Starter,
     events: Sender<Event>,
+    hurry: Hurry,
     /// Start requests of the services this UI stopped: their records are gone after the stop.
     remembered: Arc<Mutex<HashMap<String, StartRequest>>>,
 }
@@ -47,12 +49,14 @@ fn done(events: &Sender<Event>, name: &str, result: Result<String, String>) {
 }
 
 impl Actions {
-    /// Actions on the services of `state`, reporting to `events`.
-    pub fn new(state: StateDir, starter: Starter, events: Sender<Event>) -> Actions {
+    /// Actions on the services of `state`, reporting to `events`; `hurry` makes their effect
+    /// show at once.
+    pub fn new(state: StateDir, starter: Starter, events: Sender<Event>, hurry: Hurry) -> Actions {
         Actions {
             state,
             starter,
             events,
+            hurry,
             remembered: Arc::default(),
         }
     }
@@ -63,10 +67,12 @@ impl Actions {
         work: impl FnOnce(&Actions, &str) -> Result<String, String> + Send + 'static,
     ) {
         let actions = self.clone();
+        self.hurry.now();
         let spawned = std::thread::Builder::new()
             .name("ui-action".to_string())
             .spawn(move || {
                 let result = work(&actions, &name);
+                actions.hurry.now();
                 done(&actions.events, &name, result);
             });
         if let Err(e) = spawned {
@@ -128,6 +134,11 @@ impl Actions {
         });
     }
 
+    /// Something happened (the supervisor said so): look at the services again soon.
+    pub fn look_again(&self) {
+        self.hurry.now();
+    }
+
     /// What `q` does: asks the foreground supervisor to stop the stack (the UI stays until the
     /// supervisor takes the terminal back); true when the UI ends now (`reaper ui`, or the
     /// supervisor is gone).
@@ -142,6 +153,7 @@ impl Actions {
     pub fn start(&self, name: String) {
         if let Starter::Supervisor(controller) = &self.starter {
             let sent = controller.send(Request::Start(name.clone()));
+            self.hurry.now();
             let result = if sent {
                 Ok(format!("asked the supervisor to start {name}"))
             } else {

@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc::Sender;
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::logfile::{LogFollower, LogLine, Stream};
@@ -15,8 +14,13 @@ use crate::state::{SUPERVISOR_NAME, StateDir};
 use super::Event;
 use super::model::{MAX_LINES, NewLine, Overview, SUPERVISOR_SOURCE, clean_text};
 
-/// How often the services are looked at (a process-table scan and the probes).
-pub const OVERVIEW_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the services are looked at while nothing happens. A look scans the process table,
+/// so its cost grows with the machine's processes (most of the UI's idle CPU).
+pub const IDLE_OVERVIEW_INTERVAL: Duration = Duration::from_secs(1);
+/// How often they are looked at for [`BUSY_FOR`] after an action began or ended.
+pub const BUSY_OVERVIEW_INTERVAL: Duration = Duration::from_millis(250);
+/// How long looks stay frequent after an action.
+pub const BUSY_FOR: Duration = Duration::from_secs(5);
 /// How often running services' readiness probes run (an HTTP probe is a request the service
 /// logs: every look would fill its log).
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
@@ -107,27 +111,62 @@ fn carry_health(known: &mut KnownHealth, overview: &mut Overview, probed: bool) 
     }
 }
 
+/// Makes the collection thread look at once, and often for [`BUSY_FOR`]: an action began or
+/// ended, and its effect should show without waiting for the idle interval.
+#[derive(Debug, Clone)]
+pub struct Hurry(Sender<()>);
+
+impl Hurry {
+    /// Asks for a look now.
+    pub fn now(&self) {
+        let _ = self.0.send(());
+    }
+}
+
 /// Starts the collection thread; it ends once `events` has no receiver. `supervisor_log`: a
 /// detached supervisor's own log, shown as [`SUPERVISOR_SOURCE`].
 pub fn spawn(
     source: Source,
     supervisor_log: Option<PathBuf>,
     events: Sender<Event>,
-) -> std::io::Result<JoinHandle<()>> {
+) -> std::io::Result<Hurry> {
+    let (hurry, hurried) = mpsc::channel();
     std::thread::Builder::new()
         .name("ui-collect".to_string())
-        .spawn(move || collect(&source, supervisor_log, &events))
+        .spawn(move || collect(&source, supervisor_log, &events, &hurried))?;
+    Ok(Hurry(hurry))
 }
 
-fn collect(source: &Source, supervisor_log: Option<PathBuf>, events: &Sender<Event>) {
+/// The interval between looks: short until `busy_until`.
+fn overview_interval(busy_until: Option<Instant>, now: Instant) -> Duration {
+    if busy_until.is_some_and(|until| now < until) {
+        BUSY_OVERVIEW_INTERVAL
+    } else {
+        IDLE_OVERVIEW_INTERVAL
+    }
+}
+
+fn collect(
+    source: &Source,
+    supervisor_log: Option<PathBuf>,
+    events: &Sender<Event>,
+    hurried: &Receiver<()>,
+) {
     let mut tails: BTreeMap<String, Tail> = BTreeMap::new();
     let mut last_overview: Option<Instant> = None;
     let mut last_probe: Option<Instant> = None;
     // Health from the last probe, by service and pid: kept until the pid changes.
     let mut health = KnownHealth::new();
+    // Services are starting when the UI opens: look often from the start.
+    let mut busy_until = Some(Instant::now() + BUSY_FOR);
     loop {
         let mut found = Vec::new();
-        if last_overview.is_none_or(|at| at.elapsed() >= OVERVIEW_INTERVAL) {
+        if hurried.try_iter().count() > 0 {
+            busy_until = Some(Instant::now() + BUSY_FOR);
+            last_overview = None;
+        }
+        let interval = overview_interval(busy_until, Instant::now());
+        if last_overview.is_none_or(|at| at.elapsed() >= interval) {
             last_overview = Some(Instant::now());
             let probe = last_probe.is_none_or(|at| at.elapsed() >= PROBE_INTERVAL);
             if probe {
@@ -191,6 +230,20 @@ mod tests {
                 log: None,
             }],
         }
+    }
+
+    #[test]
+    fn looks_are_frequent_only_while_busy() {
+        let now = Instant::now();
+        assert_eq!(overview_interval(None, now), IDLE_OVERVIEW_INTERVAL);
+        assert_eq!(
+            overview_interval(Some(now + BUSY_FOR), now),
+            BUSY_OVERVIEW_INTERVAL
+        );
+        assert_eq!(
+            overview_interval(Some(now), now + BUSY_FOR),
+            IDLE_OVERVIEW_INTERVAL
+        );
     }
 
     #[test]

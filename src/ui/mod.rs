@@ -116,12 +116,15 @@ fn on_event(app: &mut App, actions: &Actions, event: Event) -> Option<Ended> {
         Event::Overview(Err(error)) => app.overview_error = Some(error),
         Event::Lines(lines) => app.push_lines(lines),
         Event::ActionDone { name, message, ok } => app.action_done(&name, message, ok),
-        Event::SupervisorLine(text) => app.push_lines([NewLine {
-            source: model::SUPERVISOR_SOURCE.to_string(),
-            time: Some(SystemTime::now()),
-            text: model::clean_text(&text),
-            stderr: false,
-        }]),
+        Event::SupervisorLine(text) => {
+            actions.look_again();
+            app.push_lines([NewLine {
+                source: model::SUPERVISOR_SOURCE.to_string(),
+                time: Some(SystemTime::now()),
+                text: model::clean_text(&text),
+                stderr: false,
+            }]);
+        }
         Event::Signal(signal) => return Some(Ended::Signal(signal)),
         Event::Release => return Some(Ended::Released),
     }
@@ -220,8 +223,9 @@ pub fn attach(source: Source, supervisor_log: Option<PathBuf>, color: bool) -> i
                 }
             }
         })?;
-    let actions = Actions::new(source.state().clone(), Starter::Records, sender.clone());
-    collect::spawn(source, supervisor_log, sender.clone())?;
+    let state = source.state().clone();
+    let hurry = collect::spawn(source, supervisor_log, sender.clone())?;
+    let actions = Actions::new(state, Starter::Records, sender.clone(), hurry);
     run_on_screen(Mode::Attached, sender, &events, &actions, color)
 }
 
@@ -268,13 +272,10 @@ pub fn front_end(state: StateDir, color: bool) -> StartFrontEnd {
             .name("ui".to_string())
             .spawn(move || {
                 let mut unless_released = InterruptUnlessReleased(Some(controller.clone()));
-                let actions = Actions::new(
-                    state.clone(),
-                    Starter::Supervisor(controller.clone()),
-                    loop_sender.clone(),
-                );
-                let ended = collect::spawn(Source::Stack(state), None, loop_sender.clone())
-                    .and_then(|_| {
+                let ended = collect::spawn(Source::Stack(state.clone()), None, loop_sender.clone())
+                    .and_then(|hurry| {
+                        let starter = Starter::Supervisor(controller.clone());
+                        let actions = Actions::new(state, starter, loop_sender.clone(), hurry);
                         run_on_screen(Mode::Foreground, loop_sender, &events, &actions, color)
                     });
                 if matches!(ended, Ok(Ended::Released)) {
