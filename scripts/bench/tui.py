@@ -116,6 +116,8 @@ def main():
             time.sleep(3)  # warm-up: first look, initial log tails, first frames
             drawn, frames = ui.bytes, ui.frames
             idle_cpu = ui.cpu_percent(args.idle)
+            # Each look scans the process table: its cost grows with the machine's processes.
+            machine_processes = sum(1 for p in os.listdir("/proc") if p.isdigit())
             idle_drawn_per_second = (ui.bytes - drawn) / args.idle
             idle_frames_per_second = (ui.frames - frames) / args.idle
             idle_rss = peak_rss_mb(ui.pid)
@@ -144,7 +146,8 @@ def main():
             run([exe, "stop", "--all", "--timeout", "2s"], env, check=False)
         left = leftovers(live_only=True)
 
-    print(f"reaper ui, {args.services} services, {COLUMNS}x{ROWS} pty\n")
+    print(f"reaper ui, {args.services} services, {COLUMNS}x{ROWS} pty, "
+          f"{machine_processes} processes on the machine\n")
     rows = [
         ("UI CPU at idle (% of one core)", f"{idle_cpu:.2f}", "< 2"),
         ("UI peak RSS at idle (MB)", f"{idle_rss:.1f}", "< 15"),
