@@ -42,6 +42,11 @@
 //! only orchestrates: restarts with backoff, output multiplexing, reverse-order stop. Since all
 //! state is in records, `reaper down` ends everything even after the supervisor was killed.
 //!
+//! **The terminal UI** ([`ui`]) is a reader of the same documents `reaper ps` and `reaper
+//! status` print and of the keepers' log files, beside `up`'s supervisor (through
+//! [`supervisor::link`]) or attached to a running stack (`reaper ui`); its actions are the
+//! library's restart, stop and start, with the CLI's locks.
+//!
 //! ## Platform notes
 //! Linux is the reference platform: pidfds, `PR_SET_CHILD_SUBREAPER`, `/proc`. Other platforms
 //! implement the same function set in [`os`].
@@ -70,4 +75,5 @@ pub mod stopwatch;
 pub mod supervisor;
 pub mod terminate;
 pub mod text;
+pub mod ui;
 pub mod units;

@@ -129,6 +129,19 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
         .ok_or_else(|| UnitError::SizeTooLarge(trimmed.to_string()))
 }
 
+/// Bytes as people read them: `812K`, `14.2M`, `1.1G`.
+pub fn format_size(bytes: u64) -> String {
+    const K: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < K * K {
+        format!("{:.0}K", b / K)
+    } else if b < K * K * K {
+        format!("{:.1}M", b / K / K)
+    } else {
+        format!("{:.1}G", b / K / K / K)
+    }
+}
+
 /// Formats a duration the way people read uptimes: `850ms`, `42s`, `5m12s`, `3h04m`, `2d03h`.
 pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();

@@ -50,7 +50,7 @@ fn on_terminal(sandbox: &Sandbox, args: &[&str]) -> Vec<u8> {
 
 /// The screen after `output`, as a terminal of COLUMNS×ROWS shows it.
 fn screen(output: &[u8]) -> String {
-    let mut parser = vt100::Parser::new(ROWS, COLUMNS, 0);
+    let mut parser = vt100::Parser::new(ROWS.get(), COLUMNS.get(), 0);
     parser.process(output);
     parser.screen().contents()
 }

@@ -14,6 +14,7 @@ mod run;
 mod start;
 mod status;
 mod stop;
+mod ui;
 mod up;
 
 use std::io;
@@ -92,6 +93,7 @@ enum Command {
     Up(up::UpArgs),
     Down(up::DownArgs),
     Ps(up::PsArgs),
+    Ui(ui::Args),
     Check(up::CheckArgs),
     Schema(up::SchemaArgs),
     Import(import::Args),
@@ -242,6 +244,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Up(args) => up::run_up(state_dir.as_deref(), &cwd, args),
         Command::Down(args) => up::run_down(state_dir.as_deref(), &cwd, args),
         Command::Ps(args) => up::run_ps(state_dir.as_deref(), &cwd, args),
+        Command::Ui(args) => ui::run(state_dir.as_deref(), &cwd, args),
         Command::Check(args) => up::run_check(&cwd, args),
         Command::Schema(args) => up::run_schema(args),
         Command::Import(args) => import::run(&cwd, args),

@@ -77,16 +77,3 @@ pub fn truncate(text: &str, max: usize) -> String {
         short
     }
 }
-
-/// Bytes as people read them: `812K`, `14.2M`, `1.1G`.
-pub fn human_bytes(bytes: u64) -> String {
-    const K: f64 = 1024.0;
-    let b = bytes as f64;
-    if b < K * K {
-        format!("{:.0}K", b / K)
-    } else if b < K * K * K {
-        format!("{:.1}M", b / K / K)
-    } else {
-        format!("{:.1}G", b / K / K / K)
-    }
-}

@@ -83,7 +83,7 @@ pub fn run(state: &StateDir, args: Args) -> CliResult {
                 _ => format_duration(std::time::Duration::from_secs(u)),
             }),
             s.cpu_percent.map_or_else(dash, |c| format!("{c:.1}")),
-            s.rss_bytes.map_or_else(dash, output::human_bytes),
+            s.rss_bytes.map_or_else(dash, reaper::units::format_size),
             if s.processes > 0 {
                 s.processes.to_string()
             } else {

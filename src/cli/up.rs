@@ -43,6 +43,13 @@ pub struct FileArg {
 /// `watch_debounce` of quiet; `.gitignore`d files never count. With -d the supervisor runs
 /// detached and `up` returns once every service is ready. On Windows, Ctrl-C, Ctrl-Break and closing the console do the same, and `reaper
 /// down` reaches the supervisor through a named stop event.
+///
+/// On a terminal, `up` opens a full-screen UI instead of printing the lines: services with
+/// their state, health, pid, uptime, restarts, CPU, memory and ports on the left, the log of
+/// the selection or of all services on the right (keys in a footer, `?` for all of them). `q`
+/// or Ctrl-C stops the stack as Ctrl-C does without the UI, and the shutdown is printed once the
+/// screen is restored. The interleaved lines are printed instead with --no-tui, off a terminal,
+/// with TERM=dumb or CI set, and with -d.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   reaper up
@@ -54,6 +61,7 @@ pub struct FileArg {
   reaper up --exit-with test --timeout 10m   # CI: run until the test task ends, exit with its code
   reaper up --abort-on-exit      # CI: the first service to end stops everything
   reaper up --no-watch           # do not restart services when their `watch` files change
+  reaper up --no-tui             # the interleaved log lines on a terminal too, no full-screen UI
 
 Exit codes:
   0  the stack was stopped (or every service exited cleanly)
@@ -102,6 +110,10 @@ pub struct UpArgs {
     /// Do not restart services on file changes.
     #[arg(long, overrides_with = "watch")]
     no_watch: bool,
+    /// Print the services' lines interleaved, as off a terminal, instead of opening the
+    /// full-screen UI.
+    #[arg(long)]
+    no_tui: bool,
     #[command(flatten)]
     config: FileArg,
     /// Internal: run as the detached supervisor started by `reaper up -d`.
@@ -187,7 +199,7 @@ pub struct CheckArgs {
   reaper schema > reaper.schema.json")]
 pub struct SchemaArgs {}
 
-fn state_for(
+pub(super) fn state_for(
     explicit: Option<&Path>,
     cwd: &Path,
     located: Option<&Located>,
@@ -262,6 +274,18 @@ fn up_error(error: UpError) -> CliError {
     CliError::new(code, error.to_string())
 }
 
+/// Whether a foreground `up` opens the terminal UI: on a terminal, unless told not to, on a
+/// terminal that cannot draw one (`TERM=dumb`), or in CI (`CI` set, as every CI service does).
+fn opens_tui(args: &UpArgs) -> bool {
+    use std::io::IsTerminal;
+    !args.no_tui
+        && !args.detach
+        && !args.supervisor
+        && io::stdout().is_terminal()
+        && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
+        && std::env::var_os("CI").is_none()
+}
+
 pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
     let located = locate(args.config.file.as_deref(), cwd)?;
     let state = state_for(explicit, cwd, Some(&located))?;
@@ -280,6 +304,7 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
             ),
         ));
     }
+    let tui = opens_tui(&args);
     let ci = CiOptions {
         exit_with: args.exit_with,
         abort_on_exit: args.abort_on_exit,
@@ -295,7 +320,9 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
         ci,
     };
     if !args.detach {
-        return up::run(&state, &stack, &options, None).map_err(up_error);
+        let front_end =
+            tui.then(|| reaper::ui::front_end(state.clone(), reaper::ui::color_wanted()));
+        return up::run(&state, &stack, &options, front_end).map_err(up_error);
     }
     let began = std::time::Instant::now();
     let mut out = io::stdout();
@@ -322,7 +349,7 @@ pub fn run_up(explicit: Option<&Path>, cwd: &Path, args: UpArgs) -> CliResult {
 
 /// The stack, if its configuration can be found and read; problems are warnings here, since
 /// `down` and `ps` work from the records alone.
-fn optional_stack(
+pub(super) fn optional_stack(
     file: Option<&Path>,
     cwd: &Path,
 ) -> Result<(Option<Located>, Option<Stack>), CliError> {
@@ -438,7 +465,7 @@ fn print_ps(document: &PsDocument) -> io::Result<()> {
             },
             s.rss_bytes
                 .filter(|_| s.processes > 0)
-                .map_or_else(dash, output::human_bytes),
+                .map_or_else(dash, reaper::units::format_size),
             s.containment
                 .as_ref()
                 .filter(|_| s.pid.is_some())

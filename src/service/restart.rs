@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::state::{Entry, StateDir};
+use crate::state::{Entry, Record, StateDir};
 use crate::terminate::StopReport;
 
 use super::{
@@ -26,6 +26,20 @@ pub struct RestartOptions {
     pub log_keep: u32,
     /// See [`StartRequest::log_timestamps`].
     pub log_timestamps: bool,
+}
+
+impl Default for RestartOptions {
+    /// What `reaper restart` does without options.
+    fn default() -> RestartOptions {
+        RestartOptions {
+            stop: StopOptions::default(),
+            min_uptime: Duration::from_millis(200),
+            ready_timeout: Duration::from_secs(30),
+            log_max_bytes: 10 * 1024 * 1024,
+            log_keep: 3,
+            log_timestamps: false,
+        }
+    }
 }
 
 /// Why a restart failed.
@@ -51,6 +65,31 @@ pub enum RestartError {
     Survivors(String),
 }
 
+/// The request that starts `record`'s command again, as `reaper restart` does: its argv, cwd,
+/// env files, saved `--env` values, port and log.
+pub fn request_from_record(
+    state: &StateDir,
+    record: &Record,
+    options: &RestartOptions,
+) -> Result<StartRequest, StartError> {
+    Ok(StartRequest {
+        name: record.name.clone(),
+        argv: record.argv.clone(),
+        cwd: record.cwd.clone(),
+        env: saved_env_values(state, &record.name)?,
+        env_files: record.env_files.clone(),
+        port: record.port,
+        log: Some(record.log.clone()),
+        min_uptime: options.min_uptime,
+        ready_timeout: options.ready_timeout,
+        log_max_bytes: options.log_max_bytes,
+        log_keep: options.log_keep,
+        log_timestamps: options.log_timestamps,
+        stack: record.stack.clone(),
+        wait_for_port: true,
+    })
+}
+
 /// Restarts `name` from its record.
 pub fn restart(
     state: &StateDir,
@@ -68,22 +107,7 @@ pub fn restart(
         Some(Entry::PidOnly { pid, .. }) => return Err(StopError::from_pid_file(name, pid).into()),
         Some(Entry::Broken { error, .. }) => return Err(StopError::from(error).into()),
     };
-    let request = StartRequest {
-        name: name.to_string(),
-        argv: record.argv.clone(),
-        cwd: record.cwd.clone(),
-        env: saved_env_values(state, name)?,
-        env_files: record.env_files.clone(),
-        port: record.port,
-        log: Some(record.log.clone()),
-        min_uptime: options.min_uptime,
-        ready_timeout: options.ready_timeout,
-        log_max_bytes: options.log_max_bytes,
-        log_keep: options.log_keep,
-        log_timestamps: options.log_timestamps,
-        stack: record.stack.clone(),
-        wait_for_port: true,
-    };
+    let request = request_from_record(state, &record, &options)?;
     // A new run that cannot start (cwd or env file gone, program removed) must not cost the
     // running one.
     check_request(&request).map_err(|source| RestartError::CannotStart {

@@ -70,6 +70,16 @@ pub struct StopOptions {
     pub timeout: Duration,
 }
 
+impl Default for StopOptions {
+    /// What `reaper stop` does without options: SIGTERM, SIGKILL after 10 s.
+    fn default() -> StopOptions {
+        StopOptions {
+            signal: Signal::Term,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl StopOptions {
     /// A forced stop: SIGKILL at once ([`StopPolicy::forced`]).
     pub fn forced() -> StopOptions {

@@ -304,6 +304,9 @@ pub struct PsEntry {
     pub processes: usize,
     /// Resident memory of its tree, in bytes.
     pub rss_bytes: Option<u64>,
+    /// CPU use of its live tree, averaged over the tree's lifetime, in percent of one core (as
+    /// `reaper status` shows it).
+    pub cpu_percent: Option<f64>,
     /// How its last run ended.
     pub last_exit: Option<String>,
     /// Why it failed, if it did.
@@ -337,6 +340,17 @@ fn probe_health(probe: &str) -> Option<bool> {
 /// The state of the stack: the supervisor's status file merged with the services' records and
 /// a live probe of each running service.
 pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateError> {
+    ps_probing(state, stack, true)
+}
+
+/// [`ps`]; with `probe` false, no service is probed and every `health` is `None` (a caller
+/// that looks often probes less often than it looks, so services' logs are not filled with
+/// probe requests).
+pub fn ps_probing(
+    state: &StateDir,
+    stack: Option<&Stack>,
+    probe: bool,
+) -> Result<PsDocument, StateError> {
     let current = status::read(state);
     let alive = current.as_ref().is_some_and(StackStatus::supervisor_alive);
     let supervised = current.as_ref().filter(|_| alive);
@@ -408,6 +422,7 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
                 probe,
                 processes: record_status.map_or(0, |s| s.processes),
                 rss_bytes: record_status.and_then(|s| s.rss_bytes),
+                cpu_percent: record_status.and_then(|s| s.cpu_percent),
                 last_exit: last.and_then(|e| e.last_exit.clone()),
                 message: last.and_then(|e| e.message.clone()),
                 last_trigger: last.and_then(|e| e.last_trigger.clone()),
@@ -423,7 +438,7 @@ pub fn ps(state: &StateDir, stack: Option<&Stack>) -> Result<PsDocument, StateEr
         let handles: Vec<_> = services
             .iter()
             .map(|s| {
-                let probe = s.probe.clone().filter(|_| s.processes > 0);
+                let probe = s.probe.clone().filter(|_| probe && s.processes > 0);
                 scope.spawn(move || probe.and_then(|p| probe_health(&p)))
             })
             .collect();
