@@ -83,7 +83,6 @@ fn up_on_a_terminal_restarts_the_second_service_with_j_r_and_q_stops_the_stack()
     ui.send("q");
     assert_eq!(ui.exit_code(), 0);
     let screen = ui.screen();
-    eprintln!("SCREEN:\n{screen}");
     assert!(
         screen.contains("stopped"),
         "the shutdown is printed after the UI:\n{screen}"

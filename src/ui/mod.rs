@@ -144,6 +144,7 @@ pub fn run_loop<B: Backend>(
     loop {
         if dirty && last_frame.is_none_or(|at| at.elapsed() >= FRAME) {
             terminal.draw(|frame| draw::draw(app, frame))?;
+            crate::fault::panic_point(crate::fault::UI_PANIC);
             last_frame = Some(Instant::now());
             dirty = false;
         }

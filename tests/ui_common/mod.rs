@@ -26,6 +26,11 @@ impl Pty {
     /// `reaper ARGS` on a new 120×30 pseudo-terminal, with the sandbox's state dir, working
     /// directory and token. `stty` sizes the terminal first (a new pty is 0×0).
     pub fn reaper(sandbox: &Sandbox, args: &[&str]) -> Pty {
+        Pty::reaper_with(sandbox, args, &[])
+    }
+
+    /// As [`Pty::reaper`], with these environment variables as well.
+    pub fn reaper_with(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Pty {
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -39,7 +44,8 @@ impl Pty {
             .env(TOKEN_VAR, &sandbox.token)
             .env("TERM", "xterm-256color")
             .env_remove("NO_COLOR")
-            .env_remove("CI");
+            .env_remove("CI")
+            .envs(env.iter().copied());
         let session = rexpect::session::spawn_command(command, Some(EXPECT.as_millis() as u64))
             .expect("spawn reaper on a pty");
         Pty {
@@ -102,6 +108,18 @@ impl Pty {
             "mouse reporting left on"
         );
         assert!(!screen.hide_cursor(), "cursor left hidden");
+        let terminal = self
+            .session
+            .process()
+            .get_file_handle()
+            .expect("pty handle");
+        let modes = rustix::termios::tcgetattr(&terminal).expect("terminal modes");
+        assert!(
+            modes
+                .local_modes
+                .contains(rustix::termios::LocalModes::ICANON | rustix::termios::LocalModes::ISIG),
+            "raw mode left on"
+        );
         match status {
             WaitStatus::Exited(_, code) => code,
             other => panic!("reaper did not exit normally: {other:?}"),
