@@ -123,18 +123,21 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// Local wall-clock time, `HH:MM:SS.mmm` (UTC where the local offset is unknown).
+/// Local wall-clock time now, `HH:MM:SS.mmm` (UTC where the local offset is unknown).
 pub fn clock() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let (hours, minutes, seconds) = os::local_time_of_day(now.as_secs()).unwrap_or_else(|| {
-        let day = now.as_secs() % 86_400;
+    time_of_day(SystemTime::now())
+}
+
+/// `time` as local wall-clock time, `HH:MM:SS.mmm` (UTC where the local offset is unknown).
+pub fn time_of_day(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (hours, minutes, seconds) = os::local_time_of_day(since.as_secs()).unwrap_or_else(|| {
+        let day = since.as_secs() % 86_400;
         (day / 3600, day % 3600 / 60, day % 60)
     });
     format!(
         "{hours:02}:{minutes:02}:{seconds:02}.{:03}",
-        now.subsec_millis()
+        since.subsec_millis()
     )
 }
 

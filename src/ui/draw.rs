@@ -1,7 +1,5 @@
 //! Rendering: a function of the [`App`] and the frame, nothing else (it cannot change state).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -11,6 +9,7 @@ use unicode_width::UnicodeWidthChar;
 
 use super::keys::{FOOTER_KEYS, KEYS, layout, list_has_header, list_offset, list_rows};
 use super::model::{App, LogEntry, LogView, Mode, Prompt, ServiceRow, Tone, matches};
+use crate::supervisor::printer::time_of_day;
 use crate::units::{format_duration, format_size};
 
 /// Prefix colours of the services, in order of first appearance.
@@ -293,20 +292,6 @@ fn source_style(app: &App, paint: &Paint, source: &str) -> Style {
     }
     let index = app.sources.get(source).copied().unwrap_or(0);
     paint.fg(SOURCE_COLORS[index % SOURCE_COLORS.len()])
-}
-
-/// `HH:MM:SS.mmm` of `time` in local time (UTC where the offset is unknown).
-fn time_of_day(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (hours, minutes, seconds) =
-        crate::os::local_time_of_day(since.as_secs()).unwrap_or_else(|| {
-            let day = since.as_secs() % 86_400;
-            (day / 3600, day % 3600 / 60, day % 60)
-        });
-    format!(
-        "{hours:02}:{minutes:02}:{seconds:02}.{:03}",
-        since.subsec_millis()
-    )
 }
 
 /// The spans of one log line: time, prefix, text with the search's matches highlighted.
