@@ -588,12 +588,14 @@ fn tick(model: &mut StackModel, now: Instant, ended: &[usize], out: &mut Vec<Eff
             ),
         );
     }
-    // Every service ended by itself: stop (sweeping whatever is left) and exit.
+    // Every service ended by itself: stop (sweeping whatever is left) and exit. A service
+    // stopped outside the supervisor (`reaper stop`, the UI's `s`) did not end by itself: it
+    // waits for whoever stopped it to start it again, and so does the stack.
     if model.stopping.is_none()
         && model
             .services
             .iter()
-            .all(|s| s.phase.terminal() && s.job.is_none())
+            .all(|s| s.phase.terminal() && s.phase != Phase::Stopped && s.job.is_none())
     {
         begin_stop(model, now, "every service has ended", out);
     }
@@ -1138,6 +1140,29 @@ mod tests {
             Event::Request(Request::Start("web".into())),
         ));
         assert_eq!(said, ["cannot start web: the stack is stopping"]);
+    }
+
+    #[test]
+    fn a_stack_whose_services_were_all_stopped_outside_waits_for_them() {
+        let mut model = stack(vec![spec("web", &[])]);
+        start_all(&mut model);
+        tick_at(&mut model, Instant::now(), vec![0]);
+        handle(&mut model, Event::ExitHandled(0, Exit::Gone));
+        let effects = tick(&mut model);
+        assert!(model.stopping.is_none(), "{effects:?}");
+        assert!(!effects.iter().any(|e| matches!(e, Effect::BeginStop)));
+        // An exit of its own ends the stack as before.
+        let mut model = stack(vec![spec("web", &[])]);
+        start_all(&mut model);
+        tick_at(&mut model, Instant::now(), vec![0]);
+        let ended = Exit::Ended {
+            status: "exit code 0".into(),
+            failure: false,
+            code: 0,
+        };
+        handle(&mut model, Event::ExitHandled(0, ended));
+        tick(&mut model);
+        assert!(model.stopping.is_some());
     }
 
     #[test]
