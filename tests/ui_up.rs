@@ -106,3 +106,26 @@ fn up_with_no_tui_prints_the_interleaved_lines_on_a_terminal() {
     assert_eq!(ui.exit_code(), 0);
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn sigterm_to_up_gives_the_terminal_back_before_the_shutdown() {
+    let sandbox = Sandbox::new();
+    write_config(&sandbox, STACK);
+    let mut ui = Pty::reaper(&sandbox, &["up"]);
+    ui.wait_for("q stops the stack");
+    ui.wait_for("second | second run");
+    sandbox.note_tree();
+    ui.session
+        .process_mut()
+        .signal(rexpect::process::Signal::SIGTERM)
+        .unwrap();
+    assert_eq!(ui.exit_code(), 0);
+    let screen = ui.screen();
+    assert!(
+        screen.contains("SIGTERM received: stopping the services")
+            && screen.contains("stopped second")
+            && screen.contains("stack stopped in"),
+        "the shutdown is printed on the restored screen:\n{screen}"
+    );
+    sandbox.assert_nothing_left();
+}

@@ -75,10 +75,14 @@ pub fn run(explicit: Option<&Path>, cwd: &Path, args: Args) -> CliResult {
         Ended::Signal(signal) => format!(" ({signal} received)"),
         _ => String::new(),
     };
-    writeln!(
-        io::stdout(),
-        "reaper ui ended{why}; {running} service{} left running (`reaper ps` shows them, `reaper down` or `reaper stop --all` stops them)",
-        if running == 1 { "" } else { "s" }
-    )?;
+    if running == 0 {
+        writeln!(io::stdout(), "reaper ui ended{why}; no service is running")?;
+    } else {
+        writeln!(
+            io::stdout(),
+            "reaper ui ended{why}; {running} service{} left running (`reaper ps` shows them, `reaper down` or `reaper stop --all` stops them)",
+            if running == 1 { "" } else { "s" }
+        )?;
+    }
     Ok(EXIT_OK)
 }

@@ -121,7 +121,12 @@ impl Overview {
             .filter(|s| s.state == ServiceState::Running)
             .count();
         Overview {
-            headline: format!("{running} of {} managed services running", statuses.len()),
+            headline: if statuses.is_empty() {
+                "no managed services yet: `reaper start NAME -- COMMAND` or `reaper up -d` starts some"
+                    .to_string()
+            } else {
+                format!("{running} of {} managed services running", statuses.len())
+            },
             services: statuses.iter().map(ServiceRow::from).collect(),
         }
     }
