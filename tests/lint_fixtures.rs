@@ -1,7 +1,7 @@
 //! Every rule on its fixtures: each line of tests/data/lint/ marked `# expect: ID` (or
 //! `// expect: ID`, `ID(info)` for an info finding) gets exactly those findings, and every other
 //! line none; files named `*near_misses*` hold the cases that must not be flagged.
-#![cfg(all(feature = "lint", unix))]
+#![cfg(feature = "lint")]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,7 @@ fn expected(path: &Path) -> BTreeSet<(u64, String, String)> {
 }
 
 fn found(path: &Path) -> Vec<(u64, String, String)> {
-    let output = assert_cmd::Command::cargo_bin("reaper")
-        .expect("reaper binary")
+    let output = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
         .args(["lint", "--format", "json"])
         .arg(path)
         .output()
@@ -106,8 +105,7 @@ fn every_rule_has_a_flagged_fixture() {
     for path in fixtures() {
         ids.extend(expected(&path).into_iter().map(|(_, id, _)| id));
     }
-    let explained = assert_cmd::Command::cargo_bin("reaper")
-        .expect("reaper binary")
+    let explained = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
         .args(["lint", "--explain", "all"])
         .output()
         .expect("reaper lint --explain all");

@@ -1,6 +1,6 @@
 //! `reaper lint` options: --select/--ignore, `[lint]` in reaper.toml, inline suppressions,
 //! --explain, the human format, and exit codes 0 (no warnings), 1 (warnings), 2 (bad input).
-#![cfg(all(feature = "lint", unix))]
+#![cfg(feature = "lint")]
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 fn reaper(dir: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("reaper").expect("reaper binary");
+    let mut cmd = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"));
     cmd.current_dir(dir).env_remove("REAPER_STATE_DIR");
     cmd
 }

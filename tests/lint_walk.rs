@@ -1,6 +1,6 @@
 //! The walk of `reaper lint`: .gitignore honoured, languages by extension and by #! line, files
 //! in other languages skipped, explicit files always read, unreadable files reported (exit 2).
-#![cfg(all(feature = "lint", unix))]
+#![cfg(feature = "lint")]
 
 use std::path::Path;
 
@@ -17,8 +17,7 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn lint_json(dir: &Path, args: &[&str]) -> (Value, Option<i32>) {
-    let output = assert_cmd::Command::cargo_bin("reaper")
-        .expect("reaper binary")
+    let output = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
         .current_dir(dir)
         .env_remove("REAPER_STATE_DIR")
         .args(["lint", "--format", "json"])
@@ -40,8 +39,9 @@ fn paths(report: &Value) -> Vec<String> {
             f["path"]
                 .as_str()
                 .unwrap()
-                .trim_start_matches("./")
                 .replace('\\', "/")
+                .trim_start_matches("./")
+                .to_string()
         })
         .collect();
     paths.sort();
