@@ -64,13 +64,7 @@ fn stop_all_ends_fifty_services_in_parallel() {
     }
     sandbox.note_tree();
     assert_eq!(sandbox.token_processes().len(), 50);
-    let status = json_of(
-        &sandbox
-            .reaper()
-            .args(["status", "--json"])
-            .assert()
-            .success(),
-    );
+    let status = sandbox.status_json();
     assert_eq!(status["services"].as_array().unwrap().len(), 50);
     let report = json_of(
         &sandbox

@@ -25,13 +25,7 @@ fn status_reports_tree_ports_and_log() {
         .success()
         .stdout(contains(format!("port {port} accepting")));
     sandbox.note_tree();
-    let status = json_of(
-        &sandbox
-            .reaper()
-            .args(["status", "--json"])
-            .assert()
-            .success(),
-    );
+    let status = sandbox.status_json();
     assert_eq!(status["schema"], 1);
     let web = &status["services"][0];
     assert_eq!(web["name"], "web");

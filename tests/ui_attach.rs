@@ -6,25 +6,15 @@
 mod common;
 mod ui_common;
 
-use common::{Sandbox, json_of};
+use common::Sandbox;
 use ui_common::{Pty, pid_of};
-
-fn status(sandbox: &Sandbox) -> serde_json::Value {
-    json_of(
-        &sandbox
-            .reaper()
-            .args(["status", "--json"])
-            .assert()
-            .success(),
-    )
-}
 
 #[test]
 fn ui_restarts_stops_and_starts_the_selection_and_quit_leaves_services_running() {
     let sandbox = Sandbox::new();
     sandbox.start_sh("alpha", "echo alpha says hi; exec sleep 1000");
     sandbox.start_sh("beta", "echo beta run $$; exec sleep 1000");
-    let before = status(&sandbox);
+    let before = sandbox.status_json();
     let alpha = pid_of(&before, "alpha").expect("alpha runs");
     let beta = pid_of(&before, "beta").expect("beta runs");
 
@@ -35,20 +25,24 @@ fn ui_restarts_stops_and_starts_the_selection_and_quit_leaves_services_running()
     ui.send("j");
     ui.send("r");
     ui.wait_for("restarted beta: pid");
-    let restarted = pid_of(&status(&sandbox), "beta").expect("beta runs again");
+    let restarted = pid_of(&sandbox.status_json(), "beta").expect("beta runs again");
     assert_ne!(restarted, beta, "r started a new run of the second service");
     ui.wait_for(&format!("beta  | beta run {restarted}"));
     sandbox.note_tree();
 
     ui.send("s");
     ui.wait_for("stopped beta");
-    assert_eq!(pid_of(&status(&sandbox), "beta"), None, "s stopped beta");
+    assert_eq!(
+        pid_of(&sandbox.status_json(), "beta"),
+        None,
+        "s stopped beta"
+    );
     // Its record is gone, yet it stays listed (and selected) so S can start it again.
     ui.wait_for("1 of 1 managed services running");
     ui.wait_for("│beta  stopped");
     ui.send("S");
     ui.wait_for("started beta: pid");
-    let started = pid_of(&status(&sandbox), "beta").expect("S started beta from its record");
+    let started = pid_of(&sandbox.status_json(), "beta").expect("S started beta from its record");
     assert_ne!(started, restarted);
     sandbox.note_tree();
 
@@ -60,7 +54,7 @@ fn ui_restarts_stops_and_starts_the_selection_and_quit_leaves_services_running()
         "{}",
         ui.screen()
     );
-    let after = status(&sandbox);
+    let after = sandbox.status_json();
     assert_eq!(
         pid_of(&after, "alpha"),
         Some(alpha),
@@ -94,7 +88,7 @@ fn sigterm_gives_the_terminal_back_and_leaves_services_running() {
         "{}",
         ui.screen()
     );
-    assert!(pid_of(&status(&sandbox), "solo").is_some());
+    assert!(pid_of(&sandbox.status_json(), "solo").is_some());
     sandbox.reaper().args(["stop", "solo"]).assert().success();
     sandbox.assert_nothing_left();
 }
@@ -118,7 +112,7 @@ fn two_uis_attach_at_once_and_show_raw_bytes_and_escapes_harmlessly() {
     assert_eq!(first.exit_code(), 0);
     second.send("\u{3}");
     assert_eq!(second.exit_code(), 0, "Ctrl-C quits too");
-    assert!(pid_of(&status(&sandbox), "noisy").is_some());
+    assert!(pid_of(&sandbox.status_json(), "noisy").is_some());
     sandbox.reaper().args(["stop", "noisy"]).assert().success();
     sandbox.assert_nothing_left();
 }

@@ -7,7 +7,7 @@ mod common;
 mod stack_common;
 mod ui_common;
 
-use common::{Sandbox, json_of};
+use common::Sandbox;
 use stack_common::write_config;
 use ui_common::{Pty, pid_of};
 
@@ -24,13 +24,7 @@ fn a_panic_in_reaper_ui_restores_the_terminal_and_leaves_the_services_running() 
         "the message is printed on the restored screen:\n{}",
         ui.screen()
     );
-    let status = json_of(
-        &sandbox
-            .reaper()
-            .args(["status", "--json"])
-            .assert()
-            .success(),
-    );
+    let status = sandbox.status_json();
     assert!(
         pid_of(&status, "idle").is_some(),
         "idle still runs: {status}"

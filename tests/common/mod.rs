@@ -61,6 +61,11 @@ impl Sandbox {
         cmd
     }
 
+    /// `reaper status --json`, asserting success.
+    pub fn status_json(&self) -> Value {
+        json_of(&self.reaper().args(["status", "--json"]).assert().success())
+    }
+
     /// `reaper start NAME -- sh -c SCRIPT`, asserting success; returns the record.
     pub fn start_sh(&self, name: &str, script: &str) -> Value {
         self.reaper()
