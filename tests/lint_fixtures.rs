@@ -3,8 +3,12 @@
 //! line none; files named `*near_misses*` hold the cases that must not be flagged.
 #![cfg(feature = "lint")]
 
+mod lint_common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use lint_common::reaper;
 
 use serde_json::Value;
 
@@ -39,7 +43,7 @@ fn expected(path: &Path) -> BTreeSet<(u64, String, String)> {
 }
 
 fn found(path: &Path) -> Vec<(u64, String, String)> {
-    let output = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
+    let output = reaper(Path::new(env!("CARGO_MANIFEST_DIR")))
         .args(["lint", "--format", "json"])
         .arg(path)
         .output()
@@ -105,7 +109,7 @@ fn every_rule_has_a_flagged_fixture() {
     for path in fixtures() {
         ids.extend(expected(&path).into_iter().map(|(_, id, _)| id));
     }
-    let explained = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
+    let explained = reaper(Path::new(env!("CARGO_MANIFEST_DIR")))
         .args(["lint", "--explain", "all"])
         .output()
         .expect("reaper lint --explain all");

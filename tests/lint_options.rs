@@ -2,26 +2,11 @@
 //! --explain, the human format, and exit codes 0 (no warnings), 1 (warnings), 2 (bad input).
 #![cfg(feature = "lint")]
 
-use std::path::Path;
+mod lint_common;
 
+use lint_common::{finding_path, project, reaper};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
-
-fn reaper(dir: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"));
-    cmd.current_dir(dir).env_remove("REAPER_STATE_DIR");
-    cmd
-}
-
-fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
 
 const SCRIPT: &str = "import subprocess, os\nsubprocess.run(['make'])\nos.system('ls')\n";
 
@@ -94,17 +79,7 @@ fn config_table_selects_ignores_and_excludes() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| {
-            (
-                f["path"]
-                    .as_str()
-                    .unwrap()
-                    .replace('\\', "/")
-                    .trim_start_matches("./")
-                    .to_string(),
-                f["id"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|f| (finding_path(f), f["id"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(
         found,

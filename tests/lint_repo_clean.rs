@@ -2,10 +2,15 @@
 //! all): reaper follows its own spawning rules.
 #![cfg(feature = "lint")]
 
+mod lint_common;
+
+use std::path::Path;
+
+use lint_common::reaper;
+
 #[test]
 fn repository_scripts_and_examples_lint_clean() {
-    let output = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let output = reaper(Path::new(env!("CARGO_MANIFEST_DIR")))
         .args([
             "lint",
             "scripts",

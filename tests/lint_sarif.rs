@@ -5,7 +5,11 @@
 //! as in the final schema). reaper writes neither.
 #![cfg(feature = "lint")]
 
+mod lint_common;
+
 use std::path::Path;
+
+use lint_common::reaper;
 
 use serde_json::Value;
 
@@ -15,8 +19,7 @@ fn schema() -> Value {
 }
 
 fn sarif_of(args: &[&str]) -> Value {
-    let output = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let output = reaper(Path::new(env!("CARGO_MANIFEST_DIR")))
         .args(["lint", "--format", "sarif"])
         .args(args)
         .output()

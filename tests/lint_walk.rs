@@ -2,24 +2,15 @@
 //! in other languages skipped, explicit files always read, unreadable files reported (exit 2).
 #![cfg(feature = "lint")]
 
+mod lint_common;
+
 use std::path::Path;
 
+use lint_common::{finding_path, project, reaper};
 use serde_json::Value;
 
-fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
-
 fn lint_json(dir: &Path, args: &[&str]) -> (Value, Option<i32>) {
-    let output = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("reaper"))
-        .current_dir(dir)
-        .env_remove("REAPER_STATE_DIR")
+    let output = reaper(dir)
         .args(["lint", "--format", "json"])
         .args(args)
         .output()
@@ -35,14 +26,7 @@ fn paths(report: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| {
-            f["path"]
-                .as_str()
-                .unwrap()
-                .replace('\\', "/")
-                .trim_start_matches("./")
-                .to_string()
-        })
+        .map(finding_path)
         .collect();
     paths.sort();
     paths

@@ -56,24 +56,9 @@ fn zombie_check_says_it_does_not_apply() {
 fn marker_orphan_is_found_and_fix_ends_every_process() {
     let project = Project::new();
     let mut leftovers = Terminator::default();
-    project
-        .reaper()
-        .args(["start", "lost", "--min-uptime", "500ms", "--"])
-        .arg(proctree())
-        .args(["tree", "2", "600"])
-        .assert()
-        .success();
-    let record: Value = serde_json::from_str(
-        &std::fs::read_to_string(project.dir.path().join(".run").join("lost.json")).unwrap(),
-    )
-    .unwrap();
+    let record = project.orphaned_tree(&mut leftovers);
     let leader = pid_of(&record["leader"]["pid"]);
     let keeper = pid_of(&record["keeper"]["pid"]);
-    leftovers.adopt(leader);
-    leftovers.adopt(keeper);
-    // The record goes; the processes keep the marker of its run in their environments.
-    std::fs::remove_file(project.dir.path().join(".run").join("lost.json")).unwrap();
-    std::fs::remove_file(project.dir.path().join(".run").join("lost.pid")).unwrap();
 
     let report = project.json(&["doctor", "--sample", "0", "--scope", "project", "--json"]);
     let orphans = findings(&report, "orphan");

@@ -5,29 +5,14 @@
 
 mod windows_common;
 
-use serde_json::Value;
-use windows_common::{Project, Terminator, proctree};
+use windows_common::{Project, Terminator};
 
 #[test]
 fn a_new_finding_is_notified_or_the_fallback_is_said_once() {
     let project = Project::new();
     let mut leftovers = Terminator::default();
-    project
-        .reaper()
-        .args(["start", "lost", "--min-uptime", "500ms", "--"])
-        .arg(proctree())
-        .args(["tree", "2", "600"])
-        .assert()
-        .success();
-    let record_path = project.dir.path().join(".run").join("lost.json");
-    let record: Value =
-        serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap();
-    for role in ["leader", "keeper"] {
-        leftovers.adopt(record[role]["pid"].as_u64().unwrap() as u32);
-    }
     // Without its record the service's tree is an orphan finding.
-    std::fs::remove_file(&record_path).unwrap();
-    std::fs::remove_file(project.dir.path().join(".run").join("lost.pid")).unwrap();
+    project.orphaned_tree(&mut leftovers);
     let report = project.json(&["doctor", "--sample", "0", "--scope", "project", "--json"]);
     for finding in report["findings"].as_array().unwrap() {
         if let Some(pid) = finding["pid"].as_u64() {

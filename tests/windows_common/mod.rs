@@ -71,6 +71,28 @@ impl Project {
         let out = self.reaper().args(args).output().unwrap();
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
+
+    /// Starts service `lost` (a proctree leader with two children) and removes its record and
+    /// pid file, so its tree is an orphan finding; its leader and keeper go to `leftovers`.
+    /// Returns the record that was removed.
+    pub fn orphaned_tree(&self, leftovers: &mut Terminator) -> Value {
+        self.reaper()
+            .args(["start", "lost", "--min-uptime", "500ms", "--"])
+            .arg(proctree())
+            .args(["tree", "2", "600"])
+            .assert()
+            .success();
+        let run = self.dir.path().join(".run");
+        let record: Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("lost.json")).unwrap()).unwrap();
+        for role in ["leader", "keeper"] {
+            leftovers.adopt(record[role]["pid"].as_u64().unwrap() as u32);
+        }
+        // The record goes; the processes keep the marker of its run in their environments.
+        std::fs::remove_file(run.join("lost.json")).unwrap();
+        std::fs::remove_file(run.join("lost.pid")).unwrap();
+        record
+    }
 }
 
 impl Drop for Project {
