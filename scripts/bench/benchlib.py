@@ -1,15 +1,41 @@
 """What the Python benchmarks share: the release binary, and the token every process they start
 carries (so anything left behind is found, and only that is killed)."""
-import os, secrets, subprocess, sys, time
+import os, platform, secrets, shutil, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKEN = "bench" + secrets.token_hex(8)
 
 
+MUSL = "x86_64-unknown-linux-musl"
+
+
+def target_dir():
+    return os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+
 def reaper_bin():
-    """Builds the release binary and returns its path."""
+    """Builds the release binary (`cargo build --release`: what `cargo install` gives) and returns
+    its path."""
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True, timeout=1800)
-    return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "reaper")
+    return os.path.join(target_dir(), "release", "reaper")
+
+
+def static_reaper_bin():
+    """Builds the static musl binary that the release ships for x86_64 Linux (wheels, npm
+    packages, install.sh; see scripts/package/check.sh) and returns its path, or None with the
+    reason when this machine cannot build it."""
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return None, "the static build is made for x86_64 Linux only"
+    if not shutil.which("musl-gcc"):
+        return None, "musl-gcc is missing (Debian: apt-get install musl-tools)"
+    added = subprocess.run(["rustup", "target", "add", MUSL], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL) if shutil.which("rustup") else None
+    if added is None or added.returncode != 0:
+        return None, f"the {MUSL} target cannot be installed (rustup target add failed)"
+    env = dict(os.environ, CC_x86_64_unknown_linux_musl="musl-gcc")
+    subprocess.run(["cargo", "build", "--release", "-q", "--target", MUSL], cwd=ROOT, env=env,
+                   check=True, timeout=1800)
+    return os.path.join(target_dir(), MUSL, "release", "reaper"), None
 
 
 def carries_token(pid, live_only=False):

@@ -1,9 +1,9 @@
 //! Linux: `/proc`, pidfds, `PR_SET_CHILD_SUBREAPER`.
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
+use std::ffi::{CStr, OsStr};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -79,19 +79,11 @@ fn state_of(letter: char) -> ProcessState {
 /// usually one read, and a close; returns the bytes read. `None` when the file cannot be read
 /// (the process is gone); running out of file descriptors is not that, and is recorded in
 /// [`DESCRIPTORS_EXHAUSTED`] so a scan that missed processes for it fails instead.
-fn read_proc_file<'b>(relative: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+fn read_proc_file<'b>(relative: &CStr, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     use rustix::fs::{Mode, OFlags, openat};
     static PROC: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    let dir = PROC
-        .get_or_init(|| {
-            rustix::fs::open(
-                "/proc",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()
-        })
-        .as_ref()?;
+    // Opening relative to it never moves its offset, so every thread shares this one.
+    let dir = PROC.get_or_init(|| open_proc().ok()).as_ref()?;
     let fd = match openat(
         dir,
         relative,
@@ -143,9 +135,15 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
         .ok()?;
     let name = String::from_utf8_lossy(&text[open + 1..close]).into_owned();
     let rest = std::str::from_utf8(text.get(close + 2..)?).ok()?;
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // fields[0] is field 3 of proc(5).
-    let field = |n: usize| fields.get(n - 3).copied();
+    // fields[0] is field 3 of proc(5); field 24 (rss) is the last one read. A fixed array, not a
+    // Vec: this runs for every process of every scan.
+    let mut fields = [""; 22];
+    let mut count = 0;
+    for (slot, field) in fields.iter_mut().zip(rest.split_ascii_whitespace()) {
+        *slot = field;
+        count += 1;
+    }
+    let field = |n: usize| fields[..count].get(n - 3).copied();
     let number = |n: usize| field(n).and_then(|f| f.parse::<u64>().ok());
     let start_time = number(22)?;
     Some(ProcessInfo {
@@ -167,7 +165,20 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessInfo> {
 }
 
 fn read_info(pid: Pid, buf: &mut Vec<u8>) -> Option<ProcessInfo> {
-    parse_stat(read_proc_file(&format!("{pid}/stat"), buf)?)
+    parse_stat(read_proc_file(pid_path(pid, "stat", &mut [0; 32]), buf)?)
+}
+
+/// `PID/LEAF` (relative to `/proc`) as a C string in `buf`: scans open one or more per process,
+/// without an allocation each. `leaf` is one of reaper's own short names (`fd`, `stat`, ...).
+pub(crate) fn pid_path<'b>(pid: Pid, leaf: &str, buf: &'b mut [u8; 32]) -> &'b CStr {
+    use std::io::Write;
+    // A u32, a slash, a leaf of up to 20 bytes and the NUL fit; a longer leaf is cut short and
+    // names no file, so the open fails rather than reading another one.
+    let mut cursor = std::io::Cursor::new(&mut buf[..31]);
+    let _ = write!(cursor, "{pid}/{leaf}");
+    let end = usize::try_from(cursor.position()).unwrap_or(0);
+    buf[end] = 0;
+    CStr::from_bytes_until_nul(&buf[..=end]).unwrap_or_default()
 }
 
 /// The owner (real uid) of a process.
@@ -176,6 +187,38 @@ pub fn uid_of(pid: Pid) -> Option<u32> {
     std::fs::metadata(format!("/proc/{pid}"))
         .ok()
         .map(|m| m.uid())
+}
+
+/// A fresh descriptor of `/proc` (a directory listing moves the descriptor's offset, so a
+/// listing never shares one).
+pub(crate) fn open_proc() -> io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(Into::into)
+}
+
+/// Every pid in `/proc` (read with `getdents64` into one stack buffer: no allocation per entry).
+pub(crate) fn all_pids(proc_dir: BorrowedFd<'_>) -> io::Result<Vec<Pid>> {
+    use rustix::fs::RawDir;
+    let mut entries = [std::mem::MaybeUninit::<u8>::uninit(); 16384];
+    let mut iter = RawDir::new(proc_dir, &mut entries);
+    let mut pids = Vec::with_capacity(1024);
+    while let Some(entry) = iter.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        let pid = name
+            .first()
+            .filter(|b| b.is_ascii_digit())
+            .and_then(|_| std::str::from_utf8(name).ok()?.parse().ok());
+        if let Some(pid) = pid {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
 }
 
 /// Above this many processes the table is read by two threads: the work is all system calls,
@@ -197,15 +240,12 @@ pub fn snapshot() -> io::Result<Snapshot> {
 }
 
 fn scan_table() -> io::Result<Snapshot> {
-    let pids: Vec<Pid> = std::fs::read_dir("/proc")?
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let pids = all_pids(open_proc()?.as_fd())?;
     let read = |chunk: &[Pid]| -> Vec<ProcessInfo> {
         let mut buf = vec![0; 4096];
-        chunk
-            .iter()
-            .filter_map(|pid| read_info(*pid, &mut buf))
-            .collect()
+        let mut infos = Vec::with_capacity(chunk.len());
+        infos.extend(chunk.iter().filter_map(|pid| read_info(*pid, &mut buf)));
+        infos
     };
     if pids.len() < PARALLEL_SCAN {
         return Ok(Snapshot::from_processes(read(&pids)));
@@ -238,7 +278,7 @@ pub fn marker_of(pid: Pid, var: &str) -> Option<String> {
         static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16 * 1024]);
     }
     BUF.with_borrow_mut(|buf| {
-        let raw = read_proc_file(&format!("{pid}/environ"), buf)?;
+        let raw = read_proc_file(pid_path(pid, "environ", &mut [0; 32]), buf)?;
         find_var(raw, var)
     })
 }
@@ -447,6 +487,40 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pid_paths_fit_every_pid_and_ignore_what_the_buffer_held() {
+        let mut buf = [b'x'; 32];
+        assert_eq!(
+            pid_path(u32::MAX, "environ", &mut buf),
+            c"4294967295/environ"
+        );
+        assert_eq!(pid_path(1, "fd", &mut buf), c"1/fd");
+        assert_eq!(pid_path(42, "stat", &mut buf), c"42/stat");
+        // Cut short rather than spilling over: the open of a cut name fails.
+        assert_eq!(
+            pid_path(u32::MAX, "a-leaf-far-too-long-to-fit", &mut buf),
+            c"4294967295/a-leaf-far-too-long-"
+        );
+    }
+
+    #[test]
+    fn a_stat_line_is_read_from_the_last_parenthesis_and_a_short_one_is_refused() {
+        let line = b"4242 (a) (b) c) S 1 4242 4242 0 -1 4194560 0 0 0 0 7 3 0 0 20 0 1 0 12345 100 25 18446744073709551615";
+        let info = parse_stat(line).expect("a full line");
+        assert_eq!(info.pid, 4242);
+        assert_eq!(info.name, "a) (b) c");
+        assert_eq!((info.ppid, info.pgid, info.sid), (1, 4242, 4242));
+        assert_eq!(info.start_time, 12345);
+        assert_eq!(info.cpu_time, ticks_to_duration(10));
+        assert_eq!(info.rss_bytes, 25 * procfs::page_size());
+        assert!(!info.kernel_thread);
+        // Cut before field 24 (rss): not a process to act on.
+        assert!(
+            parse_stat(b"4242 (a) S 1 4242 4242 0 -1 4194560 0 0 0 0 7 3 0 0 20 0 1 0 12345 100")
+                .is_none()
+        );
+    }
 
     /// Regression (issue 11, case 3): without pidfds, a signal went to the bare pid checked
     /// seconds earlier. The start time is now checked again right before each signal: a pid

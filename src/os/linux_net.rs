@@ -11,14 +11,13 @@
 //! fd), and on two threads when there are many processes.
 
 use std::collections::HashSet;
-use std::ffi::CStr;
-use std::io::{self, Write};
+use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use rustix::fs::{CWD, Mode, OFlags, RawDir, openat, readlinkat_raw};
+use rustix::fs::{Mode, OFlags, RawDir, openat, readlinkat_raw};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
@@ -444,10 +443,9 @@ fn for_each_socket(
     pid: Pid,
     mut found: impl FnMut(u64) -> bool,
 ) -> Result<OwnedFd, Errno> {
-    let mut path = [0u8; 24];
     let dir = openat(
         proc_dir,
-        fd_dir_path(pid, &mut path),
+        super::pid_path(pid, "fd", &mut [0; 32]),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
@@ -487,13 +485,6 @@ fn for_each_socket(
     Ok(dir)
 }
 
-/// `PID/fd` as a C string in `buf`: the scan opens one per process, without an allocation each.
-fn fd_dir_path(pid: Pid, buf: &mut [u8; 24]) -> &CStr {
-    // A u32 and "/fd" take at most 14 bytes: the write cannot run out of room.
-    let _ = write!(&mut buf[..], "{pid}/fd\0");
-    CStr::from_bytes_until_nul(buf).unwrap_or_default()
-}
-
 /// The start time of the process whose fd directory `fd_dir` is, read through that directory
 /// (`../stat`): a procfs directory stays bound to the process it was opened for, so once that
 /// process has exited this fails, even if its pid now belongs to another process. `None` when
@@ -519,35 +510,6 @@ fn socket_inode(link: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-fn open_proc() -> io::Result<OwnedFd> {
-    openat(
-        CWD,
-        "/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(Into::into)
-}
-
-/// Every pid in `/proc`.
-fn all_pids(proc_dir: BorrowedFd<'_>) -> Vec<Pid> {
-    let mut entries = [MaybeUninit::<u8>::uninit(); 16384];
-    let mut iter = RawDir::new(proc_dir, &mut entries);
-    let mut pids = Vec::with_capacity(1024);
-    while let Some(entry) = iter.next() {
-        let Ok(entry) = entry else { break };
-        let name = entry.file_name().to_bytes();
-        let pid = name
-            .first()
-            .filter(|b| b.is_ascii_digit())
-            .and_then(|_| std::str::from_utf8(name).ok()?.parse().ok());
-        if let Some(pid) = pid {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
 /// Above this many processes the fd scan runs on two threads (it is all system calls).
 const PARALLEL_FD_SCAN: usize = 400;
 /// Pids a scan thread takes at a time.
@@ -563,10 +525,12 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
     if inodes.is_some_and(HashSet::is_empty) {
         return scan;
     }
-    let Ok(proc_dir) = open_proc() else {
+    let Ok(proc_dir) = super::open_proc() else {
         return scan;
     };
-    let pids = all_pids(proc_dir.as_fd());
+    let Ok(pids) = super::all_pids(proc_dir.as_fd()) else {
+        return scan;
+    };
     scan.scanned = pids.len();
     let next = AtomicUsize::new(0);
     let work = || {
@@ -631,7 +595,7 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
 /// Inodes of the sockets one process has open (empty if its fds cannot be read).
 pub(crate) fn sockets_of(pid: Pid) -> HashSet<u64> {
     let mut inodes = HashSet::new();
-    if let Ok(proc_dir) = open_proc() {
+    if let Ok(proc_dir) = super::open_proc() {
         let _ = for_each_socket(proc_dir.as_fd(), pid, |inode| {
             inodes.insert(inode);
             true
@@ -667,14 +631,6 @@ pub fn in_foreign_network_namespace() -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fd_dir_paths_fit_every_pid() {
-        let mut buf = [0u8; 24];
-        assert_eq!(fd_dir_path(1, &mut buf), c"1/fd");
-        assert_eq!(fd_dir_path(u32::MAX, &mut buf), c"4294967295/fd");
-        assert_eq!(fd_dir_path(42, &mut buf), c"42/fd");
-    }
 
     #[test]
     fn parses_socket_links() {
