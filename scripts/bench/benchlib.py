@@ -29,7 +29,7 @@ def static_reaper_bin():
     if not shutil.which("musl-gcc"):
         return None, "musl-gcc is missing (Debian: apt-get install musl-tools)"
     added = subprocess.run(["rustup", "target", "add", MUSL], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL) if shutil.which("rustup") else None
+                           stderr=subprocess.DEVNULL, timeout=600) if shutil.which("rustup") else None
     if added is None or added.returncode != 0:
         return None, f"the {MUSL} target cannot be installed (rustup target add failed)"
     env = dict(os.environ, CC_x86_64_unknown_linux_musl="musl-gcc")
