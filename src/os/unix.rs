@@ -151,6 +151,9 @@ pub fn reap_any_child() -> Option<(Pid, Option<i32>, Option<i32>)> {
 
 /// Hours, minutes and seconds of `unix_secs` in the local time zone.
 pub fn local_time_of_day(unix_secs: u64) -> Option<(u64, u64, u64)> {
+    // The libc crate marks the name `time_t` deprecated on musl (its 32-bit targets move to a
+    // 64-bit time_t); try_from handles either width, so the warning is not for this use.
+    #[allow(deprecated)]
     let secs = libc::time_t::try_from(unix_secs).ok()?;
     // SAFETY: `tm` is plain data that localtime_r fully writes on success; both pointers are
     // valid for the duration of the call, and localtime_r is the thread-safe variant.
