@@ -7,7 +7,7 @@ mod stack_common;
 
 use std::time::Duration;
 
-use common::{Sandbox, alive, free_port, json_of, wait_until};
+use common::{Sandbox, alive, free_port, wait_until};
 use predicates::str::contains;
 use stack_common::write_config;
 
@@ -46,7 +46,7 @@ fn up_detached_then_ps_restart_logs_and_down() {
         .stdout(contains("all 2 services are ready"))
         .stdout(contains("stack is up"));
     sandbox.note_tree();
-    let ps = json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    let ps = sandbox.ps_json();
     assert_eq!(ps["schema"], 1);
     assert_eq!(ps["supervisor"]["running"], true, "{ps}");
     assert_eq!(ps["supervisor"]["detached"], true, "{ps}");
@@ -76,7 +76,7 @@ fn up_detached_then_ps_restart_logs_and_down() {
         .stdout(contains(format!("port {port} accepting")));
     sandbox.note_tree();
     assert!(wait_until(Duration::from_secs(10), || {
-        let ps = json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+        let ps = sandbox.ps_json();
         let web = service(&ps, "web");
         web["restarts"] == 1 && web["state"] == "ready" && web["pid"].as_u64() != Some(old_pid)
     }));
@@ -138,7 +138,7 @@ fn down_after_the_supervisor_was_killed() {
     assert!(wait_until(Duration::from_secs(5), || !alive(supervisor)));
     // Its services run on, still reachable through their records.
     assert!(alive(daemon[0]));
-    let ps = json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    let ps = sandbox.ps_json();
     assert_eq!(ps["supervisor"]["running"], false, "{ps}");
     assert_eq!(service(&ps, "web")["state"], "running", "{ps}");
     sandbox

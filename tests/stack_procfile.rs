@@ -36,7 +36,7 @@ fn procfile_and_env_run_like_foreman() {
     up.wait_for(&format!("worker on {}", base + 100));
     up.wait_for("all 2 services are ready");
     sandbox.note_tree();
-    let ps = common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    let ps = sandbox.ps_json();
     assert_eq!(ps["services"][0]["name"], "web", "{ps}");
     assert_eq!(ps["services"][1]["name"], "worker", "{ps}");
     up.interrupt();

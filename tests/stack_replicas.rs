@@ -95,7 +95,7 @@ fn naming_the_service_starts_every_copy_and_ps_lists_them() {
         .args(["up", "-d", "web"])
         .assert()
         .success();
-    let ps = common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    let ps = sandbox.ps_json();
     let running: Vec<(String, u64)> = ps["services"]
         .as_array()
         .unwrap()

@@ -96,12 +96,11 @@ backoff = "50ms"
             .unwrap()
             .clone()
     };
-    let ps_json = || common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
     // The status file is written at the end of the supervisor's turn, after the line is printed.
     common::wait_until(Duration::from_secs(10), || {
-        crashy_of(&ps_json())["state"] == "failed"
+        crashy_of(&sandbox.ps_json())["state"] == "failed"
     });
-    let ps = ps_json();
+    let ps = sandbox.ps_json();
     let crashy = crashy_of(&ps);
     assert_eq!(crashy["state"], "failed", "{ps}");
     assert_eq!(crashy["restarts"], 3, "{ps}");

@@ -96,7 +96,7 @@ ready = {{ log = "web: up" }}
     assert!(at("stopped api in") < at("api is ready after"), "{text}");
     assert!(at("api is ready after") < at("web: up"), "{text}");
     assert!(lines[at("api is ready after")].contains(&format!("port {port}")));
-    let ps = common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    let ps = sandbox.ps_json();
     let api = &ps["services"][0];
     assert_eq!(api["name"], "api", "{ps}");
     assert_eq!(api["last_trigger"], "src/app.py", "{ps}");

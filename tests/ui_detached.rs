@@ -9,16 +9,12 @@ mod ui_common;
 
 use std::time::Duration;
 
-use common::{Sandbox, json_of, wait_until};
+use common::{Sandbox, wait_until};
 use stack_common::write_config;
 use ui_common::{Pty, pid_of};
 
-fn ps(sandbox: &Sandbox) -> serde_json::Value {
-    json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success())
-}
-
 fn state_of(sandbox: &Sandbox, name: &str) -> Option<String> {
-    ps(sandbox)["services"]
+    sandbox.ps_json()["services"]
         .as_array()?
         .iter()
         .find(|s| s["name"] == name)?["state"]
@@ -35,7 +31,7 @@ fn ui_on_a_detached_stack_stops_and_starts_a_service_the_supervisor_adopts() {
     );
     sandbox.reaper().args(["up", "-d"]).assert().success();
     sandbox.note_tree();
-    let first = pid_of(&ps(&sandbox), "web").expect("web runs");
+    let first = pid_of(&sandbox.ps_json(), "web").expect("web runs");
 
     let mut ui = Pty::reaper(&sandbox, &["ui"]);
     ui.wait_for("(detached)");
@@ -50,21 +46,21 @@ fn ui_on_a_detached_stack_stops_and_starts_a_service_the_supervisor_adopts() {
             state_of(&sandbox, "web").as_deref() == Some("stopped")
         }),
         "the supervisor saw web stopped: {}",
-        ps(&sandbox)
+        sandbox.ps_json()
     );
     ui.send("S");
     ui.wait_for("started web: pid");
     let mut adopted = None;
     assert!(
         wait_until(Duration::from_secs(30), || {
-            let ps = ps(&sandbox);
+            let ps = sandbox.ps_json();
             adopted = pid_of(&ps, "web").filter(|_| {
                 ps["services"][0]["state"] == "ready" && ps["services"][0]["restarts"] == 1
             });
             adopted.is_some()
         }),
         "the supervisor adopted the new run: {}",
-        ps(&sandbox)
+        sandbox.ps_json()
     );
     assert_ne!(adopted, Some(first));
     sandbox.note_tree();
@@ -72,7 +68,7 @@ fn ui_on_a_detached_stack_stops_and_starts_a_service_the_supervisor_adopts() {
     ui.send("q");
     assert_eq!(ui.exit_code(), 0);
     assert_eq!(
-        pid_of(&ps(&sandbox), "web"),
+        pid_of(&sandbox.ps_json(), "web"),
         adopted,
         "quitting left the stack up"
     );

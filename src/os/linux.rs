@@ -81,9 +81,7 @@ fn state_of(letter: char) -> ProcessState {
 /// [`DESCRIPTORS_EXHAUSTED`] so a scan that missed processes for it fails instead.
 fn read_proc_file<'b>(relative: &CStr, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     use rustix::fs::{Mode, OFlags, openat};
-    static PROC: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    // Opening relative to it never moves its offset, so every thread shares this one.
-    let dir = PROC.get_or_init(|| open_proc().ok()).as_ref()?;
+    let dir = proc_dir()?;
     let fd = match openat(
         dir,
         relative,
@@ -199,6 +197,15 @@ pub(crate) fn open_proc() -> io::Result<OwnedFd> {
         Mode::empty(),
     )
     .map_err(Into::into)
+}
+
+/// `/proc`, opened once for the whole process: opening files relative to it never moves its
+/// offset, so every thread shares it (a listing does move it: [`all_pids`] takes a fresh one).
+pub(crate) fn proc_dir() -> Option<BorrowedFd<'static>> {
+    static PROC: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    PROC.get_or_init(|| open_proc().ok())
+        .as_ref()
+        .map(AsFd::as_fd)
 }
 
 /// Every pid in `/proc` (read with `getdents64` into one stack buffer: no allocation per entry).

@@ -595,8 +595,8 @@ pub fn socket_owners(inodes: Option<&HashSet<u64>>) -> OwnerScan {
 /// Inodes of the sockets one process has open (empty if its fds cannot be read).
 pub(crate) fn sockets_of(pid: Pid) -> HashSet<u64> {
     let mut inodes = HashSet::new();
-    if let Ok(proc_dir) = super::open_proc() {
-        let _ = for_each_socket(proc_dir.as_fd(), pid, |inode| {
+    if let Some(proc_dir) = super::proc_dir() {
+        let _ = for_each_socket(proc_dir, pid, |inode| {
             inodes.insert(inode);
             true
         });

@@ -66,6 +66,11 @@ impl Sandbox {
         json_of(&self.reaper().args(["status", "--json"]).assert().success())
     }
 
+    /// `reaper ps --json`, asserting success.
+    pub fn ps_json(&self) -> Value {
+        json_of(&self.reaper().args(["ps", "--json"]).assert().success())
+    }
+
     /// `reaper start NAME -- sh -c SCRIPT`, asserting success; returns the record.
     pub fn start_sh(&self, name: &str, script: &str) -> Value {
         self.reaper()
