@@ -8,7 +8,7 @@ mod stack_common;
 
 use std::time::Duration;
 
-use common::{Sandbox, json_of, wait_until};
+use common::{Sandbox, wait_until};
 use stack_common::{Up, write_config};
 
 const CONFIG: &str = r#"[services.web]
@@ -19,7 +19,7 @@ command = "echo worker up; exec sleep 1000"
 "#;
 
 fn web_in_ps(sandbox: &Sandbox) -> serde_json::Value {
-    let ps = json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    let ps = sandbox.ps_json();
     ps["services"]
         .as_array()
         .unwrap()

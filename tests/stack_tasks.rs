@@ -31,7 +31,7 @@ ready = { log = "api: up" }
     sandbox.note_tree();
     let lines = up.output();
     assert!(position(&lines, "task migrate completed after") < position(&lines, "api: up"));
-    let ps = common::json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success());
+    let ps = sandbox.ps_json();
     let migrate = ps["services"]
         .as_array()
         .unwrap()

@@ -7,7 +7,7 @@ mod common;
 mod stack_common;
 mod ui_common;
 
-use common::{Sandbox, json_of};
+use common::Sandbox;
 use stack_common::write_config;
 use ui_common::{Pty, pid_of};
 
@@ -19,25 +19,27 @@ command = "echo second run $$; exec sleep 1000"
 depends_on = ["first"]
 "#;
 
-fn ps(sandbox: &Sandbox) -> serde_json::Value {
-    json_of(&sandbox.reaper().args(["ps", "--json"]).assert().success())
-}
-
-#[test]
-fn up_on_a_terminal_restarts_the_second_service_with_j_r_and_q_stops_the_stack() {
+/// `reaper up` of [`STACK`] on a pseudo-terminal, once the UI shows the second service's output.
+fn up_on_a_terminal() -> (Sandbox, Pty) {
     let sandbox = Sandbox::new();
     write_config(&sandbox, STACK);
     let mut ui = Pty::reaper(&sandbox, &["up"]);
     ui.wait_for("q stops the stack");
     ui.wait_for("second | second run");
-    let second = pid_of(&ps(&sandbox), "second").expect("second runs");
+    (sandbox, ui)
+}
+
+#[test]
+fn up_on_a_terminal_restarts_the_second_service_with_j_r_and_q_stops_the_stack() {
+    let (sandbox, mut ui) = up_on_a_terminal();
+    let second = pid_of(&sandbox.ps_json(), "second").expect("second runs");
     ui.wait_for(&format!("second | second run {second}"));
     sandbox.note_tree();
 
     ui.send("j");
     ui.send("r");
     ui.wait_for("restarted second: pid");
-    let restarted = pid_of(&ps(&sandbox), "second").expect("second runs again");
+    let restarted = pid_of(&sandbox.ps_json(), "second").expect("second runs again");
     assert_ne!(
         restarted, second,
         "r started a new run of the second service"
@@ -48,12 +50,12 @@ fn up_on_a_terminal_restarts_the_second_service_with_j_r_and_q_stops_the_stack()
     // s stops it as `reaper stop` does; S asks the supervisor to start it again.
     ui.send("s");
     ui.wait_for("stopped second");
-    assert_eq!(pid_of(&ps(&sandbox), "second"), None);
+    assert_eq!(pid_of(&sandbox.ps_json(), "second"), None);
     // The supervisor starts only a service it has seen end.
     assert!(common::wait_until(
         std::time::Duration::from_secs(30),
         || {
-            let ps = ps(&sandbox);
+            let ps = sandbox.ps_json();
             let state = ps["services"]
                 .as_array()
                 .and_then(|all| all.iter().find(|s| s["name"] == "second"))
@@ -69,7 +71,7 @@ fn up_on_a_terminal_restarts_the_second_service_with_j_r_and_q_stops_the_stack()
     let mut started = None;
     assert!(
         common::wait_until(std::time::Duration::from_secs(30), || {
-            started = pid_of(&ps(&sandbox), "second");
+            started = pid_of(&sandbox.ps_json(), "second");
             started.is_some()
         }),
         "S did not start second again; the screen:\n{}",
@@ -109,11 +111,7 @@ fn up_with_no_tui_prints_the_interleaved_lines_on_a_terminal() {
 
 #[test]
 fn sigterm_to_up_gives_the_terminal_back_before_the_shutdown() {
-    let sandbox = Sandbox::new();
-    write_config(&sandbox, STACK);
-    let mut ui = Pty::reaper(&sandbox, &["up"]);
-    ui.wait_for("q stops the stack");
-    ui.wait_for("second | second run");
+    let (sandbox, mut ui) = up_on_a_terminal();
     sandbox.note_tree();
     ui.session
         .process_mut()
