@@ -77,10 +77,7 @@ fn sigterm_gives_the_terminal_back_and_leaves_services_running() {
     let mut ui = Pty::reaper(&sandbox, &["ui"]);
     // Drawn: the shell has exec'd reaper, the pty's child is the UI itself.
     ui.wait_for("solo | solo up");
-    ui.session
-        .process_mut()
-        .signal(rexpect::process::Signal::SIGTERM)
-        .unwrap();
+    ui.signal(rexpect::process::Signal::SIGTERM);
     assert_eq!(ui.exit_code(), 0);
     assert!(
         ui.screen()

@@ -101,10 +101,7 @@ fn up_with_no_tui_prints_the_interleaved_lines_on_a_terminal() {
     ui.wait_for("second | second run");
     assert!(!ui.screen().contains("q stops the stack"));
     sandbox.note_tree();
-    ui.session
-        .process_mut()
-        .signal(rexpect::process::Signal::SIGINT)
-        .unwrap();
+    ui.signal(rexpect::process::Signal::SIGINT);
     assert_eq!(ui.exit_code(), 0);
     sandbox.assert_nothing_left();
 }
@@ -113,10 +110,7 @@ fn up_with_no_tui_prints_the_interleaved_lines_on_a_terminal() {
 fn sigterm_to_up_gives_the_terminal_back_before_the_shutdown() {
     let (sandbox, mut ui) = up_on_a_terminal();
     sandbox.note_tree();
-    ui.session
-        .process_mut()
-        .signal(rexpect::process::Signal::SIGTERM)
-        .unwrap();
+    ui.signal(rexpect::process::Signal::SIGTERM);
     assert_eq!(ui.exit_code(), 0);
     let screen = ui.screen();
     assert!(

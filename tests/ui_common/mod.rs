@@ -92,6 +92,14 @@ impl Pty {
         self.session.flush().expect("flush the pty");
     }
 
+    /// Sends `signal` to the program on the pty (this test's own child).
+    pub fn signal(&mut self, signal: rexpect::process::Signal) {
+        self.session
+            .process_mut()
+            .signal(signal)
+            .expect("signal the program on the pty");
+    }
+
     /// Waits for the program to end; returns its exit code after checking that it gave the
     /// terminal back (main screen, no mouse reporting, cursor shown).
     pub fn exit_code(&mut self) -> i32 {
