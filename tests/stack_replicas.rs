@@ -9,15 +9,35 @@ mod stack_common;
 use common::{Sandbox, free_port};
 use stack_common::{Up, write_config};
 
-/// A port P with P+1 and P+2 free too (another process may take one before the test binds it;
-/// then the copy fails to start and the test says so).
-fn three_free_ports() -> u16 {
+/// Three consecutive ports P, P+1, P+2, reserved until dropped. Freeing a port and starting a
+/// server on it later races with every connection the machine opens, since the kernel hands out
+/// the same range as local ports (CI saw a copy fail with "Address already in use"). Each port
+/// is therefore held by a socket bound without `SO_REUSEADDR`, which proves that no socket of any
+/// state used it, and keeps the kernel from giving it to a connection or to another test; only
+/// then is `SO_REUSEADDR` set, so a server that sets it too (as `SERVER` does) binds and listens
+/// beside the holder. The holder never listens, so reaper does not see the port as in use.
+fn three_reserved_ports() -> (u16, Vec<rustix::fd::OwnedFd>) {
+    let reserve = |port: u16| -> Option<rustix::fd::OwnedFd> {
+        use rustix::net::{AddressFamily, SocketType, bind, socket, sockopt};
+        let holder = socket(AddressFamily::INET, SocketType::STREAM, None).ok()?;
+        bind(
+            &holder,
+            &std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port),
+        )
+        .ok()?;
+        sockopt::set_socket_reuseaddr(&holder, true).ok()?;
+        Some(holder)
+    };
     loop {
         let base = free_port();
-        if base < 65000
-            && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        if base >= 65000 {
+            continue;
+        }
+        if let Some(holders) = (0..3)
+            .map(|i| reserve(base + i))
+            .collect::<Option<Vec<_>>>()
         {
-            return base;
+            return (base, holders);
         }
     }
 }
@@ -43,7 +63,7 @@ ready = {{ log = "client sees" }}
 #[test]
 fn three_copies_with_their_own_ports_records_and_dependents() {
     let sandbox = Sandbox::new();
-    let base = three_free_ports();
+    let (base, _reserved) = three_reserved_ports();
     write_config(&sandbox, &config(base));
     let mut up = Up::start(&sandbox, &[]);
     up.wait_for("all 4 services are ready");
@@ -88,7 +108,7 @@ fn three_copies_with_their_own_ports_records_and_dependents() {
 #[test]
 fn naming_the_service_starts_every_copy_and_ps_lists_them() {
     let sandbox = Sandbox::new();
-    let base = three_free_ports();
+    let (base, _reserved) = three_reserved_ports();
     write_config(&sandbox, &config(base));
     sandbox
         .reaper()
@@ -125,7 +145,7 @@ fn naming_the_service_starts_every_copy_and_ps_lists_them() {
 #[test]
 fn copies_that_would_collide_are_refused_at_load() {
     let sandbox = Sandbox::new();
-    let base = three_free_ports();
+    let (base, _reserved) = three_reserved_ports();
     write_config(
         &sandbox,
         &format!(
