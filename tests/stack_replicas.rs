@@ -72,10 +72,8 @@ fn three_copies_with_their_own_ports_records_and_dependents() {
     let mut pids = Vec::new();
     for index in 1..=3u16 {
         let port = base + index - 1;
-        assert!(
-            text.contains(&format!("copy {index} on {port}")),
-            "copy {index} should listen on {port}:\n{text}"
-        );
+        // A copy is ready once its port accepts, which may be before its line is printed.
+        up.wait_for(&format!("copy {index} on {port}"));
         let record = sandbox.record(&format!("web.{index}"));
         let pid = record["leader"]["pid"].as_u64().unwrap();
         assert_eq!(record["port"].as_u64(), Some(u64::from(port)));

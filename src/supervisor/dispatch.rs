@@ -238,6 +238,9 @@ fn schedule_restart(model: &mut StackModel, index: usize, now: Instant) -> Strin
 }
 
 fn launched(model: &mut StackModel, index: usize, outcome: Launch, out: &mut Vec<Effect>) {
+    // What the service printed comes before what reaper says of it: the line that made it
+    // ready (a log condition), or its last words before a failed start.
+    out.push(Effect::DrainOutput(index));
     let now = Instant::now();
     let stopping = model.stopping.is_some();
     let svc = &mut model.services[index];
@@ -897,8 +900,11 @@ mod tests {
         assert_eq!(launches(&tick(&mut model)), [0]);
         assert_eq!(model.services[0].phase.status().label(), "starting");
         assert!(launches(&tick(&mut model)).is_empty(), "web waits for db");
-        let said = prints(&ready(&mut model, 0, 41));
-        assert_eq!(said, ["db is ready after 10ms (pid 41)"]);
+        let effects = ready(&mut model, 0, 41);
+        assert_eq!(prints(&effects), ["db is ready after 10ms (pid 41)"]);
+        // The output that made it ready is printed before the line that says so.
+        let drained = position(&effects, |e| matches!(e, Effect::DrainOutput(0)));
+        assert!(drained < position(&effects, |e| matches!(e, Effect::Print(_))));
         assert_eq!(launches(&tick(&mut model)), [1]);
         ready(&mut model, 1, 42);
         let said = prints(&tick(&mut model));
