@@ -51,7 +51,9 @@ pub(super) enum Event {
 /// What the loop must do.
 #[derive(Debug)]
 pub(super) enum Effect {
-    /// Print a line (or several) of the supervisor's own.
+    /// Print a line (or several) of the supervisor's own, after the output the services have
+    /// logged so far: a service's line (the one that made it ready, its last words before a
+    /// crash) comes before what reaper says of it.
     Print(String),
     /// The stack begins to stop: tell the workers, and give the terminal back (a front end).
     BeginStop,
@@ -66,7 +68,8 @@ pub(super) enum Effect {
     },
     /// Stop these services (index, spec, port), dependents first, for a restart on change.
     RestartOnChange(Vec<(usize, Service, Option<u16>)>),
-    /// Print the output service `index` wrote so far.
+    /// Print the output service `index` wrote so far, including what its keeper, now gone, left
+    /// unaccounted for.
     DrainOutput(usize),
     /// Run the stop plan.
     StopStack(StopPlan),
@@ -238,9 +241,6 @@ fn schedule_restart(model: &mut StackModel, index: usize, now: Instant) -> Strin
 }
 
 fn launched(model: &mut StackModel, index: usize, outcome: Launch, out: &mut Vec<Effect>) {
-    // What the service printed comes before what reaper says of it: the line that made it
-    // ready (a log condition), or its last words before a failed start.
-    out.push(Effect::DrainOutput(index));
     let now = Instant::now();
     let stopping = model.stopping.is_some();
     let svc = &mut model.services[index];
@@ -900,11 +900,8 @@ mod tests {
         assert_eq!(launches(&tick(&mut model)), [0]);
         assert_eq!(model.services[0].phase.status().label(), "starting");
         assert!(launches(&tick(&mut model)).is_empty(), "web waits for db");
-        let effects = ready(&mut model, 0, 41);
-        assert_eq!(prints(&effects), ["db is ready after 10ms (pid 41)"]);
-        // The output that made it ready is printed before the line that says so.
-        let drained = position(&effects, |e| matches!(e, Effect::DrainOutput(0)));
-        assert!(drained < position(&effects, |e| matches!(e, Effect::Print(_))));
+        let said = prints(&ready(&mut model, 0, 41));
+        assert_eq!(said, ["db is ready after 10ms (pid 41)"]);
         assert_eq!(launches(&tick(&mut model)), [1]);
         ready(&mut model, 1, 42);
         let said = prints(&tick(&mut model));

@@ -281,7 +281,10 @@ impl Io {
 
     fn perform(&mut self, model: &StackModel, effect: Effect) {
         match effect {
-            Effect::Print(text) => self.printer.event(&text),
+            Effect::Print(text) => {
+                self.print_output(model, LogTail::lines);
+                self.printer.event(&text);
+            }
             Effect::BeginStop => {
                 self.ctx.stop.store(true, Ordering::SeqCst);
                 // The shutdown is printed on the normal screen.
